@@ -1,0 +1,133 @@
+"""The camera convention of pgrf, in one place (DESIGN.md §1).
+
+World frame: Blender's, right-handed, +Z up. A camera sits on a sphere of radius ``radius`` around
+the origin and looks at it with zero roll. ``yaw`` (φ) is the azimuth around +Z from +X towards +Y in
+[-π, π); ``pitch`` (θ) is the polar angle from +Z in [0, π] (0 = from above, π/2 = horizontal).
+
+Stored matrices:
+- ``c2w``: 4×4 camera-to-world in the OpenCV convention (x right, y down, z forward).
+- ``intrinsics``: 3×3 normalised K (fx/W, fy/H, cx = cy = 0.5), square images, full-angle ``fov``.
+
+Pixel coordinates are continuous: the image spans [0, W] × [0, H], pixel i covers [i, i + 1] and its
+centre is i + 0.5. Under this convention a horizontal flip maps u to W − u.
+
+Mirroring: reflecting the world across the XZ plane (S) and flipping the camera's x axis (F) gives
+``c2w' = S · c2w · F``, ``yaw' = −yaw``, ``pitch' = pitch``; the flipped image is then the view of the
+mirror-image object from the mirrored camera.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+
+POLE_EPS = 1e-4
+"""Pitch is clamped to [POLE_EPS, π − POLE_EPS] so the up vector is never parallel to the view."""
+
+MIRROR_WORLD = np.diag([1.0, -1.0, 1.0, 1.0])
+"""S: reflection of the world across the XZ plane."""
+
+MIRROR_CAMERA = np.diag([-1.0, 1.0, 1.0, 1.0])
+"""F: flip of the camera's x axis (a horizontal image flip)."""
+
+OPENCV_TO_BLENDER = np.diag([1.0, -1.0, -1.0, 1.0])
+"""Right-multiply an OpenCV c2w by this to get Blender's camera matrix (camera looks down −Z, +Y up)."""
+
+
+@dataclass(frozen=True)
+class View:
+    """One sampled camera: angles and the matrices derived from them."""
+
+    yaw: float
+    pitch: float
+    radius: float
+    fov: float
+
+    @property
+    def c2w(self) -> np.ndarray:
+        return look_at_origin(self.yaw, self.pitch, self.radius)
+
+    @property
+    def intrinsics(self) -> np.ndarray:
+        return normalized_intrinsics(self.fov)
+
+
+def camera_position(yaw: float | np.ndarray, pitch: float | np.ndarray, radius: float) -> np.ndarray:
+    """Point(s) on the sphere: r·(sinθ cosφ, sinθ sinφ, cosθ)."""
+    yaw, pitch = np.asarray(yaw, float), np.asarray(pitch, float)
+    return radius * np.stack(
+        [np.sin(pitch) * np.cos(yaw), np.sin(pitch) * np.sin(yaw), np.cos(pitch)], axis=-1
+    )
+
+
+def look_at_origin(yaw: float, pitch: float, radius: float) -> np.ndarray:
+    """OpenCV camera-to-world matrix of a camera at (yaw, pitch, radius) looking at the origin, zero roll."""
+    pitch = float(np.clip(pitch, POLE_EPS, np.pi - POLE_EPS))
+    position = camera_position(yaw, pitch, radius)
+    forward = -position / np.linalg.norm(position)
+    right = np.cross(forward, [0.0, 0.0, 1.0])
+    right /= np.linalg.norm(right)
+    down = np.cross(forward, right)
+    c2w = np.eye(4)
+    c2w[:3, 0], c2w[:3, 1], c2w[:3, 2], c2w[:3, 3] = right, down, forward, position
+    return c2w
+
+
+def normalized_intrinsics(fov: float) -> np.ndarray:
+    """3×3 K for unit image size: fx = fy = 0.5 / tan(fov / 2), cx = cy = 0.5."""
+    focal = 0.5 / np.tan(fov / 2.0)
+    return np.array([[focal, 0.0, 0.5], [0.0, focal, 0.5], [0.0, 0.0, 1.0]])
+
+
+def view_seed(asset_id: str, model_id: str, seed: int) -> int:
+    """A stable 64-bit seed for one model's cameras, independent of run order or machine."""
+    digest = hashlib.sha256(f"{asset_id}\x00{model_id}\x00{seed}".encode()).digest()
+    return int.from_bytes(digest[:8], "little")
+
+
+def sample_angles(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """n (yaw, pitch) pairs uniform on the sphere: φ ~ U[-π, π), cosθ ~ U[-1, 1], θ clamped off the poles."""
+    yaw = rng.uniform(-np.pi, np.pi, size=n)
+    pitch = np.arccos(rng.uniform(-1.0, 1.0, size=n))
+    return yaw, np.clip(pitch, POLE_EPS, np.pi - POLE_EPS)
+
+
+def sample_views(asset_id: str, model_id: str, seed: int, n: int, radius: float, fov: float) -> list[View]:
+    """The n deterministic views of one model (same ids and seed → same cameras)."""
+    rng = np.random.default_rng(view_seed(asset_id, model_id, seed))
+    yaw, pitch = sample_angles(n, rng)
+    return [View(float(y), float(p), radius, fov) for y, p in zip(yaw, pitch)]
+
+
+def mirror_c2w(c2w: np.ndarray) -> np.ndarray:
+    """c2w of the mirrored sample: S · c2w · F."""
+    return MIRROR_WORLD @ np.asarray(c2w, float) @ MIRROR_CAMERA
+
+
+def mirror_angles(yaw: float, pitch: float) -> tuple[float, float]:
+    """Angles of the mirrored sample: (−yaw, pitch), with −π mapped back into [-π, π)."""
+    mirrored = -yaw
+    return (mirrored if mirrored < np.pi else mirrored - 2 * np.pi), pitch
+
+
+def project(points: np.ndarray, c2w: np.ndarray, intrinsics: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Project world points (N, 3) to continuous pixel coordinates (N, 2) and camera depth (N,)."""
+    w2c = np.linalg.inv(np.asarray(c2w, float))
+    cam = points @ w2c[:3, :3].T + w2c[:3, 3]
+    depth = cam[:, 2]
+    uv = cam[:, :2] / depth[:, None]
+    k = np.asarray(intrinsics, float)
+    pixels = np.stack([k[0, 0] * uv[:, 0] + k[0, 2], k[1, 1] * uv[:, 1] + k[1, 2]], axis=-1) * size
+    return pixels, depth
+
+
+def opencv_to_blender(c2w: np.ndarray) -> np.ndarray:
+    """Blender camera matrix_world for an OpenCV c2w."""
+    return np.asarray(c2w, float) @ OPENCV_TO_BLENDER
+
+
+def blender_to_opencv(matrix_world: np.ndarray) -> np.ndarray:
+    """OpenCV c2w for a Blender camera matrix_world (the conversion is its own inverse)."""
+    return np.asarray(matrix_world, float) @ OPENCV_TO_BLENDER

@@ -1,0 +1,197 @@
+"""``assets.toml``: categories of assets and render defaults, parsed with tomllib and validated.
+
+Every key is checked: an unknown key, a wrong type or an impossible value is a ``PgrfError`` whose one
+line names the file, the key and the fix. CLI flags override the ``[render]`` block; ``--library`` or
+``PGRF_LIBRARY`` override every library path.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+import tomllib
+import typing
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from pgrf.errors import PgrfError
+
+DEFAULT_CONFIG = Path("assets.toml")
+LIBRARY_ENV = "PGRF_LIBRARY"
+CONFIG_ENV = "PGRF_CONFIG"
+
+Device = Literal["auto", "cpu", "cuda", "optix"]
+Source = Literal["megascans", "folders"]
+ClassFrom = Literal["name", "category", "folder"]
+Pass = Literal["depth", "normal"]
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    """How models are rendered; DESIGN.md §1–2. CLI flags override these."""
+
+    views: int = 128
+    resolution: int = 1024
+    samples: int = 32
+    adaptive_threshold: float = 0.02
+    denoise: bool = True
+    device: Device = "auto"
+    workers: int = 1
+    timeout: float = 1800.0
+    recycle_after: int = 10
+    radius: float = 3.5
+    fov: float = math.pi / 4
+    seed: int = 0
+    min_dim_product: float = 2.0
+    passes: list[Pass] = field(default_factory=list)
+    hdri: str = ""
+    world_strength: float = 1.0
+    texture_size: str = "2K"
+    max_bounces: int = 6
+    transparent_bounces: int = 16
+
+
+@dataclass(frozen=True)
+class Category:
+    """Which assets of the library belong to a category, and its filters."""
+
+    name: str
+    source: Source = "megascans"
+    types: list[str] = field(default_factory=lambda: ["3d", "3dplant"])
+    match: list[str] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=list)
+    class_from: ClassFrom = "name"
+    min_mean_alpha: float = 0.0
+    path: str = ""
+    library: str = ""
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole validated config file."""
+
+    path: Path
+    library: str = ""
+    render: RenderSettings = field(default_factory=RenderSettings)
+    categories: dict[str, Category] = field(default_factory=dict)
+
+    def category(self, name: str) -> Category:
+        """The named category, or an error listing the ones that exist."""
+        if name not in self.categories:
+            known = ", ".join(sorted(self.categories)) or "none"
+            raise PgrfError(f"{self.path}: no category '{name}' (defined: {known}); add [categories.{name}] or pick one of those")
+        return self.categories[name]
+
+    def library_root(self, category: Category, override: str | None = None) -> Path:
+        """The existing library folder of a category: --library, then PGRF_LIBRARY, then the config."""
+        if override:
+            root, origin = Path(override), "--library"
+        elif os.environ.get(LIBRARY_ENV):
+            root, origin = Path(os.environ[LIBRARY_ENV]), LIBRARY_ENV
+        elif category.library:
+            root, origin = self._relative(category.library), f"categories.{category.name}.library in {self.path}"
+        elif self.library:
+            root, origin = self._relative(self.library), f"library in {self.path}"
+        else:
+            raise PgrfError(f"{self.path}: no library set for category '{category.name}'; set key 'library', pass --library PATH or set {LIBRARY_ENV}")
+        root = (root.expanduser() / category.path) if category.path else root.expanduser()
+        if not root.is_dir():
+            raise PgrfError(f"library folder {root} (from {origin}) does not exist; pass --library PATH, set {LIBRARY_ENV} or fix the key")
+        return root
+
+    def _relative(self, value: str) -> Path:
+        """Paths in the file are relative to the file's folder."""
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else self.path.parent / path
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Read and validate a config file (default: $PGRF_CONFIG, then ./assets.toml)."""
+    path = Path(path or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
+    if not path.is_file():
+        raise PgrfError(f"config file {path} not found; pass --config PATH or run from the folder holding assets.toml")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise PgrfError(f"{path}: not valid TOML ({exc}); fix the syntax") from None
+    _check_keys(path, "", raw, {"library", "render", "categories"})
+    library = _check_value(path, "library", raw.get("library", ""), str)
+    render = _build(path, "render", RenderSettings, _table(path, "render", raw.get("render", {})))
+    categories = {}
+    for name, table in _table(path, "categories", raw.get("categories", {})).items():
+        categories[name] = _build(path, f"categories.{name}", Category, _table(path, f"categories.{name}", table), name=name)
+    return Config(path=path, library=library, render=render, categories=categories)
+
+
+def with_overrides(settings: RenderSettings, **overrides: Any) -> RenderSettings:
+    """Render settings with CLI values applied (None means 'not given'), validated like the file."""
+    given = {key: value for key, value in overrides.items() if value is not None}
+    return _build(Path("command line"), "render", RenderSettings, {**_as_dict(settings), **given})
+
+
+def _as_dict(settings: RenderSettings) -> dict[str, Any]:
+    return {f.name: getattr(settings, f.name) for f in fields(settings)}
+
+
+def _table(path: Path, key: str, value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise PgrfError(f"{path}: key '{key}' must be a table ([{key}]); got {type(value).__name__}")
+    return value
+
+
+def _check_keys(path: Path, prefix: str, table: dict[str, Any], allowed: set[str]) -> None:
+    for key in table:
+        if key not in allowed:
+            near = difflib.get_close_matches(key, sorted(allowed), n=1)
+            hint = f"did you mean '{near[0]}'?" if near else f"valid keys: {', '.join(sorted(allowed))}"
+            raise PgrfError(f"{path}: unknown key '{prefix}{key}'; {hint}")
+
+
+def _build(path: Path, prefix: str, cls: type, table: dict[str, Any], **fixed: Any) -> Any:
+    """Instantiate a settings dataclass from a table, checking each key's type and range."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in fields(cls)} - set(fixed)
+    _check_keys(path, f"{prefix}.", table, names)
+    values = {key: _check_value(path, f"{prefix}.{key}", value, hints[key]) for key, value in table.items()}
+    instance = replace(cls(**fixed), **values)
+    _check_ranges(path, prefix, instance)
+    return instance
+
+
+def _check_value(path: Path, key: str, value: Any, expected: Any) -> Any:
+    origin = typing.get_origin(expected)
+    if origin is Literal:
+        choices = typing.get_args(expected)
+        if value not in choices:
+            raise PgrfError(f"{path}: key '{key}' must be one of {', '.join(map(repr, choices))}; got {value!r}")
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise PgrfError(f"{path}: key '{key}' must be a list; got {value!r}")
+        (item,) = typing.get_args(expected)
+        return [_check_value(path, f"{key}[{i}]", v, item) for i, v in enumerate(value)]
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+        raise PgrfError(f"{path}: key '{key}' must be {expected.__name__}; got {value!r}")
+    return value
+
+
+_POSITIVE = {"views", "resolution", "samples", "workers", "timeout", "recycle_after", "radius", "fov"}
+
+
+def _check_ranges(path: Path, prefix: str, instance: Any) -> None:
+    for name in _POSITIVE & {f.name for f in fields(instance)}:
+        if getattr(instance, name) <= 0:
+            raise PgrfError(f"{path}: key '{prefix}.{name}' must be positive; got {getattr(instance, name)!r}")
+    if isinstance(instance, RenderSettings):
+        if instance.fov >= math.pi:
+            raise PgrfError(f"{path}: key '{prefix}.fov' is the full angle in radians and must be below π; got {instance.fov}")
+        if instance.radius <= math.sqrt(3):
+            raise PgrfError(f"{path}: key '{prefix}.radius' must exceed √3 so the camera is outside [-1, 1]^3; got {instance.radius}")
+        if instance.texture_size.upper() not in {"1K", "2K", "4K", "8K"}:
+            raise PgrfError(f"{path}: key '{prefix}.texture_size' must be 1K, 2K, 4K or 8K; got {instance.texture_size!r}")
+    if isinstance(instance, Category) and not 0.0 <= instance.min_mean_alpha <= 1.0:
+        raise PgrfError(f"{path}: key '{prefix}.min_mean_alpha' must be in [0, 1]; got {instance.min_mean_alpha}")

@@ -1,0 +1,1 @@
+"""Asset discovery, the sample asset library, and (later) readers of renders and shards."""

@@ -1,0 +1,81 @@
+"""What discovery finds: renderable models and the things it could not use."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+MESH_SUFFIXES = (".fbx", ".obj", ".abc", ".glb", ".gltf")
+"""Mesh formats pgrf imports, in order of preference when an asset has several."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model to render: where its files are and how it is labelled."""
+
+    model_id: str
+    asset_id: str
+    asset_name: str
+    category: str
+    class_name: str
+    source: str
+    files: tuple[str, ...]
+    textures: dict[str, str] = field(default_factory=dict)
+    problems: tuple[str, ...] = ()
+
+    @property
+    def usable(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["files"], data["problems"] = list(self.files), list(self.problems)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ModelSpec":
+        return cls(**{**data, "files": tuple(data["files"]), "problems": tuple(data["problems"])})
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something in the library that could not be used, and why."""
+
+    path: str
+    reason: str
+
+
+@dataclass
+class Catalog:
+    """Models of one category plus the library's unusable entries."""
+
+    category: str
+    root: str
+    models: list[ModelSpec] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+
+def safe_id(text: str) -> str:
+    """A lowercase, filesystem- and WebDataset-key-safe id (no dots, no spaces)."""
+    cleaned = re.sub(r"[^a-z0-9_-]+", "_", text.lower()).strip("_")
+    return cleaned or "model"
+
+
+def unique_ids(models: list[ModelSpec]) -> list[ModelSpec]:
+    """Make model ids unique by suffixing repeats with _2, _3, … (order-stable)."""
+    seen: dict[str, int] = {}
+    result = []
+    for model in sorted(models, key=lambda m: (m.model_id, m.files)):
+        count = seen.get(model.model_id, 0) + 1
+        seen[model.model_id] = count
+        if count > 1:
+            model = replace(model, model_id=f"{model.model_id}_{count}")
+        result.append(model)
+    return result
+
+
+def mesh_rank(suffix: str) -> int:
+    """Preference of a mesh file extension (lower is better); unknown formats rank last."""
+    suffix = suffix.lower()
+    return MESH_SUFFIXES.index(suffix) if suffix in MESH_SUFFIXES else len(MESH_SUFFIXES)

@@ -1,0 +1,16 @@
+"""One entry point for finding the models of a category, whatever the library layout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pgrf.config import Category
+from pgrf.datasets import folders, megascans
+from pgrf.datasets.assets import Catalog
+
+
+def discover(root: Path, category: Category, texture_size: str = "2K") -> Catalog:
+    """The catalog of ``category`` in the library at ``root``."""
+    if category.source == "folders":
+        return folders.discover(root, category)
+    return megascans.discover(root, category, texture_size)

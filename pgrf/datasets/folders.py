@@ -1,0 +1,50 @@
+"""Discovery of plain model folders: ``<library>/<collection>/<model>.glb|.gltf|.fbx|.obj``.
+
+This is the layout EpiGRAF's authors exported: the collection folder is the class. A model may also
+sit in its own subfolder (``<collection>/<model>/<model>.gltf`` with its buffers and textures).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pgrf.config import Category
+from pgrf.datasets.assets import MESH_SUFFIXES, Catalog, ModelSpec, Problem, mesh_rank, safe_id, unique_ids
+
+
+def discover(root: Path, category: Category) -> Catalog:
+    """Every model file under ``root``'s collection folders."""
+    catalog = Catalog(category=category.name, root=str(root))
+    models = []
+    for path in sorted(root.iterdir()):
+        if path.is_file() and path.suffix.lower() in MESH_SUFFIXES:
+            catalog.problems.append(Problem(str(path), "model file outside a collection folder; move it into <collection>/ (the folder names the class)"))
+        elif path.is_dir() and not path.name.startswith("."):
+            models.extend(_collection(path, category))
+    catalog.models = unique_ids(models)
+    if not catalog.models and not catalog.problems:
+        catalog.problems.append(Problem(str(root), "no <collection>/<model>.glb|.gltf|.fbx|.obj files here"))
+    return catalog
+
+
+def _collection(folder: Path, category: Category) -> list[ModelSpec]:
+    candidates = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in MESH_SUFFIXES]
+    for sub in (p for p in folder.iterdir() if p.is_dir()):
+        candidates.extend(p for p in sub.iterdir() if p.is_file() and p.suffix.lower() in MESH_SUFFIXES and p.stem == sub.name)
+    best: dict[str, Path] = {}
+    for path in sorted(candidates):
+        if path.stem not in best or mesh_rank(path.suffix) < mesh_rank(best[path.stem].suffix):
+            best[path.stem] = path
+    class_name = folder.name.strip().lower()
+    return [
+        ModelSpec(
+            model_id=safe_id(f"{folder.name}_{stem}"),
+            asset_id=safe_id(f"{folder.name}_{stem}"),
+            asset_name=stem,
+            category=category.name,
+            class_name=class_name,
+            source="folders",
+            files=(str(path),),
+        )
+        for stem, path in sorted(best.items())
+    ]

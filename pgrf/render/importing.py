@@ -1,0 +1,98 @@
+"""Import model files into the scene and normalise them into [-1, 1]^3 (DESIGN.md §1).
+
+Runs only inside render worker processes (imports bpy).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import bpy
+import numpy as np
+from mathutils import Matrix
+
+
+class ImportFailed(Exception):
+    """A model file that Blender could not turn into mesh geometry."""
+
+
+@dataclass(frozen=True)
+class Normalisation:
+    """How the model was moved and scaled, and its resulting extents."""
+
+    scale: float
+    offset: list[float]
+    dims: list[float]
+    dims_product: float
+
+
+def import_files(files: tuple[str, ...]) -> list[bpy.types.Object]:
+    """Import every file of a model; returns the new mesh objects (error if there are none)."""
+    before = set(bpy.data.objects)
+    for name in files:
+        path = Path(name)
+        if not path.is_file():
+            raise ImportFailed(f"{path}: file not found")
+        suffix = path.suffix.lower()
+        try:
+            if suffix == ".fbx":
+                bpy.ops.import_scene.fbx(filepath=str(path))
+            elif suffix == ".obj":
+                bpy.ops.wm.obj_import(filepath=str(path))
+            elif suffix in (".glb", ".gltf"):
+                bpy.ops.import_scene.gltf(filepath=str(path))
+            elif suffix == ".abc":
+                bpy.ops.wm.alembic_import(filepath=str(path))
+            else:
+                raise ImportFailed(f"{path}: unsupported format {suffix}")
+        except RuntimeError as exc:
+            message = str(exc).strip().splitlines()[-1] if str(exc).strip() else "importer error"
+            raise ImportFailed(f"{path.name}: Blender could not import it ({message})") from None
+    meshes = [o for o in set(bpy.data.objects) - before if o.type == "MESH" and len(o.data.polygons) > 0]
+    if not meshes:
+        raise ImportFailed(f"{Path(files[0]).name}: no mesh geometry in the file")
+    for obj in set(bpy.data.objects) - before:
+        if obj.type not in ("MESH", "EMPTY"):  # lights and cameras shipped inside files must not render
+            bpy.data.objects.remove(obj)
+    return sorted(meshes, key=lambda o: o.name)
+
+
+def world_vertices(objects: list[bpy.types.Object]) -> np.ndarray:
+    """All evaluated vertices of the objects in world space, (N, 3)."""
+    depsgraph = bpy.context.evaluated_depsgraph_get()
+    chunks = []
+    for obj in objects:
+        evaluated = obj.evaluated_get(depsgraph)
+        mesh = evaluated.to_mesh()
+        coords = np.empty(len(mesh.vertices) * 3, dtype=np.float64)
+        mesh.vertices.foreach_get("co", coords)
+        evaluated.to_mesh_clear()
+        matrix = np.array(obj.matrix_world)
+        chunks.append(coords.reshape(-1, 3) @ matrix[:3, :3].T + matrix[:3, 3])
+    return np.concatenate(chunks)
+
+
+def normalise(objects: list[bpy.types.Object]) -> Normalisation:
+    """Centre the bounding box of all objects at the origin and scale its largest extent to 2."""
+    bpy.context.view_layer.update()
+    vertices = world_vertices(objects)
+    low, high = vertices.min(axis=0), vertices.max(axis=0)
+    extent = high - low
+    if not np.all(np.isfinite(extent)) or extent.max() <= 0:
+        raise ImportFailed("the model has no extent (all vertices coincide)")
+    scale = 2.0 / float(extent.max())
+    offset = -(low + high) / 2
+    transform = Matrix.Diagonal((scale, scale, scale, 1.0)) @ Matrix.Translation(offset.tolist())
+    roots = {_root(o) for o in objects}
+    for root in roots:
+        root.matrix_world = transform @ root.matrix_world
+    bpy.context.view_layer.update()
+    dims = (extent * scale).tolist()
+    return Normalisation(scale=scale, offset=offset.tolist(), dims=dims, dims_product=float(np.prod(dims)))
+
+
+def _root(obj: bpy.types.Object) -> bpy.types.Object:
+    while obj.parent is not None:
+        obj = obj.parent
+    return obj

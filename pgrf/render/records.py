@@ -1,0 +1,187 @@
+"""The render stage's files (DESIGN.md §2): ``cameras.json``, ``manifest.parquet``, ``render-log.jsonl``.
+
+No bpy here: the orchestrator, tests and later stages read these files without Blender.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pgrf import __version__
+from pgrf.cameras import View
+from pgrf.config import RenderSettings
+from pgrf.datasets.assets import ModelSpec
+
+CAMERAS_SCHEMA = 1
+CAMERAS_FILE = "cameras.json"
+MANIFEST_FILE = "manifest.parquet"
+LOG_FILE = "render-log.jsonl"
+STATUSES = ("rendered", "skipped_small", "sparse", "failed", "timeout")
+TMP_PREFIX = ".tmp-"
+
+
+def view_file(index: int) -> str:
+    return f"views/{index:04d}.png"
+
+
+def cameras_document(
+    spec: ModelSpec,
+    settings: RenderSettings,
+    views: list[View],
+    coverage: list[float],
+    normalisation: dict[str, Any],
+    device: str,
+    blender_version: str,
+) -> dict[str, Any]:
+    """The content of one model's ``cameras.json``."""
+    return {
+        "schema": CAMERAS_SCHEMA,
+        "model_id": spec.model_id,
+        "asset_id": spec.asset_id,
+        "asset_name": spec.asset_name,
+        "category": spec.category,
+        "class_name": spec.class_name,
+        "source_files": list(spec.files),
+        "render": {
+            "engine": "CYCLES",
+            "device": device,
+            "samples": settings.samples,
+            "adaptive_threshold": settings.adaptive_threshold,
+            "denoiser": "OPENIMAGEDENOISE" if settings.denoise else None,
+            "resolution": settings.resolution,
+            "fov": settings.fov,
+            "radius": settings.radius,
+            "seed": settings.seed,
+            "passes": list(settings.passes),
+            "hdri": settings.hdri or None,
+        },
+        "blender_version": blender_version,
+        "pgrf_version": __version__,
+        "normalization": normalisation,
+        "mean_alpha": float(sum(coverage) / len(coverage)) if coverage else 0.0,
+        "views": [
+            {
+                "index": i,
+                "file": view_file(i),
+                "yaw": view.yaw,
+                "pitch": view.pitch,
+                "c2w": view.c2w.tolist(),
+                "intrinsics": view.intrinsics.tolist(),
+                "alpha_coverage": coverage[i],
+            }
+            for i, view in enumerate(views)
+        ],
+    }
+
+
+def read_cameras(model_dir: Path) -> dict[str, Any]:
+    return json.loads((model_dir / CAMERAS_FILE).read_text(encoding="utf-8"))
+
+
+def finished_models(category_dir: Path) -> dict[str, Path]:
+    """Model directories that were completed (renamed into place with their cameras.json)."""
+    if not category_dir.is_dir():
+        return {}
+    return {
+        p.name: p
+        for p in sorted(category_dir.iterdir())
+        if p.is_dir() and not p.name.startswith(".") and (p / CAMERAS_FILE).is_file()
+    }
+
+
+MANIFEST_SCHEMA = pa.schema(
+    [
+        ("model_id", pa.string()),
+        ("asset_id", pa.string()),
+        ("category", pa.string()),
+        ("class_name", pa.string()),
+        ("view", pa.int32()),
+        ("file", pa.string()),
+        ("yaw", pa.float64()),
+        ("pitch", pa.float64()),
+        ("radius", pa.float64()),
+        ("fov", pa.float64()),
+        ("c2w", pa.list_(pa.float64(), 16)),
+        ("intrinsics", pa.list_(pa.float64(), 9)),
+        ("alpha_coverage", pa.float64()),
+        ("mean_alpha", pa.float64()),
+        ("resolution", pa.int32()),
+    ]
+)
+
+
+def write_manifest(category_dir: Path) -> int:
+    """Rebuild ``manifest.parquet`` from every finished model's cameras.json; returns the row count."""
+    rows: dict[str, list[Any]] = {name: [] for name in MANIFEST_SCHEMA.names}
+    for model_id, model_dir in finished_models(category_dir).items():
+        doc = read_cameras(model_dir)
+        for view in doc["views"]:
+            values = {
+                "model_id": model_id,
+                "asset_id": doc["asset_id"],
+                "category": doc["category"],
+                "class_name": doc["class_name"],
+                "view": view["index"],
+                "file": f"{model_id}/{view['file']}",
+                "yaw": view["yaw"],
+                "pitch": view["pitch"],
+                "radius": doc["render"]["radius"],
+                "fov": doc["render"]["fov"],
+                "c2w": [x for row in view["c2w"] for x in row],
+                "intrinsics": [x for row in view["intrinsics"] for x in row],
+                "alpha_coverage": view["alpha_coverage"],
+                "mean_alpha": doc["mean_alpha"],
+                "resolution": doc["render"]["resolution"],
+            }
+            for name, value in values.items():
+                rows[name].append(value)
+    table = pa.table(rows, schema=MANIFEST_SCHEMA)
+    target = category_dir / MANIFEST_FILE
+    partial = category_dir / f"{TMP_PREFIX}{MANIFEST_FILE}.{os.getpid()}"
+    pq.write_table(table, partial)
+    os.replace(partial, target)
+    return table.num_rows
+
+
+def append_log(category_dir: Path, record: dict[str, Any]) -> None:
+    """Append one record to render-log.jsonl with a single write (safe with several writers)."""
+    line = json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S"), **record}) + "\n"
+    fd = os.open(category_dir / LOG_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line.encode("utf-8"))
+    finally:
+        os.close(fd)
+
+
+def read_log(category_dir: Path) -> list[dict[str, Any]]:
+    """Every complete record of render-log.jsonl (a line cut short by a crash is ignored)."""
+    path = category_dir / LOG_FILE
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
+
+
+def latest_status(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The most recent record of each model."""
+    latest: dict[str, dict[str, Any]] = {}
+    for record in records:
+        latest[record["model_id"]] = record
+    return latest
+
+
+def settings_dict(settings: RenderSettings) -> dict[str, Any]:
+    return asdict(settings)

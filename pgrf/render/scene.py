@@ -1,0 +1,117 @@
+"""Blender scene set-up for rendering: Cycles, colour management, device, world light, camera.
+
+Runs only inside render worker processes (imports bpy).
+"""
+
+from __future__ import annotations
+
+import bpy
+import numpy as np
+from mathutils import Matrix
+
+from pgrf.cameras import opencv_to_blender
+from pgrf.config import RenderSettings
+from pgrf.errors import PgrfError
+
+GPU_BACKENDS = {"optix": ["OPTIX"], "cuda": ["CUDA"], "auto": ["OPTIX", "CUDA"]}
+
+
+def reset() -> None:
+    """An empty scene with factory settings, so nothing leaks from one model into the next."""
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+
+
+def configure(settings: RenderSettings) -> str:
+    """Apply render settings to the current scene; returns a description of the device used."""
+    scene = bpy.context.scene
+    scene.render.engine = "CYCLES"
+    cycles = scene.cycles
+    cycles.samples = settings.samples
+    cycles.use_adaptive_sampling = settings.adaptive_threshold > 0
+    if settings.adaptive_threshold > 0:
+        cycles.adaptive_threshold = settings.adaptive_threshold
+    cycles.use_denoising = settings.denoise
+    cycles.max_bounces = settings.max_bounces
+    cycles.transparent_max_bounces = settings.transparent_bounces
+    cycles.seed = 0
+    scene.render.resolution_x = scene.render.resolution_y = settings.resolution
+    scene.render.resolution_percentage = 100
+    scene.render.pixel_aspect_x = scene.render.pixel_aspect_y = 1.0
+    scene.render.film_transparent = True
+    scene.render.use_persistent_data = True
+    scene.view_settings.view_transform = "Standard"
+    scene.view_settings.look = "None"
+    scene.view_settings.exposure = 0.0
+    scene.view_settings.gamma = 1.0
+    image = scene.render.image_settings
+    image.file_format = "PNG"
+    image.color_mode = "RGBA"
+    image.color_depth = "8"
+    image.compression = 15
+    layer = scene.view_layers[0]
+    layer.use_pass_z = "depth" in settings.passes
+    layer.use_pass_normal = "normal" in settings.passes
+    _world(settings)
+    return _device(settings.device)
+
+
+def _device(requested: str) -> str:
+    """Enable the requested compute device; ``auto`` takes OptiX, then CUDA, then the CPU."""
+    scene = bpy.context.scene
+    if requested == "cpu":
+        scene.cycles.device = "CPU"
+        return "CPU"
+    prefs = bpy.context.preferences.addons["cycles"].preferences
+    for backend in GPU_BACKENDS[requested]:
+        try:
+            prefs.compute_device_type = backend
+        except TypeError:
+            continue
+        prefs.refresh_devices()
+        gpus = [d for d in prefs.devices if d.type == backend]
+        if gpus:
+            for device in prefs.devices:
+                device.use = device.type == backend
+            scene.cycles.device = "GPU"
+            return f"{backend}: " + ", ".join(d.name for d in gpus)
+    if requested != "auto":
+        raise PgrfError(f"--device {requested}: no {requested.upper()} device found; use --device auto or cpu")
+    scene.cycles.device = "CPU"
+    return "CPU"
+
+
+def _world(settings: RenderSettings) -> None:
+    """Even white world light, or an HDRI environment when the config names one."""
+    world = bpy.data.worlds.new("pgrf-world")
+    bpy.context.scene.world = world
+    nodes, links = world.node_tree.nodes, world.node_tree.links
+    background = nodes.get("Background") or nodes.new("ShaderNodeBackground")
+    background.inputs["Strength"].default_value = settings.world_strength
+    background.inputs["Color"].default_value = (1.0, 1.0, 1.0, 1.0)
+    if settings.hdri:
+        environment = nodes.new("ShaderNodeTexEnvironment")
+        try:
+            environment.image = bpy.data.images.load(settings.hdri, check_existing=True)
+        except RuntimeError:
+            raise PgrfError(f"render.hdri: cannot read {settings.hdri}; give an existing .hdr/.exr file or leave it empty") from None
+        links.new(environment.outputs["Color"], background.inputs["Color"])
+    output = nodes.get("World Output") or nodes.new("ShaderNodeOutputWorld")
+    links.new(background.outputs["Background"], output.inputs["Surface"])
+
+
+def add_camera(fov: float) -> bpy.types.Object:
+    """The scene camera: full-angle ``fov`` on both axes of a square image."""
+    data = bpy.data.cameras.new("pgrf-camera")
+    data.lens_unit = "FOV"
+    data.sensor_fit = "AUTO"
+    data.angle = fov
+    data.clip_start, data.clip_end = 0.01, 100.0
+    camera = bpy.data.objects.new("pgrf-camera", data)
+    bpy.context.scene.collection.objects.link(camera)
+    bpy.context.scene.camera = camera
+    return camera
+
+
+def place_camera(camera: bpy.types.Object, c2w: np.ndarray) -> None:
+    """Put the camera at an OpenCV c2w (converted to Blender's camera frame)."""
+    camera.matrix_world = Matrix(opencv_to_blender(c2w).tolist())
