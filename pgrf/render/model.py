@@ -7,7 +7,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -17,21 +17,9 @@ from PIL import Image
 
 from pgrf.cameras import sample_views
 from pgrf.config import RenderSettings
-from pgrf.datasets.assets import ModelSpec
 from pgrf.render import importing, materials, scene
-from pgrf.render.records import CAMERAS_FILE, TMP_PREFIX, cameras_document, view_file
-
-
-@dataclass(frozen=True)
-class RenderJob:
-    """Everything a worker needs to render one model (picklable)."""
-
-    spec: ModelSpec
-    settings: RenderSettings
-    category_dir: str
-    min_mean_alpha: float
-    threads: int = 0
-    force: bool = False
+from pgrf.render.job import RenderJob
+from pgrf.render.records import CAMERAS_FILE, cameras_document, temporary_name, view_file
 
 
 def render_model(job: RenderJob, on_view: Callable[[int], None] = lambda i: None) -> dict[str, Any]:
@@ -53,19 +41,22 @@ def render_model(job: RenderJob, on_view: Callable[[int], None] = lambda i: None
         return {**record, "status": "skipped_small", "reason": reason, "dims_product": norm.dims_product, "seconds": time.monotonic() - start}
 
     category_dir = Path(job.category_dir)
-    work = category_dir / f"{TMP_PREFIX}{spec.model_id}-{os.getpid()}"
+    work = category_dir / temporary_name(spec.model_id)
     shutil.rmtree(work, ignore_errors=True)
     (work / "views").mkdir(parents=True)
-    camera = scene.add_camera(settings.fov)
-    views = sample_views(spec.asset_id, spec.model_id, settings.seed, settings.views, settings.radius, settings.fov)
-    coverage = []
-    for index, view in enumerate(views):
-        scene.place_camera(camera, view.c2w)
-        coverage.append(_render_view(work, index, settings))
-        on_view(index)
-    doc = cameras_document(spec, settings, views, coverage, asdict(norm), device, bpy.app.version_string)
-    (work / CAMERAS_FILE).write_text(json.dumps(doc), encoding="utf-8")
-    _move_into_place(work, category_dir / spec.model_id, job.force)
+    try:
+        camera = scene.add_camera(settings.fov)
+        views = sample_views(spec.asset_id, spec.model_id, settings.seed, settings.views, settings.radius, settings.fov)
+        coverage = []
+        for index, view in enumerate(views):
+            scene.place_camera(camera, view.c2w)
+            coverage.append(_render_view(work, index, settings))
+            on_view(index)
+        doc = cameras_document(spec, settings, views, coverage, asdict(norm), device, bpy.app.version_string)
+        (work / CAMERAS_FILE).write_text(json.dumps(doc), encoding="utf-8")
+        _move_into_place(work, category_dir / spec.model_id, job.force)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)  # no-op once moved into place
     status = "sparse" if doc["mean_alpha"] < job.min_mean_alpha else "rendered"
     reason = f"mean_alpha {doc['mean_alpha']:.4f} < min_mean_alpha {job.min_mean_alpha}" if status == "sparse" else ""
     return {**record, "status": status, "reason": reason, "dims_product": norm.dims_product, "mean_alpha": doc["mean_alpha"], "views": len(views), "seconds": time.monotonic() - start}
@@ -88,11 +79,13 @@ def _save_passes(path: Path) -> None:
     """Write the last render's passes (depth, normal) as one multilayer EXR."""
     path.parent.mkdir(exist_ok=True)
     image_settings = bpy.context.scene.render.image_settings
+    image_settings.media_type = "MULTI_LAYER_IMAGE"  # Blender 5.0: multilayer EXR is a media type
     image_settings.file_format = "OPEN_EXR_MULTILAYER"
     image_settings.color_depth = "32"
     try:
         bpy.data.images["Render Result"].save_render(filepath=str(path))
     finally:
+        image_settings.media_type = "IMAGE"
         image_settings.file_format = "PNG"
         image_settings.color_mode = "RGBA"
         image_settings.color_depth = "8"
@@ -104,7 +97,7 @@ def _move_into_place(work: Path, final: Path, force: bool) -> None:
         if not force:  # another process finished it meanwhile: keep theirs
             shutil.rmtree(work)
             return
-        trash = final.with_name(f"{TMP_PREFIX}old-{final.name}-{os.getpid()}")
+        trash = final.with_name(temporary_name(f"old-{final.name}"))
         os.replace(final, trash)
         os.replace(work, final)
         shutil.rmtree(trash)

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import socket
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -145,7 +146,7 @@ def write_manifest(category_dir: Path) -> int:
                 rows[name].append(value)
     table = pa.table(rows, schema=MANIFEST_SCHEMA)
     target = category_dir / MANIFEST_FILE
-    partial = category_dir / f"{TMP_PREFIX}{MANIFEST_FILE}.{os.getpid()}"
+    partial = category_dir / temporary_name(MANIFEST_FILE)
     pq.write_table(table, partial)
     os.replace(partial, target)
     return table.num_rows
@@ -183,5 +184,28 @@ def latest_status(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return latest
 
 
-def settings_dict(settings: RenderSettings) -> dict[str, Any]:
-    return asdict(settings)
+def temporary_name(stem: str) -> str:
+    """Name of work in progress: ``.tmp-<stem>@<host>@<pid>``, so stale leftovers can be recognised."""
+    return f"{TMP_PREFIX}{stem}@{socket.gethostname()}@{os.getpid()}"
+
+
+def remove_stale_work(category_dir: Path) -> int:
+    """Delete work-in-progress entries left by dead processes of this host; returns how many."""
+    removed = 0
+    host = socket.gethostname()
+    for path in category_dir.glob(f"{TMP_PREFIX}*@*@*") if category_dir.is_dir() else ():
+        _, owner, pid = path.name.rsplit("@", 2)
+        if owner == host and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+            removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

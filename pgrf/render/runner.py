@@ -1,0 +1,239 @@
+"""Orchestration of ``pgrf render``: what to render, a pool of recycled Blender workers, the run log.
+
+Resumability: a model is finished when its folder (renamed into place last) holds cameras.json, so
+an interrupted or killed run never leaves a partial model that counts as done. Models whose last log
+record says ``skipped_small`` are re-judged from the logged ``dims_product`` without Blender. Failed
+and timed-out models are retried. Sharding hashes model ids, so it is stable when a library grows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing as mp
+import os
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from multiprocessing.connection import wait
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from pgrf.config import Category, RenderSettings
+from pgrf.datasets.assets import Catalog, ModelSpec
+from pgrf.render import records
+from pgrf.render.job import RenderJob
+from pgrf.render.worker import log_path, output_tail, worker_main
+
+KILL_GRACE = 5.0
+
+
+def in_shard(model_id: str, shard_index: int, num_shards: int) -> bool:
+    """Deterministic, library-order-independent split of models over ``num_shards`` runs."""
+    digest = hashlib.sha1(model_id.encode()).digest()
+    return int.from_bytes(digest[:8], "little") % num_shards == shard_index
+
+
+@dataclass
+class Plan:
+    """What this run will do with each model of the catalog."""
+
+    todo: list[ModelSpec] = field(default_factory=list)
+    unusable: list[ModelSpec] = field(default_factory=list)
+    finished: list[str] = field(default_factory=list)
+    filtered: list[str] = field(default_factory=list)
+    other_settings: list[str] = field(default_factory=list)
+    other_shards: int = 0
+    over_limit: int = 0
+
+
+def plan(catalog: Catalog, category_dir: Path, settings: RenderSettings, *, force: bool = False,
+         shard_index: int = 0, num_shards: int = 1, limit: int | None = None) -> Plan:
+    """Split the catalog into models to render now and models already dealt with."""
+    result = Plan()
+    finished = records.finished_models(category_dir)
+    latest = records.latest_status(records.read_log(category_dir))
+    for spec in sorted(catalog.models, key=lambda m: m.model_id):
+        if not in_shard(spec.model_id, shard_index, num_shards):
+            result.other_shards += 1
+        elif not spec.usable:
+            result.unusable.append(spec)
+        elif force:
+            result.todo.append(spec)
+        elif spec.model_id in finished:
+            result.finished.append(spec.model_id)
+            if _rendered_differently(finished[spec.model_id], settings):
+                result.other_settings.append(spec.model_id)
+        elif _still_too_small(latest.get(spec.model_id), settings):
+            result.filtered.append(spec.model_id)
+        else:
+            result.todo.append(spec)
+    if limit is not None and len(result.todo) > limit:
+        result.over_limit = len(result.todo) - limit
+        result.todo = result.todo[:limit]
+    return result
+
+
+def _rendered_differently(model_dir: Path, settings: RenderSettings) -> bool:
+    doc = records.read_cameras(model_dir)
+    render = doc["render"]
+    return (len(doc["views"]), render["resolution"], render["seed"]) != (settings.views, settings.resolution, settings.seed)
+
+
+def _still_too_small(record: dict[str, Any] | None, settings: RenderSettings) -> bool:
+    return bool(record and record.get("status") == "skipped_small" and record.get("dims_product", 0.0) < settings.min_dim_product)
+
+
+@dataclass
+class _Slot:
+    """One worker process and the model it is rendering."""
+
+    process: Any
+    conn: Any
+    spec: ModelSpec | None = None
+    started: float = 0.0
+    rendered: int = 0
+
+
+@dataclass
+class Outcome:
+    """What a run did: one log record per attempted model."""
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+    views: int = 0
+    seconds: float = 0.0
+    interrupted: bool = False
+
+    @property
+    def counts(self) -> Counter:
+        return Counter(r["status"] for r in self.records)
+
+    @property
+    def failed(self) -> int:
+        return self.counts["failed"] + self.counts["timeout"]
+
+
+class Runner:
+    """Render a plan with ``workers`` processes, each replaced after ``recycle_after`` models."""
+
+    def __init__(self, category: Category, category_dir: Path, settings: RenderSettings, *, force: bool = False,
+                 console: Console | None = None) -> None:
+        self.category, self.category_dir, self.settings, self.force = category, category_dir, settings, force
+        self.console = console or Console(stderr=True)
+        self.context = mp.get_context("spawn")
+        self.threads = max(1, (os.cpu_count() or 1) // settings.workers) if settings.workers > 1 else 0
+        self.outcome = Outcome()
+        self.attempts = Counter(r["model_id"] for r in records.read_log(category_dir))
+
+    def run(self, plan: Plan) -> Outcome:
+        self.category_dir.mkdir(parents=True, exist_ok=True)
+        records.remove_stale_work(self.category_dir)
+        start = time.monotonic()
+        for spec in plan.unusable:
+            self._log(spec, {"status": "failed", "reason": "; ".join(spec.problems), "seconds": 0.0})
+        pending = deque(plan.todo)
+        slots: list[_Slot] = []
+        columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("{task.fields[rate]} views/s"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
+        try:
+            with Progress(*columns, console=self.console, transient=False) as progress:
+                models = progress.add_task(f"render {self.category.name}", total=len(plan.todo), rate="-")
+                while pending or any(s.spec for s in slots):
+                    self._fill(slots, pending)
+                    self._poll(slots, progress, models)
+                    elapsed = time.monotonic() - start
+                    progress.update(models, rate=f"{self.outcome.views / elapsed:.2f}" if elapsed > 0 else "-",
+                                    completed=len(self.outcome.records) - len(plan.unusable))
+        except KeyboardInterrupt:
+            self.outcome.interrupted = True
+        finally:
+            for slot in slots:
+                self._stop(slot, kill=self.outcome.interrupted or slot.spec is not None)
+            records.remove_stale_work(self.category_dir)
+            records.write_manifest(self.category_dir)
+        self.outcome.seconds = time.monotonic() - start
+        return self.outcome
+
+    def _fill(self, slots: list[_Slot], pending: deque) -> None:
+        """Give every idle worker a model, starting or replacing workers as needed."""
+        for slot in [s for s in slots if s.spec is None and (s.rendered >= self.settings.recycle_after or not s.process.is_alive())]:
+            self._stop(slot, kill=False)
+            slots.remove(slot)
+        while len(slots) < self.settings.workers and len(slots) < len(pending) + sum(1 for s in slots if s.spec):
+            parent, child = self.context.Pipe()
+            process = self.context.Process(target=worker_main, args=(child,), daemon=True)
+            process.start()
+            child.close()
+            slots.append(_Slot(process, parent))
+        for slot in slots:
+            if slot.spec is None and pending:
+                slot.spec = pending.popleft()
+                slot.started = time.monotonic()
+                slot.conn.send(self._job(slot.spec))
+
+    def _job(self, spec: ModelSpec) -> RenderJob:
+        return RenderJob(spec, self.settings, str(self.category_dir), self.category.min_mean_alpha, self.threads, self.force)
+
+    def _poll(self, slots: list[_Slot], progress: Progress, task: Any) -> None:
+        busy = [s for s in slots if s.spec]
+        ready = wait([s.conn for s in busy] + [s.process.sentinel for s in busy], timeout=0.5)
+        for slot in busy:
+            if slot.conn in ready or slot.conn.poll():
+                self._receive(slot)
+            elif slot.process.sentinel in ready:
+                self._lost(slot, "failed", f"Blender worker crashed (exit code {slot.process.exitcode})")
+            elif time.monotonic() - slot.started > self.settings.timeout:
+                self._stop(slot, kill=True)
+                self._lost(slot, "timeout", f"no result after {self.settings.timeout:.0f} s (--timeout)")
+
+    def _receive(self, slot: _Slot) -> None:
+        try:
+            while slot.conn.poll():
+                kind, payload = slot.conn.recv()
+                if kind == "view":
+                    self.outcome.views += 1
+                else:
+                    self._finish(slot, payload)
+                    return
+        except (EOFError, OSError):
+            self._lost(slot, "failed", f"Blender worker crashed (exit code {slot.process.exitcode})")
+
+    def _finish(self, slot: _Slot, record: dict[str, Any]) -> None:
+        assert slot.spec is not None
+        if record["status"] == "failed":
+            record["blender_tail"] = output_tail(log_path(self.category_dir, slot.spec.model_id))
+        record.setdefault("seconds", time.monotonic() - slot.started)
+        self._log(slot.spec, record)
+        slot.spec = None
+        slot.rendered += 1
+
+    def _lost(self, slot: _Slot, status: str, reason: str) -> None:
+        """The worker died or hung: record the model, drop the worker (a fresh one takes its place)."""
+        assert slot.spec is not None
+        self._stop(slot, kill=True)
+        tail = output_tail(log_path(self.category_dir, slot.spec.model_id))
+        self._log(slot.spec, {"status": status, "reason": reason, "blender_tail": tail, "seconds": time.monotonic() - slot.started})
+        slot.spec = None
+        slot.rendered = self.settings.recycle_after  # retire it
+
+    def _stop(self, slot: _Slot, kill: bool) -> None:
+        if slot.process.is_alive() and not kill:
+            try:
+                slot.conn.send(None)
+            except OSError:
+                pass
+            slot.process.join(KILL_GRACE)
+        if slot.process.is_alive():
+            slot.process.kill()
+            slot.process.join()
+        slot.conn.close()
+
+    def _log(self, spec: ModelSpec, record: dict[str, Any]) -> None:
+        self.attempts[spec.model_id] += 1
+        full = {"model_id": spec.model_id, "asset_id": spec.asset_id, "category": self.category.name,
+                "attempt": self.attempts[spec.model_id], **record}
+        full.setdefault("reason", "")
+        records.append_log(self.category_dir, full)
+        self.outcome.records.append(full)
