@@ -163,8 +163,8 @@ def _variant_number(path: Path) -> int:
 def _asset_meshes(folder: Path) -> list[tuple[str, Path]]:
     """One mesh per distinct LOD0 stem; a multi-object asset has several (``…_01_LOD0``, ``…_02_LOD0``)."""
     found = _best_lod0(folder.iterdir())
-    if len(found) == 1:
-        return [("", found[0][1])]
+    if len(found) <= 1:
+        return [("", path) for _, path in found]
     common = _common_prefix([stem for stem, _ in found])
     return [(stem[len(common):].strip("_") or stem, path) for stem, path in found]
 

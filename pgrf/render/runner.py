@@ -192,7 +192,9 @@ class Runner:
         try:
             while slot.conn.poll():
                 kind, payload = slot.conn.recv()
-                if kind == "view":
+                if kind == "start":  # the model's clock starts when the worker takes it
+                    slot.started = time.monotonic()
+                elif kind == "view":
                     self.outcome.views += 1
                 else:
                     self._finish(slot, payload)

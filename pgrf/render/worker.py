@@ -56,7 +56,7 @@ def _redirect_output(path: Path) -> None:
 
 
 def worker_main(conn: Connection) -> None:
-    """Receive RenderJobs until None; answer ('view', index) per view and ('done', record) per model."""
+    """Receive RenderJobs until None; answer ('start', None), then ('view', index) per view, then ('done', record)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _exit_with_parent()
     from pgrf.errors import PgrfError
@@ -71,6 +71,7 @@ def worker_main(conn: Connection) -> None:
         if job is None:
             return
         _redirect_output(log_path(Path(job.category_dir), job.spec.model_id))
+        conn.send(("start", None))
         try:
             record = render_model(job, on_view=lambda index: conn.send(("view", index)))
         except (ImportFailed, PgrfError) as exc:

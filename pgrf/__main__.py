@@ -1,0 +1,5 @@
+"""``python -m pgrf`` runs the CLI."""
+
+from pgrf.cli import main
+
+main()
