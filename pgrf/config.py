@@ -119,6 +119,12 @@ def load_config(path: str | Path | None = None) -> Config:
     _check_keys(path, "", raw, {"library", "render", "categories"})
     library = _check_value(path, "library", raw.get("library", ""), str)
     render = _build(path, "render", RenderSettings, _table(path, "render", raw.get("render", {})))
+    if render.hdri:
+        hdri = Path(render.hdri).expanduser()
+        hdri = hdri if hdri.is_absolute() else path.parent / hdri
+        if not hdri.is_file():
+            raise PgrfError(f"{path}: key 'render.hdri' names {hdri}, which does not exist; give an image file or leave it empty")
+        render = replace(render, hdri=str(hdri.resolve()))
     categories = {}
     for name, table in _table(path, "categories", raw.get("categories", {})).items():
         categories[name] = _build(path, f"categories.{name}", Category, _table(path, f"categories.{name}", table), name=name)

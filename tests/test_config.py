@@ -93,3 +93,10 @@ def test_cli_reports_missing_library(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "absent (from --library) does not exist" in result.stderr.replace("\n", " ")
     assert "Traceback" not in result.stderr
+
+
+def test_hdri_is_relative_to_the_config_and_must_exist(tmp_path: Path) -> None:
+    with pytest.raises(PgrfError, match="key 'render.hdri' names .*sky.hdr, which does not exist"):
+        load_config(_write(tmp_path, "[render]\nhdri = 'sky.hdr'\n"))
+    (tmp_path / "sky.hdr").write_bytes(b"#?RADIANCE\n")
+    assert load_config(tmp_path / "assets.toml").render.hdri == str((tmp_path / "sky.hdr").resolve())

@@ -104,3 +104,9 @@ def test_assets_list_command(sample_library: Path) -> None:
     out = " ".join(result.stdout.split())
     assert "uk4pdgnfw_01" in out and "mushroom" in out
     assert "6 models (6 usable, 0 with problems) in 4 classes; 1 unusable entries" in out
+
+
+def test_sample_library_behaves_like_a_bridge_library_for_the_real_categories(sample_library: Path) -> None:
+    for real, sample in (("plants", "sample-plants"), ("food", "sample-food")):
+        ids = [m.model_id for m in _catalog(sample_library, real).models]
+        assert ids == [m.model_id for m in _catalog(sample_library, sample).models]

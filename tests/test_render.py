@@ -252,3 +252,21 @@ def test_force_replaces_a_finished_model_and_passes_are_written(sample_library: 
     exr = (tmp_path / "sample-food" / "tgmlbdyp" / "passes" / "0000.exr").read_bytes()
     assert exr[:4] == b"\x76\x2f\x31\x01"  # OpenEXR magic
     assert b"Depth.Z" in exr and b"Normal.X" in exr
+
+
+def test_hdri_lights_the_model(tmp_path: Path) -> None:
+    _corner_obj(tmp_path / "lib" / "shapes" / "corner.obj")
+    Image.new("RGB", (16, 8), (255, 40, 40)).save(tmp_path / "red.png")
+    colours = {}
+    for world in ("", "red.png"):
+        config = tmp_path / f"assets{len(world)}.toml"
+        config.write_text(f"[render]\nhdri = '{world}'\n[categories.shapes]\nsource = 'folders'\n")
+        out = tmp_path / f"out{len(world)}"
+        result = run_pgrf("render", "-c", "shapes", "--config", str(config), "--library", str(tmp_path / "lib"),
+                          "--out", str(out), *TINY)
+        assert result.returncode == 0, result.stderr
+        pixels = np.asarray(Image.open(out / "shapes" / "shapes_corner" / "views" / "0000.png"), float)
+        colours[world] = pixels[pixels[..., 3] == 255][:, :3].mean(0)
+    white, red = colours[""], colours["red.png"]
+    assert abs(white[0] - white[1]) < 10  # a grey material under even white light stays grey
+    assert red[0] > 2 * red[1]
