@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -13,6 +13,10 @@ from rich.table import Table
 from pgrf import __version__
 from pgrf.config import load_config, with_overrides
 from pgrf.errors import PgrfError
+
+if TYPE_CHECKING:
+    from pgrf.datasets.assets import Catalog
+    from pgrf.render.runner import Outcome, Plan
 
 app = typer.Typer(help="Render 3D asset libraries into posed multi-view datasets (EpiGRAF's M-Plants/M-Food).",
                   no_args_is_help=True, pretty_exceptions_show_locals=False, add_completion=False)
@@ -124,7 +128,7 @@ def render(
     raise typer.Exit(1 if failed else 0)
 
 
-def _print_plan(name: str, catalog, todo) -> None:
+def _print_plan(name: str, catalog: Catalog, todo: Plan) -> None:
     for problem in catalog.problems:
         errors.print(f"[red]unusable[/red] {problem.path}: {problem.reason}")
     notes = [f"{len(todo.todo)} to render", f"{len(todo.finished)} already finished", f"{len(todo.filtered)} filtered before"]
@@ -140,7 +144,7 @@ def _print_plan(name: str, catalog, todo) -> None:
                      "views/resolution/seed; use --force to re-render them")
 
 
-def _print_outcome(name: str, outcome, category_dir: Path) -> None:
+def _print_outcome(name: str, outcome: Outcome, category_dir: Path) -> None:
     table = Table(title=f"{name} → {category_dir}")
     table.add_column("status")
     table.add_column("models", justify="right")

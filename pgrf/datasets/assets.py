@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, field, replace
 
 MESH_SUFFIXES = (".fbx", ".obj", ".abc", ".glb", ".gltf")
 """Mesh formats pgrf imports, in order of preference when an asset has several."""
@@ -27,15 +26,6 @@ class ModelSpec:
     @property
     def usable(self) -> bool:
         return not self.problems
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["files"], data["problems"] = list(self.files), list(self.problems)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ModelSpec":
-        return cls(**{**data, "files": tuple(data["files"]), "problems": tuple(data["problems"])})
 
 
 @dataclass(frozen=True)

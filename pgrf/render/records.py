@@ -25,7 +25,6 @@ CAMERAS_SCHEMA = 1
 CAMERAS_FILE = "cameras.json"
 MANIFEST_FILE = "manifest.parquet"
 LOG_FILE = "render-log.jsonl"
-STATUSES = ("rendered", "skipped_small", "sparse", "failed", "timeout")
 TMP_PREFIX = ".tmp-"
 
 
