@@ -48,10 +48,12 @@ BASELINE_SCRIPT = Path(__file__).resolve().parent / "render_baseline.py"
 CATEGORIES = ("sample-plants", "sample-food")
 BASELINE_SAMPLES = 128
 REFERENCE_SAMPLES = 1024
+REFERENCE_SEED = 12345
+"""Cycles seed of the reference: different from the renders' seed 0, so their noise is not shared."""
 WINDOW = 10
 """Models per memory window: the first and the last ``WINDOW`` models of the long run are compared."""
 
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 120)
 progress_console = Console(stderr=True)
 
 Model = tuple[Category, ModelSpec]
@@ -74,10 +76,10 @@ class Speed:
 
 # --- command line ------------------------------------------------------------------------------
 
-DEFAULTS = {"models_256": 11, "views_256": 4, "models_1024": 2, "views_1024": 2, "psnr_models": 2, "psnr_views": 2,
-            "memory_models": 50, "memory_resolution": 64}
+DEFAULTS = {"models_256": 4, "views_256": 16, "models_1024": 2, "views_1024": 2, "psnr_models": 2, "psnr_views": 2,
+            "psnr_views_1024": 1, "memory_models": 50, "memory_resolution": 64}
 QUICK = {"models_256": 3, "views_256": 2, "models_1024": 1, "views_1024": 1, "psnr_models": 2, "psnr_views": 1,
-         "memory_models": 20, "memory_resolution": 32}
+         "psnr_views_1024": 0, "memory_models": 20, "memory_resolution": 32}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -93,8 +95,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for name, value in (QUICK if args.quick else DEFAULTS).items():
         if getattr(args, name) is None:
             setattr(args, name, value)
-    if args.psnr_views > args.views_256:
-        parser.error("--psnr-views must not exceed --views-256 (PSNR compares views of the 256² run)")
     return args
 
 
@@ -123,7 +123,11 @@ def by_category(models: list[Model]) -> list[tuple[Category, list[ModelSpec]]]:
 def repeated(models: list[Model], count: int) -> list[ModelSpec]:
     """``count`` models cycling through the library, each copy with its own id (r00-…, r01-…)."""
     specs = [spec for _, spec in models]
-    return [replace(specs[i % len(specs)], model_id=f"r{i // len(specs):02d}-{specs[i % len(specs)].model_id}") for i in range(count)]
+    copies = []
+    for i in range(count):
+        spec = specs[i % len(specs)]
+        copies.append(replace(spec, model_id=f"r{i // len(specs):02d}-{spec.model_id}"))
+    return copies
 
 
 # --- ours --------------------------------------------------------------------------------------
@@ -161,14 +165,15 @@ def baseline_settings(settings: RenderSettings) -> RenderSettings:
 
 
 def run_baseline(specs: list[ModelSpec], settings: RenderSettings, out_dir: Path, *, indices: list[int] | None = None,
-                 samples: int | None = None) -> tuple[Speed, dict[str, Any]]:
+                 samples: int | None = None, cycles_seed: int = 0) -> tuple[Speed, dict[str, Any]]:
     """Run bench/render_baseline.py on the models in one subprocess; wall time includes Blender start-up."""
     out_dir.mkdir(parents=True, exist_ok=True)
     job_file, result_file, log_file = out_dir / "job.json", out_dir / "result.json", out_dir / "baseline.log"
-    job = {"settings": asdict(settings), "models": [s.to_dict() for s in specs], "out_dir": str(out_dir),
+    job = {"settings": asdict(settings), "models": [asdict(s) for s in specs], "out_dir": str(out_dir),
            "result": str(result_file), "indices": indices}
     job_file.write_text(json.dumps(job), encoding="utf-8")
-    command = [sys.executable, str(BASELINE_SCRIPT), str(job_file)] + (["--samples", str(samples)] if samples else [])
+    command = [sys.executable, str(BASELINE_SCRIPT), str(job_file), "--cycles-seed", str(cycles_seed)]
+    command += ["--samples", str(samples)] if samples else []
     progress_console.print(f"[bold]baseline[/bold] {len(specs)} models at {settings.resolution}² "
                            f"({samples or settings.samples} spp) → {log_file}")
     start = time.monotonic()
@@ -222,30 +227,32 @@ def psnr(image: np.ndarray, reference: np.ndarray) -> float:
     return math.inf if mse == 0 else 10.0 * math.log10(1.0 / mse)
 
 
-def psnr_figures(models: list[Model], config: Config, args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    """PSNR of ours and of the baseline (256² run) against a 1024-sample render of the same views."""
-    settings = ours_settings(config, args.views_256, 256)
-    chosen = [m for m in models if _rendered(work, m)][: args.psnr_models]
-    indices = list(range(args.psnr_views))
-    reference_dir = work / "reference-256"
-    run_baseline([spec for _, spec in chosen], baseline_settings(settings), reference_dir, indices=indices, samples=REFERENCE_SAMPLES)
+def psnr_figures(models: list[Model], config: Config, resolution: int, views: int, psnr_models: int, psnr_views: int,
+                 work: Path) -> dict[str, Any]:
+    """PSNR of ours and of the baseline (from the speed run at ``resolution``) against a 1024-sample render."""
+    settings = ours_settings(config, views, resolution)
+    chosen = [m for m in models if _rendered(work, m, resolution)][:psnr_models]
+    indices = list(range(min(psnr_views, views)))
+    reference_dir = work / f"reference-{resolution}"
+    run_baseline([spec for _, spec in chosen], baseline_settings(settings), reference_dir, indices=indices,
+                 samples=REFERENCE_SAMPLES, cycles_seed=REFERENCE_SEED)
     rows = []
     for category, spec in chosen:
         for index in indices:
             reference = white_composite(reference_dir / spec.model_id / view_file(index))
-            ours = white_composite(ours_view(work / "ours-256", category, spec.model_id, index))
-            baseline = white_composite(work / "baseline-256" / spec.model_id / view_file(index))
+            ours = white_composite(ours_view(work / f"ours-{resolution}", category, spec.model_id, index))
+            baseline = white_composite(work / f"baseline-{resolution}" / spec.model_id / view_file(index))
             rows.append({"model_id": spec.model_id, "view": index, "ours": round(psnr(ours, reference), 3),
                          "baseline": round(psnr(baseline, reference), 3)})
-    return {"reference_samples": REFERENCE_SAMPLES, "resolution": 256, "views": rows,
+    return {"reference_samples": REFERENCE_SAMPLES, "resolution": resolution, "views": rows,
             "ours_mean": _mean(r["ours"] for r in rows), "baseline_mean": _mean(r["baseline"] for r in rows)}
 
 
-def _rendered(work: Path, model: Model) -> bool:
-    """Whether both 256² runs wrote view 0 of the model (filtered models have no views)."""
+def _rendered(work: Path, model: Model, resolution: int) -> bool:
+    """Whether both runs at ``resolution`` wrote view 0 of the model (filtered models have no views)."""
     category, spec = model
-    return (ours_view(work / "ours-256", category, spec.model_id, 0).is_file()
-            and (work / "baseline-256" / spec.model_id / view_file(0)).is_file())
+    return (ours_view(work / f"ours-{resolution}", category, spec.model_id, 0).is_file()
+            and (work / f"baseline-{resolution}" / spec.model_id / view_file(0)).is_file())
 
 
 def _mean(values: Any) -> float:
@@ -283,13 +290,14 @@ def print_details(figures: dict[str, Any]) -> None:
                       f"{row['ours']['seconds']:.1f}", f"{row['baseline']['views_per_s']:.3f}", f"{row['baseline']['seconds']:.1f}",
                       f"{row['ratio']:.2f}×")
     console.print(speed)
-    quality = Table(title=f"PSNR vs {figures['psnr']['reference_samples']} spp reference (256², over white), dB")
-    for column in ("model", "view", "ours", "baseline"):
-        quality.add_column(column, justify="right")
-    for row in figures["psnr"]["views"]:
-        quality.add_row(row["model_id"], str(row["view"]), f"{row['ours']:.2f}", f"{row['baseline']:.2f}")
-    quality.add_row("mean", "", f"{figures['psnr']['ours_mean']:.2f}", f"{figures['psnr']['baseline_mean']:.2f}")
-    console.print(quality)
+    for run in figures["psnr"]:
+        quality = Table(title=f"PSNR vs {run['reference_samples']} spp reference ({run['resolution']}², over white), dB")
+        for column in ("model", "view", "ours", "baseline"):
+            quality.add_column(column, justify="right")
+        for row in run["views"]:
+            quality.add_row(row["model_id"], str(row["view"]), f"{row['ours']:.2f}", f"{row['baseline']:.2f}")
+        quality.add_row("mean", "", f"{run['ours_mean']:.2f}", f"{run['baseline_mean']:.2f}")
+        console.print(quality)
     memory = figures["memory"]
     console.print(f"Memory, {memory['models']} models at {memory['resolution']}² (1 view): ours peak worker RSS "
                   f"models 1-{memory['window']} {memory['ours']['first_max_mb']:.0f} MiB, last {memory['window']} "
@@ -300,22 +308,23 @@ def print_details(figures: dict[str, Any]) -> None:
 
 def markdown(figures: dict[str, Any]) -> str:
     """The summary as a markdown table for the README."""
-    psnr_row, memory = figures["psnr"], figures["memory"]
+    memory = figures["memory"]
     n, w = memory["models"], memory["window"]
     lines = ["| resolution | ours views/s | baseline views/s | ratio |", "|---|---:|---:|---:|"]
     for row in figures["speed"]:
         lines.append(f"| {row['resolution']}² ({row['models']} models × {row['views_per_model']} views) | "
                      f"{row['ours']['views_per_s']:.3f} | {row['baseline']['views_per_s']:.3f} | {row['ratio']:.2f}× |")
-    lines += ["", "| measure | ours | baseline |", "|---|---:|---:|",
-              f"| PSNR vs {psnr_row['reference_samples']} spp, 256², mean of {len(psnr_row['views'])} views (dB) | "
-              f"{psnr_row['ours_mean']:.2f} | {psnr_row['baseline_mean']:.2f} |",
+    lines += ["", "| measure | ours | baseline |", "|---|---:|---:|"]
+    lines += [f"| PSNR vs {run['reference_samples']} spp, {run['resolution']}², mean of {len(run['views'])} views (dB) | "
+              f"{run['ours_mean']:.2f} | {run['baseline_mean']:.2f} |" for run in figures["psnr"] if run["views"]]
+    lines += [
               f"| peak RSS, models 1-{w} of {n} (MiB) | {memory['ours']['first_max_mb']:.0f} | {memory['baseline']['after_first_mb']:.0f} |",
               f"| peak RSS, models {n - w + 1}-{n} of {n} (MiB) | {memory['ours']['last_max_mb']:.0f} | {memory['baseline']['after_last_mb']:.0f} |"]
     return "\n".join(lines)
 
 
 def machine() -> dict[str, Any]:
-    """Where the figures were measured; a load average above zero means they are noisy."""
+    """Where the figures were measured; a load average near the CPU count means other work shared the CPUs."""
     return {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
             "loadavg_start": [round(x, 2) for x in os.getloadavg()]}
 
@@ -333,7 +342,9 @@ def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     models = load_models(config, work / "library")
     figures["speed"] = [speed_figures(models[: args.models_256], config, 256, args.views_256, work),
                         speed_figures(models[: args.models_1024], config, 1024, args.views_1024, work)]
-    figures["psnr"] = psnr_figures(models[: args.models_256], config, args, work)
+    figures["psnr"] = [psnr_figures(models[: args.models_256], config, 256, args.views_256, args.psnr_models, args.psnr_views, work),
+                       psnr_figures(models[: args.models_1024], config, 1024, args.views_1024, args.psnr_models,
+                                    args.psnr_views_1024, work)]
     figures["memory"] = memory_figures(models, config, args.memory_models, args.memory_resolution, work)
     figures["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     figures["ours_settings"] = {k: v for k, v in asdict(config.render).items() if k in ("samples", "adaptive_threshold", "denoise", "device", "recycle_after")}

@@ -6,9 +6,9 @@ never purged), every compute device is enabled, and Cycles runs a fixed 128 samp
 adaptive sampling, the denoiser and persistent data off. Cameras, materials and normalisation are
 pgrf's own, so the images match ``pgrf render`` view for view.
 
-Usage: ``python bench/render_baseline.py JOB.json [--samples N]``. The job (written by bench/render.py)::
+Usage: ``python bench/render_baseline.py JOB.json [--samples N] [--cycles-seed S]``. The job (written by bench/render.py)::
 
-    {"settings": {...RenderSettings fields...}, "models": [ModelSpec.to_dict(), ...],
+    {"settings": {...RenderSettings fields...}, "models": [dataclasses.asdict(ModelSpec), ...],
      "out_dir": "DIR", "result": "RESULT.json", "indices": null | [0, 1, ...]}
 
 Views go to ``DIR/<model_id>/views/NNNN.png``; ``indices`` renders only those views of the
@@ -36,6 +36,11 @@ from pgrf.render import importing, materials, scene
 from pgrf.render.records import view_file
 
 GPU_BACKENDS = ("OPTIX", "CUDA", "HIP", "ONEAPI", "METAL")
+
+
+def spec_from_dict(data: dict[str, Any]) -> ModelSpec:
+    """A ModelSpec from its ``dataclasses.asdict`` form (JSON turns tuples into lists)."""
+    return ModelSpec(**{**data, "files": tuple(data["files"]), "problems": tuple(data["problems"])})
 
 
 def peak_rss_mb() -> float:
@@ -101,7 +106,7 @@ def render_model(spec: ModelSpec, settings: RenderSettings, camera: bpy.types.Ob
     return {**record, "status": "rendered", "seconds": time.monotonic() - start, "peak_rss_mb": peak_rss_mb()}
 
 
-def run(job: dict[str, Any], samples: int | None) -> dict[str, Any]:
+def run(job: dict[str, Any], samples: int | None, cycles_seed: int) -> dict[str, Any]:
     """Render every model of the job in this one process; writes and returns the result document."""
     settings = RenderSettings(**job["settings"])
     if samples is not None:
@@ -109,10 +114,11 @@ def run(job: dict[str, Any], samples: int | None) -> dict[str, Any]:
     out_dir, result_path = Path(job["out_dir"]), Path(job["result"])
     start = time.monotonic()
     camera, device = setup(settings)
+    bpy.context.scene.cycles.seed = cycles_seed
     result: dict[str, Any] = {"device": device, "blender": bpy.app.version_string, "samples": settings.samples,
                               "resolution": settings.resolution, "models": []}
     for data in job["models"]:
-        record = render_model(ModelSpec.from_dict(data), settings, camera, out_dir, job.get("indices"))
+        record = render_model(spec_from_dict(data), settings, camera, out_dir, job.get("indices"))
         result["models"].append(record)
         result["views"] = sum(r["views"] for r in result["models"])
         result["seconds"] = time.monotonic() - start
@@ -125,8 +131,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("job", type=Path, help="job JSON written by bench/render.py")
     parser.add_argument("--samples", type=int, help="override the job's samples per pixel")
+    parser.add_argument("--cycles-seed", type=int, default=0, help="Cycles' sampling seed (a reference uses another one "
+                        "so its noise is not correlated with the renders it judges)")
     args = parser.parse_args()
-    run(json.loads(args.job.read_text(encoding="utf-8")), args.samples)
+    run(json.loads(args.job.read_text(encoding="utf-8")), args.samples, args.cycles_seed)
     sys.stdout.flush()
 
 

@@ -17,7 +17,7 @@ from PIL import Image
 from pgrf import cameras
 from pgrf.config import load_config, with_overrides
 from pgrf.datasets.discovery import discover
-from pgrf.render import records
+from pgrf.render import manifest, records
 from pgrf.render.runner import in_shard, plan
 from tests.conftest import CONFIG, REPO, TINY, run_pgrf
 
@@ -87,7 +87,7 @@ def test_filters_and_faults_are_logged(rendered) -> None:
 
 def test_manifest_has_one_row_per_view_of_every_finished_model(rendered) -> None:
     _, out = rendered
-    table = pq.read_table(out / "sample-plants" / records.MANIFEST_FILE).to_pylist()
+    table = pq.read_table(out / "sample-plants" / manifest.MANIFEST_FILE).to_pylist()
     finished = records.finished_models(out / "sample-plants")
     assert len(table) == 3 * len(finished)
     row = next(r for r in table if r["model_id"] == "rbfqjd2_var2" and r["view"] == 1)
@@ -192,8 +192,8 @@ def test_interrupted_run_resumes_without_partial_or_repeated_models(sample_libra
     assert PLANTS_OK <= set(finished) and not list(category.glob(".tmp-*"))
     again = {r["model_id"] for r in records.read_log(category)[log_before:] if r["status"] in ("rendered", "sparse")}
     assert again and not again & at_stop  # no finished model rendered twice
-    manifest = pq.read_table(category / records.MANIFEST_FILE)
-    assert manifest.num_rows == 8 * len(finished)
+    table = pq.read_table(category / manifest.MANIFEST_FILE)
+    assert table.num_rows == 8 * len(finished)
 
 
 def test_a_crashed_worker_fails_only_its_model(sample_library: Path, tmp_path: Path) -> None:

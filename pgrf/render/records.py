@@ -1,6 +1,6 @@
-"""The render stage's files (DESIGN.md §2): ``cameras.json``, ``manifest.parquet``, ``render-log.jsonl``.
+"""The render stage's per-model files (DESIGN.md §2): ``cameras.json`` and ``render-log.jsonl``.
 
-No bpy here: the orchestrator, tests and later stages read these files without Blender.
+No bpy here: the orchestrator, workers, tests and later stages read these files without Blender.
 """
 
 from __future__ import annotations
@@ -13,9 +13,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from pgrf import __version__
 from pgrf.cameras import View
 from pgrf.config import RenderSettings
@@ -23,7 +20,6 @@ from pgrf.datasets.assets import ModelSpec
 
 CAMERAS_SCHEMA = 1
 CAMERAS_FILE = "cameras.json"
-MANIFEST_FILE = "manifest.parquet"
 LOG_FILE = "render-log.jsonl"
 TMP_PREFIX = ".tmp-"
 
@@ -95,60 +91,6 @@ def finished_models(category_dir: Path) -> dict[str, Path]:
         for p in sorted(category_dir.iterdir())
         if p.is_dir() and not p.name.startswith(".") and (p / CAMERAS_FILE).is_file()
     }
-
-
-MANIFEST_SCHEMA = pa.schema(
-    [
-        ("model_id", pa.string()),
-        ("asset_id", pa.string()),
-        ("category", pa.string()),
-        ("class_name", pa.string()),
-        ("view", pa.int32()),
-        ("file", pa.string()),
-        ("yaw", pa.float64()),
-        ("pitch", pa.float64()),
-        ("radius", pa.float64()),
-        ("fov", pa.float64()),
-        ("c2w", pa.list_(pa.float64(), 16)),
-        ("intrinsics", pa.list_(pa.float64(), 9)),
-        ("alpha_coverage", pa.float64()),
-        ("mean_alpha", pa.float64()),
-        ("resolution", pa.int32()),
-    ]
-)
-
-
-def write_manifest(category_dir: Path) -> int:
-    """Rebuild ``manifest.parquet`` from every finished model's cameras.json; returns the row count."""
-    rows: dict[str, list[Any]] = {name: [] for name in MANIFEST_SCHEMA.names}
-    for model_id, model_dir in finished_models(category_dir).items():
-        doc = read_cameras(model_dir)
-        for view in doc["views"]:
-            values = {
-                "model_id": model_id,
-                "asset_id": doc["asset_id"],
-                "category": doc["category"],
-                "class_name": doc["class_name"],
-                "view": view["index"],
-                "file": f"{model_id}/{view['file']}",
-                "yaw": view["yaw"],
-                "pitch": view["pitch"],
-                "radius": doc["render"]["radius"],
-                "fov": doc["render"]["fov"],
-                "c2w": [x for row in view["c2w"] for x in row],
-                "intrinsics": [x for row in view["intrinsics"] for x in row],
-                "alpha_coverage": view["alpha_coverage"],
-                "mean_alpha": doc["mean_alpha"],
-                "resolution": doc["render"]["resolution"],
-            }
-            for name, value in values.items():
-                rows[name].append(value)
-    table = pa.table(rows, schema=MANIFEST_SCHEMA)
-    target = category_dir / MANIFEST_FILE
-    partial = category_dir / temporary_name(MANIFEST_FILE)
-    pq.write_table(table, partial)
-    os.replace(partial, target)
-    return table.num_rows
 
 
 def append_log(category_dir: Path, record: dict[str, Any]) -> None:

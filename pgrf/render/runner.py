@@ -23,7 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from pgrf.config import Category, RenderSettings
 from pgrf.datasets.assets import Catalog, ModelSpec
-from pgrf.render import records
+from pgrf.render import manifest, records
 from pgrf.render.job import RenderJob
 from pgrf.render.worker import log_path, output_tail, worker_main
 
@@ -152,7 +152,7 @@ class Runner:
             for slot in slots:
                 self._stop(slot, kill=self.outcome.interrupted or slot.spec is not None)
             records.remove_stale_work(self.category_dir)
-            records.write_manifest(self.category_dir)
+            manifest.write_manifest(self.category_dir)
         self.outcome.seconds = time.monotonic() - start
         return self.outcome
 
