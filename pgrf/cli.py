@@ -120,6 +120,8 @@ def render(
         todo = plan(catalog, category_dir, settings, force=force, shard_index=shard_index, num_shards=num_shards, limit=limit)
         _print_plan(name, catalog, todo)
         outcome = Runner(cat, category_dir, settings, force=force, console=errors).run(todo)
+        if outcome.fatal:
+            raise PgrfError(outcome.fatal)
         _print_outcome(name, outcome, category_dir)
         if outcome.interrupted:
             errors.print("[yellow]interrupted[/yellow]: finished models are kept; run the same command again to resume")

@@ -45,12 +45,12 @@ def test_render_writes_the_design_layout(rendered) -> None:
     assert not list(plants.glob(".tmp-*"))
     doc = records.read_cameras(finished["sfmhcbkr_var1"])
     for key in ("schema", "model_id", "asset_id", "asset_name", "category", "class_name", "source_files", "render",
-                "blender_version", "normalization", "mean_alpha", "views"):
+                "blender_version", "normalisation", "mean_alpha", "views"):
         assert key in doc
     assert doc["class_name"] == "sword fern" and doc["blender_version"].startswith("5.0")
     assert set(doc["render"]) >= {"engine", "device", "samples", "denoiser", "resolution", "fov", "radius", "seed"}
-    assert set(doc["normalization"]) == {"scale", "offset", "dims", "dims_product"}
-    assert max(doc["normalization"]["dims"]) == pytest.approx(2.0)
+    assert set(doc["normalisation"]) == {"scale", "offset", "dims", "dims_product"}
+    assert max(doc["normalisation"]["dims"]) == pytest.approx(2.0)
     assert len(doc["views"]) == 3
     expected = cameras.sample_views(doc["asset_id"], doc["model_id"], 0, 3, 3.5, np.pi / 4)
     coverage = []
@@ -144,7 +144,7 @@ def test_projected_geometry_matches_the_rendered_alpha(tmp_path: Path) -> None:
                       "--out", str(tmp_path / "out"), "--views", "6", "--resolution", "64", "--samples", "4", "--no-denoise")
     assert result.returncode == 0, result.stderr
     doc = records.read_cameras(tmp_path / "out" / "shapes" / "shapes_corner")
-    norm = doc["normalization"]
+    norm = doc["normalisation"]
     blender_frame = triangles[..., [0, 2, 1]] * np.array([1.0, -1.0, 1.0])  # OBJ is Y-up: (x, y, z) -> (x, -z, y)
     world = (blender_frame + norm["offset"]) * norm["scale"]
     assert np.allclose(world.reshape(-1, 3).max(0) - world.reshape(-1, 3).min(0), norm["dims"])
@@ -269,3 +269,12 @@ def test_hdri_lights_the_model(tmp_path: Path) -> None:
     white, red = colours[""], colours["red.png"]
     assert abs(white[0] - white[1]) < 10  # a grey material under even white light stays grey
     assert red[0] > 2 * red[1]
+
+
+def test_unavailable_device_stops_the_run_with_one_line(sample_library: Path, tmp_path: Path) -> None:
+    result = run_pgrf("render", "-c", "sample-food", "--library", str(sample_library), "--out", str(tmp_path),
+                      *TINY, "--device", "optix")
+    assert result.returncode == 2
+    assert "--device optix: no OPTIX device found; use --device auto or cpu" in result.stderr.replace("\n", " ")
+    assert "Traceback" not in result.stderr
+    assert not records.read_log(tmp_path / "sample-food")  # a settings error is not a model's attempt

@@ -53,7 +53,7 @@ def import_files(files: tuple[str, ...]) -> list[bpy.types.Object]:
     if not meshes:
         raise ImportFailed(f"{Path(files[0]).name}: no mesh geometry in the file")
     for obj in set(bpy.data.objects) - before:
-        if obj.type not in ("MESH", "EMPTY"):  # lights and cameras shipped inside files must not render
+        if obj.type in ("LIGHT", "CAMERA"):  # lights and cameras shipped inside files must not render
             bpy.data.objects.remove(obj)
     return sorted(meshes, key=lambda o: o.name)
 

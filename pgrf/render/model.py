@@ -35,7 +35,7 @@ def render_model(job: RenderJob, on_view: Callable[[int], None] = lambda i: None
     if spec.source == "megascans":
         materials.assign(objects, materials.megascans_material(spec.model_id, spec.textures))
     norm = importing.normalise(objects)
-    record: dict[str, Any] = {"model_id": spec.model_id, "asset_id": spec.asset_id, "device": device, "normalization": asdict(norm)}
+    record: dict[str, Any] = {"model_id": spec.model_id, "asset_id": spec.asset_id, "device": device, "normalisation": asdict(norm)}
     if norm.dims_product < settings.min_dim_product:
         reason = f"dims_product {norm.dims_product:.3f} < min_dim_product {settings.min_dim_product}"
         return {**record, "status": "skipped_small", "reason": reason, "dims_product": norm.dims_product, "seconds": time.monotonic() - start}

@@ -61,7 +61,7 @@ def cameras_document(
         },
         "blender_version": blender_version,
         "pgrf_version": __version__,
-        "normalization": normalisation,
+        "normalisation": normalisation,
         "mean_alpha": float(sum(coverage) / len(coverage)) if coverage else 0.0,
         "views": [
             {

@@ -105,6 +105,8 @@ class Outcome:
     views: int = 0
     seconds: float = 0.0
     interrupted: bool = False
+    fatal: str = ""
+    """A settings error reported by a worker (e.g. no CUDA device): the run stopped, nothing was logged."""
 
     @property
     def counts(self) -> Counter:
@@ -125,6 +127,7 @@ class Runner:
         self.context = mp.get_context("spawn")
         self.threads = max(1, (os.cpu_count() or 1) // settings.workers) if settings.workers > 1 else 0
         self.outcome = Outcome()
+        self.pending: deque[ModelSpec] = deque()
         self.attempts = Counter(r["model_id"] for r in records.read_log(category_dir))
 
     def run(self, plan: Plan) -> Outcome:
@@ -133,16 +136,16 @@ class Runner:
         start = time.monotonic()
         for spec in plan.unusable:
             self._log(spec, {"status": "failed", "reason": "; ".join(spec.problems), "seconds": 0.0})
-        pending = deque(plan.todo)
+        self.pending = deque(plan.todo)
         slots: list[_Slot] = []
         columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("{task.fields[rate]} views/s"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
         try:
             with Progress(*columns, console=self.console, transient=False) as progress:
                 models = progress.add_task(f"render {self.category.name}", total=len(plan.todo), rate="-")
-                while pending or any(s.spec for s in slots):
-                    self._fill(slots, pending)
-                    self._poll(slots, progress, models)
+                while self.pending or any(s.spec for s in slots):
+                    self._fill(slots)
+                    self._poll(slots)
                     elapsed = time.monotonic() - start
                     progress.update(models, rate=f"{self.outcome.views / elapsed:.2f}" if elapsed > 0 else "-",
                                     completed=len(self.outcome.records) - len(plan.unusable))
@@ -156,27 +159,28 @@ class Runner:
         self.outcome.seconds = time.monotonic() - start
         return self.outcome
 
-    def _fill(self, slots: list[_Slot], pending: deque) -> None:
+    def _fill(self, slots: list[_Slot]) -> None:
         """Give every idle worker a model, starting or replacing workers as needed."""
         for slot in [s for s in slots if s.spec is None and (s.rendered >= self.settings.recycle_after or not s.process.is_alive())]:
             self._stop(slot, kill=False)
             slots.remove(slot)
-        while len(slots) < self.settings.workers and len(slots) < len(pending) + sum(1 for s in slots if s.spec):
+        while len(slots) < self.settings.workers and len(slots) < len(self.pending) + sum(1 for s in slots if s.spec):
             parent, child = self.context.Pipe()
             process = self.context.Process(target=worker_main, args=(child,), daemon=True)
             process.start()
             child.close()
             slots.append(_Slot(process, parent))
         for slot in slots:
-            if slot.spec is None and pending:
-                slot.spec = pending.popleft()
+            if slot.spec is None and self.pending:
+                slot.spec = self.pending.popleft()
                 slot.started = time.monotonic()
                 slot.conn.send(self._job(slot.spec))
 
     def _job(self, spec: ModelSpec) -> RenderJob:
         return RenderJob(spec, self.settings, str(self.category_dir), self.category.min_mean_alpha, self.threads, self.force)
 
-    def _poll(self, slots: list[_Slot], progress: Progress, task: Any) -> None:
+    def _poll(self, slots: list[_Slot]) -> None:
+        """Wait briefly for worker messages; record crashed and timed-out models."""
         busy = [s for s in slots if s.spec]
         ready = wait([s.conn for s in busy] + [s.process.sentinel for s in busy], timeout=0.5)
         for slot in busy:
@@ -184,8 +188,7 @@ class Runner:
                 self._receive(slot)
             elif slot.process.sentinel in ready:
                 self._lost(slot, "failed", f"Blender worker crashed (exit code {slot.process.exitcode})")
-            elif time.monotonic() - slot.started > self.settings.timeout:
-                self._stop(slot, kill=True)
+            if slot.spec is not None and time.monotonic() - slot.started > self.settings.timeout:
                 self._lost(slot, "timeout", f"no result after {self.settings.timeout:.0f} s (--timeout)")
 
     def _receive(self, slot: _Slot) -> None:
@@ -200,10 +203,16 @@ class Runner:
                     self._finish(slot, payload)
                     return
         except (EOFError, OSError):
+            slot.process.join(KILL_GRACE)
             self._lost(slot, "failed", f"Blender worker crashed (exit code {slot.process.exitcode})")
 
     def _finish(self, slot: _Slot, record: dict[str, Any]) -> None:
         assert slot.spec is not None
+        if record.get("fatal"):
+            self.outcome.fatal = record["reason"]
+            self.pending.clear()
+            slot.spec = None
+            return
         if record["status"] == "failed":
             record["blender_tail"] = output_tail(log_path(self.category_dir, slot.spec.model_id))
         record.setdefault("seconds", time.monotonic() - slot.started)
@@ -212,13 +221,12 @@ class Runner:
         slot.rendered += 1
 
     def _lost(self, slot: _Slot, status: str, reason: str) -> None:
-        """The worker died or hung: record the model, drop the worker (a fresh one takes its place)."""
+        """The worker died or hung: record the model and kill the worker (``_fill`` replaces dead ones)."""
         assert slot.spec is not None
         self._stop(slot, kill=True)
         tail = output_tail(log_path(self.category_dir, slot.spec.model_id))
         self._log(slot.spec, {"status": status, "reason": reason, "blender_tail": tail, "seconds": time.monotonic() - slot.started})
         slot.spec = None
-        slot.rendered = self.settings.recycle_after  # retire it
 
     def _stop(self, slot: _Slot, kill: bool) -> None:
         if slot.process.is_alive() and not kill:

@@ -74,8 +74,10 @@ def worker_main(conn: Connection) -> None:
         conn.send(("start", None))
         try:
             record = render_model(job, on_view=lambda index: conn.send(("view", index)))
-        except (ImportFailed, PgrfError) as exc:
+        except ImportFailed as exc:
             record = {"status": "failed", "reason": str(exc)}
+        except PgrfError as exc:  # a setting no model can satisfy (device, HDRI): the run must stop
+            record = {"status": "failed", "reason": str(exc), "fatal": True}
         except Exception as exc:  # anything else Blender raises: log it, keep the worker going
             traceback.print_exc()
             record = {"status": "failed", "reason": f"{type(exc).__name__}: {exc}"}
