@@ -73,7 +73,7 @@ def test_filters_and_faults_are_logged(rendered) -> None:
     assert plants["tdxwcafa_var1"]["status"] == "sparse"
     assert plants["tdxwcafa_var1"]["mean_alpha"] < 0.03 <= plants["rbfqjd2_var1"]["mean_alpha"]
     assert (out / "sample-plants" / "tdxwcafa_var1" / "cameras.json").is_file()  # sparse renders are kept
-    assert food["vhzdaa3"]["status"] == "skipped_small" and food["vhzdaa3"]["dims_product"] < 2.0
+    assert food["vhzdaa3"]["status"] == "skipped_small" and food["vhzdaa3"]["normalisation"]["dims_product"] < 2.0
     assert not (out / "sample-food" / "vhzdaa3").exists()
     assert food["xcorrupt"]["status"] == "failed" and "could not import" in food["xcorrupt"]["reason"]
     assert "Invalid header" in food["xcorrupt"]["blender_tail"]  # Blender's own words
@@ -278,3 +278,15 @@ def test_unavailable_device_stops_the_run_with_one_line(sample_library: Path, tm
     assert "--device optix: no OPTIX device found; use --device auto or cpu" in result.stderr.replace("\n", " ")
     assert "Traceback" not in result.stderr
     assert not records.read_log(tmp_path / "sample-food")  # a settings error is not a model's attempt
+
+
+def test_filtered_models_are_rejudged_from_the_log_when_the_threshold_changes(sample_library: Path, tmp_path: Path) -> None:
+    cfg = load_config(CONFIG)
+    category = cfg.category("sample-food")
+    catalog = discover(cfg.library_root(category, str(sample_library)), category)
+    tmp_path.mkdir(exist_ok=True)
+    records.append_log(tmp_path, {"model_id": "vhzdaa3", "status": "skipped_small", "normalisation": {"dims_product": 0.144}})
+    strict = plan(catalog, tmp_path, with_overrides(cfg.render, min_dim_product=2.0))
+    assert strict.filtered == ["vhzdaa3"] and "vhzdaa3" not in {m.model_id for m in strict.todo}
+    lenient = plan(catalog, tmp_path, with_overrides(cfg.render, min_dim_product=0.1))
+    assert not lenient.filtered and "vhzdaa3" in {m.model_id for m in lenient.todo}

@@ -38,7 +38,7 @@ def render_model(job: RenderJob, on_view: Callable[[int], None] = lambda i: None
     record: dict[str, Any] = {"model_id": spec.model_id, "asset_id": spec.asset_id, "device": device, "normalisation": asdict(norm)}
     if norm.dims_product < settings.min_dim_product:
         reason = f"dims_product {norm.dims_product:.3f} < min_dim_product {settings.min_dim_product}"
-        return {**record, "status": "skipped_small", "reason": reason, "dims_product": norm.dims_product, "seconds": time.monotonic() - start}
+        return {**record, "status": "skipped_small", "reason": reason, "seconds": time.monotonic() - start}
 
     category_dir = Path(job.category_dir)
     work = category_dir / temporary_name(spec.model_id)
@@ -59,7 +59,8 @@ def render_model(job: RenderJob, on_view: Callable[[int], None] = lambda i: None
         shutil.rmtree(work, ignore_errors=True)  # no-op once moved into place
     status = "sparse" if doc["mean_alpha"] < job.min_mean_alpha else "rendered"
     reason = f"mean_alpha {doc['mean_alpha']:.4f} < min_mean_alpha {job.min_mean_alpha}" if status == "sparse" else ""
-    return {**record, "status": status, "reason": reason, "dims_product": norm.dims_product, "mean_alpha": doc["mean_alpha"], "views": len(views), "seconds": time.monotonic() - start}
+    return {**record, "status": status, "reason": reason, "mean_alpha": doc["mean_alpha"], "views": len(views),
+            "seconds": time.monotonic() - start}
 
 
 def _render_view(work: Path, index: int, settings: RenderSettings) -> float:

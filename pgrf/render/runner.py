@@ -2,7 +2,7 @@
 
 Resumability: a model is finished when its folder (renamed into place last) holds cameras.json, so
 an interrupted or killed run never leaves a partial model that counts as done. Models whose last log
-record says ``skipped_small`` are re-judged from the logged ``dims_product`` without Blender. Failed
+record says ``skipped_small`` are re-judged from the logged normalisation without Blender. Failed
 and timed-out models are retried. Sharding hashes model ids, so it is stable when a library grows.
 """
 
@@ -83,7 +83,9 @@ def _rendered_differently(model_dir: Path, settings: RenderSettings) -> bool:
 
 
 def _still_too_small(record: dict[str, Any] | None, settings: RenderSettings) -> bool:
-    return bool(record and record.get("status") == "skipped_small" and record.get("dims_product", 0.0) < settings.min_dim_product)
+    if not record or record.get("status") != "skipped_small":
+        return False
+    return record["normalisation"]["dims_product"] < settings.min_dim_product
 
 
 @dataclass
