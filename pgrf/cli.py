@@ -59,8 +59,7 @@ def assets_list(
         files = ", ".join(Path(f).name for f in model.files) + (f" +{len(model.textures)} maps" if model.textures else "")
         table.add_row(model.model_id, model.asset_name, model.class_name, files, "[red]" + "; ".join(model.problems) if model.problems else "")
     console.print(table)
-    for problem in catalog.problems:
-        console.print(f"[red]unusable[/red] {problem.path}: {problem.reason}")
+    _print_problems(catalog, console)
     usable = sum(m.usable for m in catalog.models)
     classes = len({m.class_name for m in catalog.models if m.usable})
     console.print(f"{len(catalog.models)} models ({usable} usable, {len(catalog.models) - usable} with problems) "
@@ -95,7 +94,7 @@ def render(
     timeout: Annotated[Optional[float], typer.Option(help="Seconds per model before it is marked timeout.")] = None,
     shard_index: Annotated[int, typer.Option(help="This run's share of the models (0-based).")] = 0,
     num_shards: Annotated[int, typer.Option(help="Number of runs sharing the library.")] = 1,
-    limit: Annotated[Optional[int], typer.Option(help="Render at most this many models in this run.")] = None,
+    limit: Annotated[Optional[int], typer.Option(help="Render at most this many models per category in this run.")] = None,
     force: Annotated[bool, typer.Option(help="Re-render finished and filtered models.")] = False,
     passes: Annotated[Optional[str], typer.Option(help="Extra passes, comma-separated: depth,normal.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Camera seed.")] = None,
@@ -130,9 +129,13 @@ def render(
     raise typer.Exit(1 if failed else 0)
 
 
-def _print_plan(name: str, catalog: Catalog, todo: Plan) -> None:
+def _print_problems(catalog: Catalog, out: Console) -> None:
     for problem in catalog.problems:
-        errors.print(f"[red]unusable[/red] {problem.path}: {problem.reason}")
+        out.print(f"[red]unusable[/red] {problem.path}: {problem.reason}")
+
+
+def _print_plan(name: str, catalog: Catalog, todo: Plan) -> None:
+    _print_problems(catalog, errors)
     notes = [f"{len(todo.todo)} to render", f"{len(todo.finished)} already finished", f"{len(todo.filtered)} filtered before"]
     if todo.unusable:
         notes.append(f"{len(todo.unusable)} unusable")

@@ -57,6 +57,7 @@ class SampleAsset:
     old_naming: bool = False
     collection: str = ""
     semantic: dict[str, object] = field(default_factory=dict)
+    in_folders: bool = True  # also written to the plain-folder layout
 
 
 # --- plants -----------------------------------------------------------------------------------
@@ -175,7 +176,7 @@ def _crispbread(rng: np.random.Generator) -> SampleAsset:
     atlas.spots((0.0, 0.0, 1.0, 1.0), (150, 110, 60), 200, 2, rng)
     return SampleAsset("vhzdaa3", "Crispbread", "3d", ["food", "bread"], ["food", "bread", "flat"], atlas,
                        opacity=False, translucency=False, models={"": [Part("crispbread", box((0.2, 0.09, 0.008), (0.0, 0.0, 1.0, 1.0)))]},
-                       collection="bread")
+                       collection="bread", in_folders=False)
 
 
 def sample_assets() -> list[SampleAsset]:
@@ -280,7 +281,7 @@ def make_sample_library(root: Path, with_faults: bool = False) -> list[SampleAss
         work = Path(tmp)
         for asset in assets:
             _write_megascans(asset, root, work, exports)
-            if asset.asset_id != "vhzdaa3":  # the plain-folder layout mirrors the usable assets
+            if asset.in_folders:
                 _write_folder_models(asset, root, work, exports)
         if with_faults:
             _write_faults(root, work, exports)
