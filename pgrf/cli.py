@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from pgrf import __version__
@@ -57,7 +58,8 @@ def assets_list(
         table.add_column(column, overflow="fold")
     for model in catalog.models:
         files = ", ".join(Path(f).name for f in model.files) + (f" +{len(model.textures)} maps" if model.textures else "")
-        table.add_row(model.model_id, model.asset_name, model.class_name, files, "[red]" + "; ".join(model.problems) if model.problems else "")
+        problems = "[red]" + escape("; ".join(model.problems)) if model.problems else ""
+        table.add_row(model.model_id, escape(model.asset_name), escape(model.class_name), escape(files), problems)
     console.print(table)
     _print_problems(catalog, console)
     usable = sum(m.usable for m in catalog.models)
@@ -131,7 +133,7 @@ def render(
 
 def _print_problems(catalog: Catalog, out: Console) -> None:
     for problem in catalog.problems:
-        out.print(f"[red]unusable[/red] {problem.path}: {problem.reason}")
+        out.print(f"[red]unusable[/red] {escape(problem.path)}: {escape(problem.reason)}")
 
 
 def _print_plan(name: str, catalog: Catalog, todo: Plan) -> None:
@@ -163,7 +165,7 @@ def _print_outcome(name: str, outcome: Outcome, category_dir: Path) -> None:
     errors.print(table)
     for record in outcome.records:
         if record["status"] in ("failed", "timeout"):
-            errors.print(f"[red]{record['status']}[/red] {record['model_id']}: {record['reason']}")
+            errors.print(f"[red]{record['status']}[/red] {record['model_id']}: {escape(record['reason'])}")
 
 
 def main() -> None:
@@ -171,6 +173,6 @@ def main() -> None:
     try:
         app()
     except PgrfError as exc:
-        errors.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        errors.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
 

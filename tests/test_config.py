@@ -100,3 +100,9 @@ def test_hdri_is_relative_to_the_config_and_must_exist(tmp_path: Path) -> None:
         load_config(_write(tmp_path, "[render]\nhdri = 'sky.hdr'\n"))
     (tmp_path / "sky.hdr").write_bytes(b"#?RADIANCE\n")
     assert load_config(tmp_path / "assets.toml").render.hdri == str((tmp_path / "sky.hdr").resolve())
+
+
+def test_cli_error_keeps_brackets_of_the_fix() -> None:
+    result = run_pgrf("render", "--category", "nope", "--config", str(CONFIG))
+    assert result.returncode == 2
+    assert "no category 'nope'" in result.stderr and "add [categories.nope]" in result.stderr.replace("\n", " ")
