@@ -19,7 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from pgrf.config import Category, RenderSettings
 from pgrf.datasets.assets import Catalog, ModelSpec
@@ -189,7 +196,7 @@ class Runner:
             if slot.conn in ready or slot.conn.poll():
                 self._receive(slot)
             elif slot.process.sentinel in ready:
-                self._lost(slot, "failed", f"Blender worker crashed (exit code {slot.process.exitcode})")
+                self._crashed(slot)
             if slot.spec is not None and time.monotonic() - slot.started > self.settings.timeout:
                 self._lost(slot, "timeout", f"no result after {self.settings.timeout:.0f} s (--timeout)")
 
@@ -205,8 +212,11 @@ class Runner:
                     self._finish(slot, payload)
                     return
         except (EOFError, OSError):
-            slot.process.join(KILL_GRACE)
-            self._lost(slot, "failed", f"Blender worker crashed (exit code {slot.process.exitcode})")
+            self._crashed(slot)
+
+    def _crashed(self, slot: _Slot) -> None:
+        slot.process.join(KILL_GRACE)  # reap it, so its exit code is known
+        self._lost(slot, "failed", f"Blender worker crashed (exit code {slot.process.exitcode})")
 
     def _finish(self, slot: _Slot, record: dict[str, Any]) -> None:
         assert slot.spec is not None
