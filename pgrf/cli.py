@@ -131,6 +131,36 @@ def render(
     raise typer.Exit(1 if failed else 0)
 
 
+@app.command()
+def pack(
+    renders: Annotated[list[Path], typer.Argument(help="renders/<category> folders written by pgrf render.")],
+    out: Annotated[Path, typer.Option(help="Output folder for shards, index.parquet and dataset.json.")] = Path("shards"),
+    config: ConfigOption = None,
+    resolution: Annotated[int, typer.Option(help="Square image size of the samples.")] = 256,
+    mirror: Annotated[bool, typer.Option("--mirror/--no-mirror", help="Add a mirrored copy of every view.")] = True,
+    background: Annotated[str, typer.Option(help="white | black.")] = "white",
+    samples_per_shard: Annotated[int, typer.Option(help="Samples per shard (the last may be short).")] = 1000,
+    seed: Annotated[int, typer.Option(help="Shuffle seed.")] = 0,
+    name: Annotated[Optional[str], typer.Option(help="Shard name prefix [default: the first category].")] = None,
+    min_mean_alpha: Annotated[Optional[float], typer.Option(help="Leave out models below this mean alpha [config].")] = None,
+) -> None:
+    """Pack finished renders into shuffled WebDataset shards with an index and a dataset card."""
+    from pgrf.pipeline.pack import PackOptions
+    from pgrf.pipeline.pack import pack as run_pack
+
+    if background not in ("white", "black"):
+        raise PgrfError(f"--background must be white or black; got {background!r}")
+    if resolution <= 0 or samples_per_shard <= 0:
+        raise PgrfError("--resolution and --samples-per-shard must be positive")
+    options = PackOptions(resolution=resolution, mirror=mirror, background=background, samples_per_shard=samples_per_shard,
+                          seed=seed, name=name or renders[0].name, min_mean_alpha=min_mean_alpha)
+    card = run_pack(renders, out, load_config(config), options, console=errors)
+    counts, removed = card["counts"], card["filters"]["removed_models"]
+    console.print(f"{counts['samples']} samples ({counts['unique_views']} views, {counts['models']} models, {counts['classes']} "
+                  f"classes) in {len(card['shards'])} shards → {out}; filters removed {removed['min_mean_alpha']} sparse "
+                  f"and {removed['min_dim_product']} small models")
+
+
 def _print_problems(catalog: Catalog, out: Console) -> None:
     for problem in catalog.problems:
         out.print(f"[red]unusable[/red] {escape(problem.path)}: {escape(problem.reason)}")

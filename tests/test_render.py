@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -291,3 +292,15 @@ def test_filtered_models_are_rejudged_from_the_log_when_the_threshold_changes(sa
     assert strict.filtered == ["vhzdaa3"] and "vhzdaa3" not in {m.model_id for m in strict.todo}
     lenient = plan(catalog, tmp_path, with_overrides(cfg.render, min_dim_product=0.1))
     assert not lenient.filtered and "vhzdaa3" in {m.model_id for m in lenient.todo}
+
+
+def test_pack_reads_real_renders_and_leaves_out_sparse_models(rendered, tmp_path: Path) -> None:
+    _, out = rendered
+    result = run_pgrf("pack", str(out / "sample-plants"), str(out / "sample-food"), "--out", str(tmp_path), "--resolution", "16")
+    assert result.returncode == 0, result.stderr
+    card = json.loads((tmp_path / "dataset.json").read_text())
+    finished = {**records.finished_models(out / "sample-plants"), **records.finished_models(out / "sample-food")}
+    assert card["counts"]["models"] == len(finished) - 1  # the sparse twigs are left out
+    assert card["counts"]["samples"] == 2 * 3 * card["counts"]["models"]
+    assert card["filters"]["removed_models"] == {"min_mean_alpha": 1, "min_dim_product": 1}
+    assert "sword fern" in card["class_names"] and "mushroom" in card["class_names"]

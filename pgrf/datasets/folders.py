@@ -9,7 +9,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from pgrf.config import Category
-from pgrf.datasets.assets import MESH_SUFFIXES, Catalog, ModelSpec, Problem, mesh_rank, safe_id, unique_ids
+from pgrf.datasets.assets import (
+    MESH_SUFFIXES,
+    Catalog,
+    ModelSpec,
+    Problem,
+    mesh_rank,
+    safe_id,
+    unique_ids,
+)
 
 
 def discover(root: Path, category: Category) -> Catalog:

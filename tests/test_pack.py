@@ -1,0 +1,134 @@
+"""`pgrf pack`: premultiplied resizing, deterministic shards, mirrored cameras, index and card."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import webdataset as wds
+from PIL import Image
+
+from pgrf import cameras
+from pgrf.config import RenderSettings, load_config
+from pgrf.datasets.assets import ModelSpec
+from pgrf.errors import PgrfError
+from pgrf.pipeline.images import composite
+from pgrf.pipeline.pack import PackOptions, pack
+from pgrf.render import records
+from tests.conftest import CONFIG, run_pgrf
+
+
+def _halo_png(path: Path) -> None:
+    """A red square on fully transparent pixels whose (invisible) colour is green."""
+    rgba = np.zeros((64, 64, 4), np.uint8)
+    rgba[..., 1] = 255
+    rgba[13:45, 13:45] = (255, 0, 0, 255)  # edges fall inside 4x4 boxes, so the downscale blends them
+    Image.fromarray(rgba, "RGBA").save(path)
+
+
+def test_resize_uses_premultiplied_alpha_so_edges_get_no_halo(tmp_path: Path) -> None:
+    _halo_png(tmp_path / "red.png")
+    white = composite(tmp_path / "red.png", 16, "white").astype(int)
+    black = composite(tmp_path / "red.png", 16, "black").astype(int)
+    partial = (white[..., 1] > 0) & (white[..., 1] < 255)
+    assert partial.any()  # some pixels are blends of object and background
+    assert np.array_equal(white[..., 1], white[..., 2])  # over white: pure red-to-white blends, no green
+    assert black[..., 1].max() == 0 and black[..., 2].max() == 0  # over black: no green, no blue
+    straight = np.asarray(Image.open(tmp_path / "red.png"), float).reshape(16, 4, 16, 4, 4).mean(axis=(1, 3))
+    naive_white = straight[..., :3] * straight[..., 3:] / 255 + (255 - straight[..., 3:])
+    assert np.abs(naive_white[..., 1] - naive_white[..., 2]).max() > 10  # averaging straight alpha would tint
+
+
+def _fake_renders(root: Path, category: str, models: dict[str, float], views: int = 3) -> Path:
+    """Finished-model folders as pgrf render writes them (coverage set by mean alpha), without Blender."""
+    category_dir = root / category
+    settings = RenderSettings(views=views, resolution=32)
+    for i, (model_id, alpha) in enumerate(models.items()):
+        spec = ModelSpec(model_id, model_id, model_id, category, f"class{i % 2}", "megascans", ("x.fbx",))
+        sampled = cameras.sample_views(model_id, model_id, 0, views, 3.5, np.pi / 4)
+        (category_dir / model_id / "views").mkdir(parents=True)
+        for index in range(views):
+            rgba = np.zeros((32, 32, 4), np.uint8)
+            rgba[..., 0] = 40 * index
+            rgba[8:24, 4:int(4 + 28 * alpha), :] = (200, 50 * i, 10, 255)  # asymmetric, so flips are visible
+            Image.fromarray(rgba, "RGBA").save(category_dir / model_id / records.view_file(index))
+        doc = records.cameras_document(spec, settings, sampled, [alpha] * views, {}, "CPU", "5.0.1")
+        (category_dir / model_id / records.CAMERAS_FILE).write_text(json.dumps(doc))
+    records.append_log(category_dir, {"model_id": "tiny", "status": "skipped_small"})
+    return category_dir
+
+
+@pytest.fixture()
+def renders(tmp_path: Path) -> list[Path]:
+    plants = _fake_renders(tmp_path / "renders", "plants", {"a_var1": 0.5, "b_var1": 0.6, "sparse_var1": 0.01})
+    food = _fake_renders(tmp_path / "renders", "food", {"apple": 0.7})
+    return [plants, food]
+
+
+def _members(shard: Path) -> dict[str, bytes]:
+    with tarfile.open(shard) as tar:
+        return {m.name: tar.extractfile(m).read() for m in tar.getmembers()}
+
+
+def test_pack_writes_design_layout(renders: list[Path], tmp_path: Path) -> None:
+    card = pack(renders, tmp_path / "shards", load_config(CONFIG), PackOptions(resolution=16, samples_per_shard=5, name="mixed"))
+    assert card["counts"] == {"samples": 18, "unique_views": 9, "models": 3, "classes": 2}
+    assert card["filters"]["removed_models"] == {"min_mean_alpha": 1, "min_dim_product": 2}  # plants' 0.03 threshold
+    assert [s["samples"] for s in card["shards"]] == [5, 5, 5, 3]
+    index = pq.read_table(tmp_path / "shards" / "index.parquet").to_pylist()
+    assert len({r["key"] for r in index}) == 18 and all("." not in r["key"] for r in index)
+    for shard in card["shards"]:
+        members = _members(tmp_path / "shards" / shard["file"])
+        rows = sorted((r for r in index if r["shard"] == shard["file"]), key=lambda r: r["position"])
+        assert list(members) == [f"{r['key']}.{ext}" for r in rows for ext in ("png", "json", "cls")]
+        for row in rows:
+            meta = json.loads(members[f"{row['key']}.json"])
+            assert meta["class"] == row["class"] == int(members[f"{row['key']}.cls"])
+            assert Image.open(io.BytesIO(members[f"{row['key']}.png"])).size == (16, 16)
+    categories = {r["category"] for r in index[:6]}
+    assert len(categories) == 2  # shuffled globally: the first shard mixes categories
+
+
+def test_mirrored_samples_flip_the_image_and_mirror_the_camera(renders: list[Path], tmp_path: Path) -> None:
+    card = pack(renders, tmp_path / "shards", load_config(CONFIG), PackOptions(resolution=32, samples_per_shard=100))
+    members = _members(tmp_path / "shards" / card["shards"][0]["file"])
+    mirrored = [name[:-len("_m.json")] for name in members if name.endswith("_m.json")]
+    assert len(mirrored) == 9
+    for key in mirrored:
+        original, flipped = json.loads(members[f"{key}.json"]), json.loads(members[f"{key}_m.json"])
+        assert np.allclose(flipped["c2w"], cameras.MIRROR_WORLD @ np.array(original["c2w"]) @ cameras.MIRROR_CAMERA)
+        assert flipped["yaw"] == pytest.approx(-original["yaw"]) and flipped["pitch"] == original["pitch"] and flipped["mirrored"]
+        image = np.asarray(Image.open(io.BytesIO(members[f"{key}.png"])))
+        assert np.array_equal(np.asarray(Image.open(io.BytesIO(members[f"{key}_m.png"]))), image[:, ::-1])
+        assert not np.array_equal(image, image[:, ::-1])
+
+
+def test_same_inputs_and_seed_give_identical_shards(renders: list[Path], tmp_path: Path) -> None:
+    config = load_config(CONFIG)
+    first = pack(renders, tmp_path / "one", config, PackOptions(resolution=16, samples_per_shard=7))
+    again = pack(renders, tmp_path / "two", config, PackOptions(resolution=16, samples_per_shard=7))
+    other = pack(renders, tmp_path / "three", config, PackOptions(resolution=16, samples_per_shard=7, seed=1))
+    assert [s["sha256"] for s in first["shards"]] == [s["sha256"] for s in again["shards"]]
+    assert [s["sha256"] for s in first["shards"]] != [s["sha256"] for s in other["shards"]]
+    for shard in first["shards"]:
+        assert (tmp_path / "one" / shard["file"]).read_bytes() == (tmp_path / "two" / shard["file"]).read_bytes()
+
+
+def test_webdataset_reads_the_shards(renders: list[Path], tmp_path: Path) -> None:
+    card = pack(renders, tmp_path / "shards", load_config(CONFIG), PackOptions(resolution=16, samples_per_shard=4, mirror=False))
+    urls = [str(tmp_path / "shards" / s["file"]) for s in card["shards"]]
+    samples = list(wds.WebDataset(urls, shardshuffle=False).decode("rgb8").to_tuple("__key__", "png", "json", "cls"))
+    assert len(samples) == 9 and {s[2]["model_id"] for s in samples} == {"a_var1", "b_var1", "apple"}
+    assert all(s[1].shape == (16, 16, 3) for s in samples)
+
+
+def test_pack_errors_are_one_line(tmp_path: Path) -> None:
+    with pytest.raises(PgrfError, match="no such render folder"):
+        pack([tmp_path / "missing"], tmp_path / "out", load_config(CONFIG), PackOptions())
+    result = run_pgrf("pack", str(tmp_path / "missing"), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2 and "no such render folder" in result.stderr and "Traceback" not in result.stderr
