@@ -148,10 +148,6 @@ def pack(
     from pgrf.pipeline.pack import PackOptions
     from pgrf.pipeline.pack import pack as run_pack
 
-    if background not in ("white", "black"):
-        raise PgrfError(f"--background must be white or black; got {background!r}")
-    if resolution <= 0 or samples_per_shard <= 0:
-        raise PgrfError("--resolution and --samples-per-shard must be positive")
     options = PackOptions(resolution=resolution, mirror=mirror, background=background, samples_per_shard=samples_per_shard,
                           seed=seed, name=name or renders[0].name, min_mean_alpha=min_mean_alpha)
     card = run_pack(renders, out, load_config(config), options, console=errors)

@@ -132,3 +132,10 @@ def test_pack_errors_are_one_line(tmp_path: Path) -> None:
         pack([tmp_path / "missing"], tmp_path / "out", load_config(CONFIG), PackOptions())
     result = run_pgrf("pack", str(tmp_path / "missing"), "--out", str(tmp_path / "out"))
     assert result.returncode == 2 and "no such render folder" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_bad_pack_options_are_one_line_errors(renders: list[Path], tmp_path: Path) -> None:
+    result = run_pgrf("pack", str(renders[0]), "--out", str(tmp_path / "out"), "--background", "grey")
+    assert result.returncode == 2 and "--background must be one of white, black; got 'grey'" in result.stderr
+    with pytest.raises(PgrfError, match="must be positive"):
+        PackOptions(samples_per_shard=0)

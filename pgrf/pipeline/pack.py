@@ -24,7 +24,7 @@ from pgrf import __version__
 from pgrf.cameras import mirror_angles, mirror_c2w
 from pgrf.config import Config
 from pgrf.errors import PgrfError
-from pgrf.pipeline.images import composite, encode_png
+from pgrf.pipeline.images import BACKGROUNDS, composite, encode_png
 from pgrf.pipeline.shards import write_shard
 from pgrf.render import records
 
@@ -44,6 +44,12 @@ class PackOptions:
     seed: int = 0
     name: str = "dataset"
     min_mean_alpha: float | None = None  # None: each category's value from the config
+
+    def __post_init__(self) -> None:
+        if self.background not in BACKGROUNDS:
+            raise PgrfError(f"--background must be one of {', '.join(BACKGROUNDS)}; got {self.background!r}")
+        if self.resolution <= 0 or self.samples_per_shard <= 0:
+            raise PgrfError("--resolution and --samples-per-shard must be positive")
 
 
 @dataclass(frozen=True)
