@@ -9,13 +9,15 @@ import tarfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from pgrf.render.records import temporary_name
+
 FIXED_MTIME = 0
 """Every member's mtime, so the same inputs give byte-identical shards."""
 
 
 def write_shard(path: Path, members: Iterable[tuple[str, bytes]]) -> str:
     """Write ``(name, data)`` members to ``path`` atomically; returns the file's sha256."""
-    partial = path.with_name(f".tmp-{path.name}.{os.getpid()}")
+    partial = path.with_name(temporary_name(path.name))
     with tarfile.open(partial, "w", format=tarfile.GNU_FORMAT) as tar:
         for name, data in members:
             info = tarfile.TarInfo(name)
