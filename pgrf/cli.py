@@ -143,18 +143,23 @@ def pack(
     seed: Annotated[int, typer.Option(help="Shuffle seed.")] = 0,
     name: Annotated[Optional[str], typer.Option(help="Shard name prefix [default: the first category].")] = None,
     min_mean_alpha: Annotated[Optional[float], typer.Option(help="Leave out models below this mean alpha [config].")] = None,
+    workers: Annotated[int, typer.Option(help="Processes writing shards (the output does not depend on it).")] = 1,
+    skip_bad: Annotated[bool, typer.Option(help="Skip and count unreadable PNGs instead of stopping.")] = False,
 ) -> None:
-    """Pack finished renders into shuffled WebDataset shards with an index and a dataset card."""
+    """Pack finished renders into shuffled WebDataset shards with an index and a dataset card (resumable)."""
     from pgrf.pipeline.pack import PackOptions
     from pgrf.pipeline.pack import pack as run_pack
 
     options = PackOptions(resolution=resolution, mirror=mirror, background=background, samples_per_shard=samples_per_shard,
-                          seed=seed, name=name or renders[0].name, min_mean_alpha=min_mean_alpha)
+                          seed=seed, name=name or renders[0].name, min_mean_alpha=min_mean_alpha, workers=workers,
+                          skip_bad=skip_bad)
     card = run_pack(renders, out, load_config(config), options, console=errors)
     counts, removed = card["counts"], card["filters"]["removed_models"]
     console.print(f"{counts['samples']} samples ({counts['unique_views']} views, {counts['models']} models, {counts['classes']} "
-                  f"classes) in {len(card['shards'])} shards → {out}; filters removed {removed['min_mean_alpha']} sparse "
-                  f"and {removed['min_dim_product']} small models")
+                  f"classes) in {len(card['shards'])} shards → {escape(str(out))}; filters removed {removed['min_mean_alpha']} "
+                  f"sparse and {removed['min_dim_product']} small models")
+    for file in card["skipped_bad"]["files"]:
+        errors.print(f"[yellow]skipped[/yellow] unreadable {escape(file)}")
 
 
 def _print_problems(catalog: Catalog, out: Console) -> None:

@@ -17,7 +17,7 @@ from pgrf import cameras
 from pgrf.config import RenderSettings, load_config
 from pgrf.datasets.assets import ModelSpec
 from pgrf.errors import PgrfError
-from pgrf.pipeline.images import composite
+from pgrf.pipeline.images import composite, read_rgba
 from pgrf.pipeline.pack import PackOptions, pack
 from pgrf.render import records
 from tests.conftest import CONFIG, run_pgrf
@@ -33,8 +33,8 @@ def _halo_png(path: Path) -> None:
 
 def test_resize_uses_premultiplied_alpha_so_edges_get_no_halo(tmp_path: Path) -> None:
     _halo_png(tmp_path / "red.png")
-    white = composite(tmp_path / "red.png", 16, "white").astype(int)
-    black = composite(tmp_path / "red.png", 16, "black").astype(int)
+    white = composite(read_rgba(tmp_path / "red.png"), 16, "white").astype(int)
+    black = composite(read_rgba(tmp_path / "red.png"), 16, "black").astype(int)
     partial = (white[..., 1] > 0) & (white[..., 1] < 255)
     assert partial.any()  # some pixels are blends of object and background
     assert np.array_equal(white[..., 1], white[..., 2])  # over white: pure red-to-white blends, no green
@@ -139,3 +139,70 @@ def test_bad_pack_options_are_one_line_errors(renders: list[Path], tmp_path: Pat
     assert result.returncode == 2 and "--background must be one of white, black; got 'grey'" in result.stderr
     with pytest.raises(PgrfError, match="must be positive"):
         PackOptions(samples_per_shard=0)
+
+
+def _shard_files(out: Path) -> dict[str, tuple[int, bytes]]:
+    return {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in sorted(out.glob("*.tar"))}
+
+
+def test_output_does_not_depend_on_worker_count(renders: list[Path], tmp_path: Path) -> None:
+    config = load_config(CONFIG)
+    one = pack(renders, tmp_path / "one", config, PackOptions(resolution=16, samples_per_shard=4, workers=1))
+    two = pack(renders, tmp_path / "two", config, PackOptions(resolution=16, samples_per_shard=4, workers=2))
+    assert len(one["shards"]) == 5 and one["shards"] == two["shards"]
+    assert {n: b for n, (_, b) in _shard_files(tmp_path / "one").items()} == {n: b for n, (_, b) in _shard_files(tmp_path / "two").items()}
+    assert pq.read_table(tmp_path / "one" / "index.parquet").equals(pq.read_table(tmp_path / "two" / "index.parquet"))
+
+
+def test_each_view_is_decoded_once_for_itself_and_its_mirrored_copy(renders: list[Path], tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import pgrf.pipeline.encode as encode
+
+    decoded: list[Path] = []
+    monkeypatch.setattr(encode, "read_rgba", lambda path: decoded.append(path) or read_rgba(path))
+    card = pack(renders, tmp_path / "shards", load_config(CONFIG), PackOptions(resolution=16, samples_per_shard=4))
+    assert card["counts"]["samples"] == 18
+    assert 9 <= len(decoded) <= 9 + len(card["shards"]) - 1  # a pair cut by a shard boundary is decoded in both shards
+
+
+def test_rerun_after_interruption_keeps_finished_shards(renders: list[Path], tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import pgrf.pipeline.pack as pack_module
+
+    config, options, out = load_config(CONFIG), PackOptions(resolution=16, samples_per_shard=4), tmp_path / "shards"
+    real_encode, calls, interrupt = pack_module.encode_shard, [], [True]
+
+    def interrupted(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        calls.append(args[1].file)
+        if len(calls) == 3 and interrupt and interrupt.pop():
+            raise KeyboardInterrupt
+        return real_encode(*args, **kwargs)
+
+    monkeypatch.setattr(pack_module, "encode_shard", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        pack(renders, out, config, options)
+    before = _shard_files(out)
+    assert len(before) == 2 and not (out / "dataset.json").exists()
+    assert not [p for p in out.iterdir() if p.name.startswith(".tmp-")]  # no partial shard left behind
+    calls.clear()
+    card = pack(renders, out, config, options)
+    assert len(calls) == 3 and not set(calls) & set(before)  # only the missing shards were written
+    after = _shard_files(out)
+    assert all(after[name] == before[name] for name in before)  # untouched: same mtime, same bytes
+    fresh = pack(renders, tmp_path / "fresh", config, options)
+    assert card["shards"] == fresh["shards"]
+
+
+def test_corrupt_png_stops_the_run_or_is_skipped(renders: list[Path], tmp_path: Path) -> None:
+    config = load_config(CONFIG)
+    broken = renders[0] / "a_var1" / records.view_file(1)
+    broken.write_bytes(broken.read_bytes()[:40])
+    with pytest.raises(PgrfError, match=f"{broken}: corrupt or truncated PNG.*--skip-bad"):
+        pack(renders, tmp_path / "strict", config, PackOptions(resolution=16, samples_per_shard=4))
+    result = run_pgrf("pack", *map(str, renders), "--out", str(tmp_path / "cli"), "--resolution", "16", "--workers", "2")
+    assert result.returncode == 2 and str(broken) in result.stderr and "Traceback" not in result.stderr
+    card = pack(renders, tmp_path / "lenient", config, PackOptions(resolution=16, samples_per_shard=4, skip_bad=True))
+    assert card["skipped_bad"] == {"samples": 2, "files": [str(broken)]}
+    assert card["counts"]["samples"] == 16 and sum(s["samples"] for s in card["shards"]) == 16
+    keys = set(pq.read_table(tmp_path / "lenient" / "index.parquet").column("key").to_pylist())
+    assert "a_var1_v0001" not in keys and "a_var1_v0001_m" not in keys and "a_var1_v0002" in keys

@@ -1,36 +1,50 @@
 """``pgrf pack``: finished renders → shuffled WebDataset shards, ``index.parquet`` and ``dataset.json``.
 
 Every view becomes a sample ``<model_id>_v<view>`` (plus ``_m`` for its mirrored copy, whose image is
-flipped and whose camera is ``S · c2w · F``, DESIGN.md §1). Samples are shuffled globally with a seeded
-permutation and cut into shards of equal sample counts, so the same inputs and seed give
-byte-identical shards.
+flipped and whose camera is ``S · c2w · F``, DESIGN.md §1). The shard plan (pgrf.pipeline.plan) fixes
+every shard's samples from the inputs and the seed; shards are written in parallel by worker
+processes, each under a temporary name renamed when complete, and journaled in ``.pack-journal.jsonl``
+so a re-run after an interruption keeps the finished shards and writes only the rest.
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
+import queue
+import re
 import time
-from dataclasses import dataclass
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from rich.console import Console
-from rich.progress import Progress
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
 
 from pgrf import __version__
 from pgrf.cameras import mirror_angles, mirror_c2w
 from pgrf.config import Config
 from pgrf.errors import PgrfError
-from pgrf.pipeline.images import BACKGROUNDS, composite, encode_png
-from pgrf.pipeline.shards import write_shard
+from pgrf.pipeline.encode import EncodeSettings, ShardResult, encode_shard
+from pgrf.pipeline.images import BACKGROUNDS
+from pgrf.pipeline.plan import Sample, ShardPlan, plan_shards
+from pgrf.pipeline.shards import sha256
 from pgrf.render import records
 
 CARD_SCHEMA = 1
 CARD_FILE = "dataset.json"
 INDEX_FILE = "index.parquet"
+JOURNAL_FILE = ".pack-journal.jsonl"
 
 
 @dataclass(frozen=True)
@@ -44,21 +58,16 @@ class PackOptions:
     seed: int = 0
     name: str = "dataset"
     min_mean_alpha: float | None = None  # None: each category's value from the config
+    workers: int = 1
+    skip_bad: bool = False
 
     def __post_init__(self) -> None:
         if self.background not in BACKGROUNDS:
             raise PgrfError(f"--background must be one of {', '.join(BACKGROUNDS)}; got {self.background!r}")
-        if self.resolution <= 0 or self.samples_per_shard <= 0:
-            raise PgrfError("--resolution and --samples-per-shard must be positive")
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One image of the dataset and where its pixels come from."""
-
-    key: str
-    image: Path
-    meta: dict[str, Any]
+        if self.resolution <= 0 or self.samples_per_shard <= 0 or self.workers <= 0:
+            raise PgrfError("--resolution, --samples-per-shard and --workers must be positive")
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", self.name):
+            raise PgrfError(f"--name {self.name!r} may only use letters, digits, '-' and '_' (it names the shard files)")
 
 
 @dataclass
@@ -128,43 +137,134 @@ def _samples(model_dir: Path, doc: dict[str, Any], class_index: int, options: Pa
     return samples
 
 
-def _members(sample: Sample, options: PackOptions) -> list[tuple[str, bytes]]:
-    rgb = composite(sample.image, options.resolution, options.background)
-    if sample.meta["mirrored"]:
-        rgb = rgb[:, ::-1]
-    meta = {k: v for k, v in sample.meta.items() if k != "mean_alpha"}
-    return [(f"{sample.key}.png", encode_png(np.ascontiguousarray(rgb))),
-            (f"{sample.key}.json", json.dumps(meta, sort_keys=True).encode()),
-            (f"{sample.key}.cls", str(sample.meta["class"]).encode())]
-
-
 def pack(render_dirs: list[Path], out: Path, config: Config, options: PackOptions, console: Console | None = None) -> dict[str, Any]:
-    """Write shards, index and card to ``out``; returns the card."""
+    """Write shards, index and card to ``out`` (resuming an interrupted run); returns the card."""
     collected = collect(render_dirs, config, options)
     if not collected.samples:
         raise PgrfError("every model was filtered out (min_mean_alpha); nothing to pack")
-    order = np.random.default_rng(options.seed).permutation(len(collected.samples))
-    shuffled = [collected.samples[i] for i in order]
+    settings = EncodeSettings(options.resolution, options.background, options.skip_bad)
+    digest_settings = {"resolution": options.resolution, "background": options.background}
+    plans = plan_shards(collected.samples, options.samples_per_shard, options.seed, options.name, digest_settings)
     out.mkdir(parents=True, exist_ok=True)
-    shards, rows = [], []
-    chunks = [shuffled[i:i + options.samples_per_shard] for i in range(0, len(shuffled), options.samples_per_shard)]
-    with Progress(console=console or Console(stderr=True)) as progress:
-        task = progress.add_task("pack", total=len(shuffled))
-        for number, chunk in enumerate(chunks):
-            name = f"{options.name}-{number:06d}.tar"
-
-            def members(chunk: list[Sample] = chunk) -> Any:
-                for sample in chunk:
-                    yield from _members(sample, options)
-                    progress.advance(task)
-
-            digest = write_shard(out / name, members())
-            shards.append({"file": name, "samples": len(chunk), "sha256": digest})
-            rows += [_index_row(sample, name, position) for position, sample in enumerate(chunk)]
-    pq.write_table(pa.Table.from_pylist(rows), out / INDEX_FILE)
-    card = _card(collected, options, shards, render_dirs)
-    (out / CARD_FILE).write_text(json.dumps(card, indent=2), encoding="utf-8")
+    records.remove_stale_work(out)
+    _remove_outdated_shards(out, options.name, {p.file for p in plans})
+    finished = _finished_shards(out, plans, options.skip_bad)
+    todo = [p for p in plans if p.file not in finished]
+    results = {**finished, **_write_shards(out, todo, settings, options.workers, console or Console(stderr=True))}
+    ordered = [results[p.file] for p in plans]
+    rows = [row for plan, result in zip(plans, ordered) for row in _index_rows(plan, set(result.keys))]
+    _write_atomic(out / INDEX_FILE, lambda path: pq.write_table(pa.Table.from_pylist(rows), path))
+    card = _card(collected, options, ordered, rows, render_dirs)
+    _write_atomic(out / CARD_FILE, lambda path: path.write_text(json.dumps(card, indent=2), encoding="utf-8"))
     return card
+
+
+def _remove_outdated_shards(out: Path, name: str, planned: set[str]) -> None:
+    """Shards of this name left by an earlier pack with other inputs or options would not match the card."""
+    for path in out.glob(f"{name}-[0-9][0-9][0-9][0-9][0-9][0-9].tar"):
+        if path.name not in planned:
+            path.unlink()
+
+
+def _finished_shards(out: Path, plans: list[ShardPlan], skip_bad: bool) -> dict[str, ShardResult]:
+    """Shards an earlier run finished from the same plan, still intact on disk."""
+    journal = {r["file"]: r for r in records.read_log(out, JOURNAL_FILE)}
+    finished = {}
+    for plan in plans:
+        entry = journal.get(plan.file)
+        path = out / plan.file
+        if not entry or entry["digest"] != plan.digest or not path.is_file() or (entry["bad_files"] and not skip_bad):
+            continue
+        if sha256(path) == entry["sha256"]:
+            finished[plan.file] = ShardResult(plan.file, plan.digest, entry["sha256"], entry["keys"], entry["bad_files"])
+    return finished
+
+
+def _write_shards(out: Path, plans: list[ShardPlan], settings: EncodeSettings, workers: int,
+                  console: Console) -> dict[str, ShardResult]:
+    """Encode the planned shards, in this process or in ``workers`` processes, journaling each one."""
+    columns = (TextColumn("pack"), BarColumn(), MofNCompleteColumn(), TextColumn("samples"), TimeRemainingColumn())
+    results: dict[str, ShardResult] = {}
+
+    def finish(result: ShardResult) -> None:
+        results[result.file] = result
+        records.append_log(out, {"event": "shard", **asdict(result)}, JOURNAL_FILE)
+
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("pack", total=sum(len(p.samples) for p in plans))
+        if workers == 1 or len(plans) <= 1:
+            for plan in plans:
+                finish(encode_shard(out, plan, settings, lambda n: progress.advance(task, n)))
+            return results
+        context = multiprocessing.get_context("spawn")
+        ticks = context.Queue()
+        with ProcessPoolExecutor(min(workers, len(plans)), context, initializer=_init_worker, initargs=(ticks,)) as pool:
+            pending: set[Future] = {pool.submit(_encode_in_worker, out, plan, settings) for plan in plans}
+            failure: BaseException | None = None
+            try:
+                while pending:
+                    done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                    progress.advance(task, _drain(ticks))
+                    for future in done:
+                        if future.cancelled():
+                            continue
+                        if future.exception() is None:
+                            finish(future.result())
+                        elif failure is None:
+                            failure = future.exception()
+                            for other in pending:
+                                other.cancel()  # shards already being written still finish and are kept
+            except BaseException:  # Ctrl-C: start nothing new; finished shards are journaled already
+                for other in pending:
+                    other.cancel()
+                raise
+            if failure is not None:
+                raise failure
+    return results
+
+
+_ticks: Any = None
+
+
+def _init_worker(ticks: Any) -> None:
+    global _ticks
+    _ticks = ticks
+
+
+def _encode_in_worker(out: Path, plan: ShardPlan, settings: EncodeSettings) -> ShardResult:
+    pending = 0
+
+    def tick(n: int) -> None:
+        nonlocal pending
+        pending += n
+        if pending >= 16:
+            _ticks.put(pending)
+            pending = 0
+
+    result = encode_shard(out, plan, settings, tick)
+    _ticks.put(pending)
+    return result
+
+
+def _drain(ticks: Any) -> int:
+    total = 0
+    while True:
+        try:
+            total += ticks.get_nowait()
+        except queue.Empty:
+            return total
+
+
+def _write_atomic(path: Path, write: Any) -> None:
+    partial = path.with_name(records.temporary_name(path.name))
+    write(partial)
+    os.replace(partial, path)
+
+
+def _index_rows(plan: ShardPlan, written: set[str]) -> list[dict[str, Any]]:
+    """Index rows of one shard's written samples, in shard order."""
+    samples = [s for s in plan.samples if s.key in written]
+    return [_index_row(sample, plan.file, position) for position, sample in enumerate(samples)]
 
 
 def _index_row(sample: Sample, shard: str, position: int) -> dict[str, Any]:
@@ -174,23 +274,25 @@ def _index_row(sample: Sample, shard: str, position: int) -> dict[str, Any]:
             "pitch": meta["pitch"], "mirrored": meta["mirrored"], "mean_alpha": meta["mean_alpha"]}
 
 
-def _card(collected: Collected, options: PackOptions, shards: list[dict[str, Any]], render_dirs: list[Path]) -> dict[str, Any]:
+def _card(collected: Collected, options: PackOptions, results: list[ShardResult], rows: list[dict[str, Any]],
+          render_dirs: list[Path]) -> dict[str, Any]:
     first = collected.samples[0].meta
-    unique_views = sum(1 for s in collected.samples if not s.meta["mirrored"])
+    bad_files = sorted({f for r in results for f in r.bad_files})
     return {
         "schema": CARD_SCHEMA,
         "name": options.name,
         "resolution": options.resolution,
         "background": options.background,
         "camera": {"radius": first["radius"], "fov": first["fov"], "convention": "opencv_c2w+normalized_K (pgrf/cameras.py)"},
-        "counts": {"samples": len(collected.samples), "unique_views": unique_views, "models": collected.models,
-                   "classes": len(collected.classes)},
+        "counts": {"samples": len(rows), "unique_views": sum(1 for r in rows if not r["mirrored"]),
+                   "models": len({r["model_id"] for r in rows}), "classes": len(collected.classes)},
         "class_names": collected.classes,
         "mirror": options.mirror,
         "seed": options.seed,
         "filters": {"thresholds": collected.thresholds, "removed_models": collected.removed},
+        "skipped_bad": {"samples": len(collected.samples) - len(rows), "files": bad_files},
         "inputs": [str(d) for d in render_dirs],
-        "shards": shards,
+        "shards": [{"file": r.file, "samples": len(r.keys), "sha256": r.sha256} for r in results],
         "pgrf_version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }

@@ -18,13 +18,17 @@ FIXED_MTIME = 0
 def write_shard(path: Path, members: Iterable[tuple[str, bytes]]) -> str:
     """Write ``(name, data)`` members to ``path`` atomically; returns the file's sha256."""
     partial = path.with_name(temporary_name(path.name))
-    with tarfile.open(partial, "w", format=tarfile.GNU_FORMAT) as tar:
-        for name, data in members:
-            info = tarfile.TarInfo(name)
-            info.size, info.mtime, info.mode = len(data), FIXED_MTIME, 0o644
-            info.uid = info.gid = 0
-            info.uname = info.gname = ""
-            tar.addfile(info, io.BytesIO(data))
+    try:
+        with tarfile.open(partial, "w", format=tarfile.GNU_FORMAT) as tar:
+            for name, data in members:
+                info = tarfile.TarInfo(name)
+                info.size, info.mtime, info.mode = len(data), FIXED_MTIME, 0o644
+                info.uid = info.gid = 0
+                info.uname = info.gname = ""
+                tar.addfile(info, io.BytesIO(data))
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     digest = sha256(partial)
     os.replace(partial, path)
     return digest

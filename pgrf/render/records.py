@@ -93,19 +93,19 @@ def finished_models(category_dir: Path) -> dict[str, Path]:
     }
 
 
-def append_log(category_dir: Path, record: dict[str, Any]) -> None:
-    """Append one record to render-log.jsonl with a single write (safe with several writers)."""
+def append_log(category_dir: Path, record: dict[str, Any], name: str = LOG_FILE) -> None:
+    """Append one record to the JSON-lines log ``name`` with a single write (safe with several writers)."""
     line = json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S"), **record}) + "\n"
-    fd = os.open(category_dir / LOG_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(category_dir / name, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, line.encode("utf-8"))
     finally:
         os.close(fd)
 
 
-def read_log(category_dir: Path) -> list[dict[str, Any]]:
-    """Every complete record of render-log.jsonl (a line cut short by a crash is ignored)."""
-    path = category_dir / LOG_FILE
+def read_log(category_dir: Path, name: str = LOG_FILE) -> list[dict[str, Any]]:
+    """Every complete record of the JSON-lines log ``name`` (a line cut short by a crash is ignored)."""
+    path = category_dir / name
     if not path.is_file():
         return []
     records = []

@@ -1,0 +1,70 @@
+"""Write one planned shard: decode each source PNG once, composite, flip for the mirrored copy."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pgrf.pipeline.images import BadImage, composite, encode_png, read_rgba
+from pgrf.pipeline.plan import Sample, ShardPlan
+from pgrf.pipeline.shards import write_shard
+
+CARD_ONLY = ("mean_alpha",)
+"""Sample metadata kept for the index but not written into the shard's json member."""
+
+@dataclass(frozen=True)
+class EncodeSettings:
+    """How pixels are produced; part of every shard's digest."""
+
+    resolution: int
+    background: str
+    skip_bad: bool
+
+@dataclass
+class ShardResult:
+    """A finished shard: its file, sha256, the keys written and the files skipped as unreadable."""
+
+    file: str
+    digest: str
+    sha256: str = ""
+    keys: list[str] = field(default_factory=list)
+    bad_files: list[str] = field(default_factory=list)
+
+def encode_shard(out: Path, plan: ShardPlan, settings: EncodeSettings, progress: Callable[[int], None]) -> ShardResult:
+    """Write ``plan`` to ``out / plan.file`` (atomically); bad PNGs stop it unless ``settings.skip_bad``."""
+    result = ShardResult(plan.file, plan.digest)
+    result.sha256 = write_shard(out / plan.file, _members(plan, settings, result, progress))
+    return result
+
+def _members(plan: ShardPlan, settings: EncodeSettings, result: ShardResult,
+             progress: Callable[[int], None]) -> Iterator[tuple[str, bytes]]:
+    by_image: dict[Path, list[Sample]] = {}
+    for sample in plan.samples:
+        by_image.setdefault(sample.image, []).append(sample)
+    pending: dict[str, bytes] = {}  # PNGs encoded for samples later in the shard (twins of earlier ones)
+    bad: set[Path] = set()
+    for sample in plan.samples:
+        progress(1)
+        if sample.image in bad:
+            continue
+        if sample.key not in pending:
+            try:
+                pending.update(_encode(by_image[sample.image], settings))
+            except BadImage:
+                if not settings.skip_bad:
+                    raise
+                bad.add(sample.image)
+                result.bad_files.append(str(sample.image))
+                continue
+        result.keys.append(sample.key)
+        meta = {k: v for k, v in sample.meta.items() if k not in CARD_ONLY}
+        yield f"{sample.key}.png", pending.pop(sample.key)
+        yield f"{sample.key}.json", json.dumps(meta, sort_keys=True).encode()
+        yield f"{sample.key}.cls", str(sample.meta["class"]).encode()
+
+def _encode(twins: list[Sample], settings: EncodeSettings) -> dict[str, bytes]:
+    """PNGs of every sample of this shard made from one source image (a view and its mirrored copy)."""
+    rgb = composite(read_rgba(twins[0].image), settings.resolution, settings.background)
+    return {s.key: encode_png(rgb[:, ::-1] if s.meta["mirrored"] else rgb) for s in twins}
