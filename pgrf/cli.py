@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import Progress
 from rich.table import Table
 
 from pgrf import __version__
@@ -160,6 +161,21 @@ def pack(
                   f"sparse and {removed['min_dim_product']} small models")
     for file in card["skipped_bad"]["files"]:
         errors.print(f"[yellow]skipped[/yellow] unreadable {escape(file)}")
+
+
+@app.command()
+def verify(shards: Annotated[Path, typer.Argument(help="A shard folder written by pgrf pack.")]) -> None:
+    """Check shards against dataset.json and index.parquet: hashes, members, images, fields, keys, mirrored cameras."""
+    from pgrf.pipeline.verify import verify as run_verify
+
+    with Progress(console=errors) as progress:
+        task = progress.add_task("verify", total=None)
+        report = run_verify(shards, lambda n: progress.advance(task, n))
+    for problem in report.problems:
+        errors.print(f"[red]problem[/red] {escape(problem)}")
+    verdict = f"{len(report.problems)} problems" if report.problems else "[green]OK[/green]"
+    console.print(f"{report.shards} shards, {report.samples} samples: {verdict}")
+    raise typer.Exit(1 if report.problems else 0)
 
 
 def _print_problems(catalog: Catalog, out: Console) -> None:

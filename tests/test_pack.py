@@ -206,3 +206,42 @@ def test_corrupt_png_stops_the_run_or_is_skipped(renders: list[Path], tmp_path: 
     assert card["counts"]["samples"] == 16 and sum(s["samples"] for s in card["shards"]) == 16
     keys = set(pq.read_table(tmp_path / "lenient" / "index.parquet").column("key").to_pylist())
     assert "a_var1_v0001" not in keys and "a_var1_v0001_m" not in keys and "a_var1_v0002" in keys
+
+
+def _rewrite_member(shard: Path, name: str, change) -> None:  # noqa: ANN001
+    members = _members(shard)
+    members[name] = change(members[name])
+    with tarfile.open(shard, "w", format=tarfile.GNU_FORMAT) as tar:
+        for member, data in members.items():
+            info = tarfile.TarInfo(member)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+
+def test_verify_accepts_a_pack_and_names_every_kind_of_damage(renders: list[Path], tmp_path: Path) -> None:
+    from pgrf.pipeline.verify import verify
+
+    out = tmp_path / "shards"
+    card = pack(renders, out, load_config(CONFIG), PackOptions(resolution=16, samples_per_shard=5))
+    assert verify(out).problems == [] and verify(out).samples == 18
+    ok = run_pgrf("verify", str(out))
+    assert ok.returncode == 0 and "18 samples: OK" in ok.stdout
+
+    first = out / card["shards"][0]["file"]
+    mirrored = next(n for n in _members(first) if n.endswith("_m.json"))
+    _rewrite_member(first, mirrored, lambda b: json.dumps({**json.loads(b), "c2w": np.eye(4).tolist()}).encode())
+    png = next(n for n in _members(out / card["shards"][1]["file"]) if n.endswith(".png"))
+    _rewrite_member(out / card["shards"][1]["file"], png, lambda b: b[:30])
+    last = out / card["shards"][-1]["file"]
+    last.write_bytes(last.read_bytes()[:1000])
+    (out / "stray-000000.tar").write_bytes(first.read_bytes())
+    problems = verify(out).problems
+    text = "\n".join(problems)
+    assert f"{first.name}: sha256 differs" in text and f"{card['shards'][1]['file']}: sha256 differs" in text
+    assert f"{first.name}:{mirrored[:-5]}: camera is not S·c2w·F" in text
+    assert f"{card['shards'][1]['file']}:{png[:-4]}: not a readable PNG" in text
+    assert f"{last.name}: " in text and "stray-000000.tar: shard not listed in dataset.json" in text
+    bad = run_pgrf("verify", str(out))
+    assert bad.returncode == 1 and "problems" in bad.stdout and "camera is not S·c2w·F" in bad.stderr
+    missing = run_pgrf("verify", str(tmp_path / "nothing"))
+    assert missing.returncode == 2 and "no such shard folder" in missing.stderr and "Traceback" not in missing.stderr

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pgrf.pipeline.images import BadImage, composite, encode_png, read_rgba
+from pgrf.pipeline.layout import SAMPLE_FIELDS
 from pgrf.pipeline.plan import Sample, ShardPlan
 from pgrf.pipeline.shards import write_shard
 
@@ -59,7 +60,7 @@ def _members(plan: ShardPlan, settings: EncodeSettings, result: ShardResult,
                 result.bad_files.append(str(sample.image))
                 continue
         result.keys.append(sample.key)
-        meta = {k: v for k, v in sample.meta.items() if k not in CARD_ONLY}
+        meta = {k: sample.meta[k] for k in SAMPLE_FIELDS}  # mean_alpha stays in the index
         yield f"{sample.key}.png", pending.pop(sample.key)
         yield f"{sample.key}.json", json.dumps(meta, sort_keys=True).encode()
         yield f"{sample.key}.cls", str(sample.meta["class"]).encode()

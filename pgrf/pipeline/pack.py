@@ -37,13 +37,11 @@ from pgrf.config import Config
 from pgrf.errors import PgrfError
 from pgrf.pipeline.encode import EncodeSettings, ShardResult, encode_shard
 from pgrf.pipeline.images import BACKGROUNDS
+from pgrf.pipeline.layout import CARD_FILE, CARD_SCHEMA, INDEX_FILE, sample_key
 from pgrf.pipeline.plan import Sample, ShardPlan, plan_shards
 from pgrf.pipeline.shards import sha256
 from pgrf.render import records
 
-CARD_SCHEMA = 1
-CARD_FILE = "dataset.json"
-INDEX_FILE = "index.parquet"
 JOURNAL_FILE = ".pack-journal.jsonl"
 
 
@@ -128,12 +126,11 @@ def _samples(model_dir: Path, doc: dict[str, Any], class_index: int, options: Pa
                 "radius": doc["render"]["radius"], "fov": doc["render"]["fov"], "c2w": view["c2w"],
                 "intrinsics": view["intrinsics"], "mirrored": False, "resolution": options.resolution,
                 "mean_alpha": doc["mean_alpha"]}
-        key = f"{doc['model_id']}_v{view['index']:04d}"
-        samples.append(Sample(key, model_dir / view["file"], meta))
+        samples.append(Sample(sample_key(doc["model_id"], view["index"], False), model_dir / view["file"], meta))
         if options.mirror:
             yaw, pitch = mirror_angles(view["yaw"], view["pitch"])
             mirrored = {**meta, "yaw": yaw, "pitch": pitch, "c2w": mirror_c2w(view["c2w"]).tolist(), "mirrored": True}
-            samples.append(Sample(f"{key}_m", model_dir / view["file"], mirrored))
+            samples.append(Sample(sample_key(doc["model_id"], view["index"], True), model_dir / view["file"], mirrored))
     return samples
 
 
