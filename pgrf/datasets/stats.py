@@ -1,0 +1,395 @@
+"""``pgrf stats``: the dataset statistics of the EpiGRAF appendix (Table 5) for shards or renders.
+
+A shards folder is read from ``dataset.json`` + ``index.parquet``; a render category from its
+``manifest.parquet`` (when it lists exactly the finished models) or the models' ``cameras.json``;
+a render root from each category under it. For renders the numbers are those ``pgrf pack`` would
+produce: finished models at or above the category's ``min_mean_alpha`` threshold.
+
+Camera angles follow DESIGN.md §1 (yaw = azimuth in [-π, π), pitch = polar angle from +Z in [0, π]).
+The uniform-sphere check is a one-sample Kolmogorov–Smirnov test of yaw against U[-π, π] and of
+cos(pitch) against U[-1, 1], on unique views only: a mirrored copy has yaw' = −yaw, so adding the
+mirrored copies would add dependent draws (and make any yaw distribution look symmetric).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from scipy import stats as scipy_stats
+
+from pgrf.config import Config
+from pgrf.errors import PgrfError
+from pgrf.render import records
+from pgrf.render.manifest import MANIFEST_FILE, MANIFEST_SCHEMA
+
+CARD_FILE = "dataset.json"
+INDEX_FILE = "index.parquet"
+ANGLE_BINS = 36
+ALPHA_BINS = 40
+UNIFORM_P = 0.01
+"""KS p-value at or above which an angle is reported as uniform on the sphere."""
+SHARD_COLUMNS = ("model_id", "category", "class", "view", "yaw", "pitch", "mirrored", "mean_alpha")
+MANIFEST_COLUMNS = ("model_id", "category", "class_name", "yaw", "pitch", "mean_alpha", "resolution")
+VIEW_SCHEMA = pa.schema([MANIFEST_SCHEMA.field(name) for name in MANIFEST_COLUMNS])
+
+
+@dataclass
+class Histogram:
+    """Counts over bins with the given edges (len(edges) == len(counts) + 1)."""
+
+    edges: list[float]
+    counts: list[int]
+    expected: list[float] | None = None  # counts a uniform-sphere distribution would give
+
+
+@dataclass
+class AngleStats:
+    """Summary of one camera angle over the unique views, with its KS test against the uniform sphere."""
+
+    name: str
+    mean: float
+    std: float
+    min: float
+    max: float
+    ks_statistic: float
+    ks_pvalue: float
+    tested: str  # what was compared with which uniform law
+    histogram: Histogram
+
+    @property
+    def uniform(self) -> bool:
+        return self.ks_pvalue >= UNIFORM_P
+
+    @property
+    def distribution(self) -> str:
+        """Table 5's notation: USphere(centre, half-width) when uniform, else the empirical mean and std."""
+        if self.uniform:
+            return f"USphere({_angle((self.min + self.max) / 2)}, {_angle((self.max - self.min) / 2)})"
+        return f"not uniform: mean {self.mean:.3f}, std {self.std:.3f}"
+
+
+@dataclass
+class GroupCount:
+    """Models and unique views of one class or category."""
+
+    name: str
+    models: int
+    images: int
+
+
+@dataclass
+class FilterStat:
+    """One filter: its threshold(s) and how many models it removed."""
+
+    name: str
+    threshold: Any
+    removed_models: int
+
+
+@dataclass
+class StatsResult:
+    """Dataset statistics; ``to_json()`` gives the ``--json`` document."""
+
+    path: str
+    kind: str  # "shards" or "renders"
+    images: int  # unique views (Table 5's "number of images")
+    images_with_mirrors: int  # shards: samples incl. mirrored copies; renders: what pack --mirror writes
+    mirrored: bool  # whether images_with_mirrors counts mirrored copies present in the data
+    models: int
+    classes: int
+    resolutions: list[int]
+    yaw: AngleStats
+    pitch: AngleStats
+    per_class: list[GroupCount]
+    per_category: list[GroupCount]
+    filters: list[FilterStat]
+    mean_alpha: Histogram  # over models
+    render_status: dict[str, int] = field(default_factory=dict)  # renders: latest log status per model
+    notes: list[str] = field(default_factory=list)
+    yaw_values: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
+    pitch_values: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-serialisable dict (angles' raw values left out)."""
+        doc = asdict(self)
+        del doc["yaw_values"], doc["pitch_values"]
+        for name in ("yaw", "pitch"):
+            angle: AngleStats = getattr(self, name)
+            doc[name] |= {"uniform": angle.uniform, "distribution": angle.distribution}
+        return doc
+
+    def write_json(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_json(), indent=2), encoding="utf-8")
+
+
+@dataclass
+class _Views:
+    """Column arrays of the unique views, plus per-model facts."""
+
+    model_id: np.ndarray
+    category: np.ndarray
+    class_name: np.ndarray
+    yaw: np.ndarray
+    pitch: np.ndarray
+    model_alpha: dict[str, float]  # every known model, included or not
+
+
+def compute_stats(path: Path, config: Config | None = None, min_mean_alpha: float | None = None) -> StatsResult:
+    """Statistics of a shards folder, a ``renders/<category>`` folder or a ``renders/`` root.
+
+    For renders, ``min_mean_alpha`` (or else the category's value in ``config``, else 0) decides which
+    finished models count, as in ``pgrf pack``; shards carry their own filter record.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise PgrfError(f"{path}: no such folder; give a shards folder (dataset.json + index.parquet) or a renders folder")
+    if not path.is_dir():
+        raise PgrfError(f"{path}: not a folder; give a shards folder (dataset.json + index.parquet) or a renders folder")
+    if (path / CARD_FILE).is_file() or (path / INDEX_FILE).is_file():
+        return _shard_stats(path)
+    if _is_category(path):
+        return _render_stats(path, [path], config, min_mean_alpha)
+    categories = [p for p in sorted(path.iterdir()) if p.is_dir() and not p.name.startswith(".") and _is_category(p)]
+    if categories:
+        return _render_stats(path, categories, config, min_mean_alpha)
+    raise PgrfError(f"{path}: neither a shards folder (dataset.json + index.parquet) nor a renders folder "
+                    "(model folders with cameras.json); give what pgrf pack or pgrf render wrote")
+
+
+def _is_category(path: Path) -> bool:
+    return bool(records.finished_models(path)) or (path / records.LOG_FILE).is_file() or (path / MANIFEST_FILE).is_file()
+
+
+def _shard_stats(path: Path) -> StatsResult:
+    card, index = _read_card(path / CARD_FILE), _read_table(path / INDEX_FILE, SHARD_COLUMNS)
+    if index.num_rows == 0:
+        raise PgrfError(f"{path / INDEX_FILE}: no samples; re-run pgrf pack")
+    columns = {name: index.column(name).to_numpy(zero_copy_only=False) for name in SHARD_COLUMNS}
+    class_names = card.get("class_names", [])
+    classes = columns["class"].astype(np.int64)
+    if class_names and (classes.min() < 0 or classes.max() >= len(class_names)):
+        raise PgrfError(f"{path / INDEX_FILE}: class index out of range of dataset.json's class_names; re-run pgrf pack")
+    names = np.asarray(class_names, dtype=object)[classes] if class_names else classes.astype(str).astype(object)
+    unique = ~columns["mirrored"].astype(bool)
+    first = np.unique(columns["model_id"], return_index=True)[1]
+    views = _Views(columns["model_id"][unique], columns["category"][unique], names[unique], columns["yaw"][unique],
+                   columns["pitch"][unique], dict(zip(columns["model_id"][first], columns["mean_alpha"][first].tolist())))
+    filters = card.get("filters", {})
+    thresholds, removed = filters.get("thresholds", {}), filters.get("removed_models", {})
+    resolution = card.get("resolution")
+    result = _summarise(path, "shards", views, [int(resolution)] if resolution else [],
+                        [FilterStat(name, thresholds.get(name), int(count)) for name, count in removed.items()])
+    result.images_with_mirrors, result.mirrored = index.num_rows, bool((~unique).any())
+    counts = card.get("counts", {})
+    if counts and (counts.get("samples"), counts.get("unique_views")) != (index.num_rows, result.images):
+        result.notes.append(f"dataset.json counts ({counts.get('samples')} samples, {counts.get('unique_views')} unique) "
+                            f"differ from index.parquet ({index.num_rows}, {result.images}); run pgrf verify")
+    return result
+
+
+def _render_stats(path: Path, category_dirs: list[Path], config: Config | None, min_mean_alpha: float | None) -> StatsResult:
+    parts, thresholds, status = [], {}, Counter()
+    resolutions: set[int] = set()
+    for category_dir in category_dirs:
+        table = _category_views(category_dir)
+        latest = records.latest_status(records.read_log(category_dir))
+        status.update(r.get("status", "unknown") for r in latest.values())
+        if table.num_rows:
+            parts.append(table)
+            resolutions.update(int(r) for r in np.unique(table.column("resolution").to_numpy()))
+            for category in np.unique(table.column("category").to_numpy(zero_copy_only=False)):
+                thresholds[str(category)] = _threshold(config, str(category), min_mean_alpha)
+    if not parts:
+        raise PgrfError(f"{path}: no finished models (model folders with cameras.json); run pgrf render first")
+    table = pa.concat_tables(parts)
+    col = {name: table.column(name).to_numpy(zero_copy_only=False) for name in MANIFEST_COLUMNS}
+    first = np.unique(col["model_id"], return_index=True)[1]
+    if len(set(zip(col["category"].tolist(), col["model_id"].tolist()))) != len(first):
+        raise PgrfError(f"{path}: a model id appears in more than one category; give the categories separately")
+    limit = np.array([thresholds[c] for c in col["category"]], dtype=float)
+    keep = col["mean_alpha"] >= limit
+    views = _Views(col["model_id"][keep], col["category"][keep], col["class_name"][keep], col["yaw"][keep],
+                   col["pitch"][keep], dict(zip(col["model_id"][first], col["mean_alpha"][first].tolist())))
+    sparse = len(np.unique(col["model_id"][~keep]))
+    small = status.get("skipped_small", 0)
+    filters = [FilterStat("min_mean_alpha", thresholds, sparse),
+               FilterStat("min_dim_product", config.render.min_dim_product if config else None, small)]
+    result = _summarise(path, "renders", views, sorted(resolutions), filters)
+    result.images_with_mirrors, result.mirrored = 2 * result.images, False
+    result.render_status = dict(sorted(status.items()))
+    result.notes.append("renders: images_with_mirrors is what pgrf pack --mirror would write (2 × unique views)")
+    return result
+
+
+def _threshold(config: Config | None, category: str, override: float | None) -> float:
+    if override is not None:
+        return override
+    return config.categories[category].min_mean_alpha if config and category in config.categories else 0.0
+
+
+def _category_views(category_dir: Path) -> pa.Table:
+    """One row per view of every finished model: the manifest if it is current, else the cameras.json files."""
+    finished = records.finished_models(category_dir)
+    manifest = category_dir / MANIFEST_FILE
+    if manifest.is_file():
+        table = _read_table(manifest, MANIFEST_COLUMNS)
+        if set(table.column("model_id").to_pylist()) == set(finished):
+            return table.cast(VIEW_SCHEMA)
+    rows: dict[str, list[Any]] = {name: [] for name in MANIFEST_COLUMNS}
+    for model_id, model_dir in finished.items():
+        try:
+            doc = records.read_cameras(model_dir)
+            values = [(model_id, doc["category"], doc["class_name"], v["yaw"], v["pitch"], doc["mean_alpha"],
+                       doc["render"]["resolution"]) for v in doc["views"]]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise PgrfError(f"{model_dir / records.CAMERAS_FILE}: unreadable ({type(exc).__name__}); "
+                            "delete the model folder and re-run pgrf render") from None
+        for value in values:
+            for name, item in zip(MANIFEST_COLUMNS, value):
+                rows[name].append(item)
+    return pa.table(rows, schema=VIEW_SCHEMA)
+
+
+def _read_card(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise PgrfError(f"{path}: missing; a shards folder needs dataset.json and index.parquet (re-run pgrf pack)")
+    try:
+        card = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise PgrfError(f"{path}: not valid JSON ({type(exc).__name__}); re-run pgrf pack") from None
+    if not isinstance(card, dict):
+        raise PgrfError(f"{path}: not a dataset card (expected a JSON object); re-run pgrf pack")
+    return card
+
+
+def _read_table(path: Path, columns: tuple[str, ...]) -> pa.Table:
+    if not path.is_file():
+        raise PgrfError(f"{path}: missing; re-run the stage that writes it (pgrf pack or pgrf render)")
+    try:
+        names = pq.read_schema(path).names
+        missing = [c for c in columns if c not in names]
+        if missing:
+            raise PgrfError(f"{path}: missing columns {', '.join(missing)}; re-run the stage that writes it")
+        return pq.read_table(path, columns=list(columns))
+    except (OSError, pa.ArrowException) as exc:
+        raise PgrfError(f"{path}: not a readable parquet file ({type(exc).__name__}); re-run the stage that writes it") from None
+
+
+def _summarise(path: Path, kind: str, views: _Views, resolutions: list[int], filters: list[FilterStat]) -> StatsResult:
+    """The common part of both sources: counts, angle statistics, groups, the mean-alpha histogram."""
+    yaw, pitch = np.asarray(views.yaw, float), np.asarray(views.pitch, float)
+    if not len(yaw):
+        raise PgrfError(f"{path}: every model was filtered out (min_mean_alpha); nothing to describe")
+    model_ids = np.unique(views.model_id)
+    included = np.array([views.model_alpha[m] for m in model_ids])
+    every = np.array(list(views.model_alpha.values()))
+    top = max(0.05, math.ceil(every.max() / 0.05) * 0.05)
+    counts, edges = np.histogram(every, bins=ALPHA_BINS, range=(0.0, top))
+    notes = [f"KS tests use the {len(yaw)} unique views; mirrored copies (yaw' = −yaw) are dependent draws and are left out",
+             ("pitch is the polar angle from +Z (DESIGN.md §1), clamped to [1e-4, π − 1e-4]; "
+              "uniform on the sphere means cos(pitch) ~ U[-1, 1]")]
+    if len(included) != len(every):
+        notes.append(f"mean_alpha histogram covers all {len(every)} finished models, {len(included)} of them included")
+    return StatsResult(
+        path=str(path), kind=kind, images=len(yaw), images_with_mirrors=len(yaw), mirrored=False,
+        models=len(model_ids), classes=len(np.unique(views.class_name.astype(str))), resolutions=resolutions,
+        yaw=_yaw_stats(yaw), pitch=_pitch_stats(pitch),
+        per_class=_groups(views.class_name, views.model_id), per_category=_groups(views.category, views.model_id),
+        filters=filters, mean_alpha=Histogram(edges.tolist(), counts.tolist()), notes=notes,
+        yaw_values=yaw, pitch_values=pitch,
+    )
+
+
+def _yaw_stats(yaw: np.ndarray) -> AngleStats:
+    test = scipy_stats.kstest(yaw, "uniform", args=(-math.pi, 2 * math.pi))
+    counts, edges = np.histogram(yaw, bins=ANGLE_BINS, range=(-math.pi, math.pi))
+    expected = [len(yaw) / ANGLE_BINS] * ANGLE_BINS
+    return AngleStats("yaw", float(yaw.mean()), float(yaw.std()), float(yaw.min()), float(yaw.max()),
+                      float(test.statistic), float(test.pvalue), "yaw vs U[-π, π]",
+                      Histogram(edges.tolist(), counts.tolist(), expected))
+
+
+def _pitch_stats(pitch: np.ndarray) -> AngleStats:
+    test = scipy_stats.kstest(np.cos(pitch), "uniform", args=(-1.0, 2.0))
+    counts, edges = np.histogram(pitch, bins=ANGLE_BINS, range=(0.0, math.pi))
+    expected = (len(pitch) * (np.cos(edges[:-1]) - np.cos(edges[1:])) / 2).tolist()
+    return AngleStats("pitch", float(pitch.mean()), float(pitch.std()), float(pitch.min()), float(pitch.max()),
+                      float(test.statistic), float(test.pvalue), "cos(pitch) vs U[-1, 1]",
+                      Histogram(edges.tolist(), counts.tolist(), expected))
+
+
+def _groups(names: np.ndarray, model_ids: np.ndarray) -> list[GroupCount]:
+    """Models and views per name, most views first, then by name."""
+    labels = names.astype(str).tolist()
+    models = Counter(name for name, _ in set(zip(labels, model_ids.tolist())))
+    groups = [GroupCount(name, models[name], count) for name, count in Counter(labels).items()]
+    return sorted(groups, key=lambda g: (-g.images, g.name))
+
+
+def _angle(value: float) -> str:
+    """An angle as a multiple of π when it is one (to 2 decimals), else in radians."""
+    for fraction, text in ((0.0, "0"), (0.25, "π/4"), (0.5, "π/2"), (0.75, "3π/4"), (1.0, "π")):
+        if abs(value - fraction * math.pi) < 0.01:
+            return text
+    return f"{value:.2f}"
+
+
+def print_stats(result: StatsResult, console: Console | None = None, max_classes: int = 30) -> None:
+    """Print the Table-5 summary, filters and per-class counts with rich."""
+    console = console or Console()
+    resolution = ", ".join(f"{r}²" for r in result.resolutions) or "?"
+    mirrors = "in the data" if result.mirrored else ("if packed with --mirror" if result.kind == "renders" else "none packed")
+    table = Table(title=f"{escape(result.path)} ({result.kind})", show_header=False)
+    table.add_column("statistic", style="bold")
+    table.add_column("value", overflow="fold")
+    table.add_row("images (unique views)", f"{result.images:,}")
+    table.add_row("images with mirrors", f"{result.images_with_mirrors:,} ({mirrors})")
+    table.add_row("models", f"{result.models:,}")
+    table.add_row("classes", f"{result.classes:,}")
+    table.add_row("resolution", resolution)
+    for angle in (result.yaw, result.pitch):
+        colour = "green" if angle.uniform else "red"
+        table.add_row(f"{angle.name} distribution", f"[{colour}]{escape(angle.distribution)}[/{colour}]")
+        table.add_row(f"{angle.name} mean / range", f"{angle.mean:.4f} / [{angle.min:.4f}, {angle.max:.4f}]")
+        table.add_row(f"{angle.name} KS ({escape(angle.tested)})", f"D = {angle.ks_statistic:.5f}, p = {angle.ks_pvalue:.4g}")
+    for item in result.filters:
+        table.add_row(f"filter {item.name}", f"removed {item.removed_models} models (threshold {escape(_threshold_text(item.threshold))})")
+    if result.render_status:
+        table.add_row("render log", ", ".join(f"{k} {v}" for k, v in result.render_status.items()))
+    console.print(table)
+    classes = Table(title="per class" + (f" (top {max_classes} of {len(result.per_class)})" if len(result.per_class) > max_classes else ""))
+    for column in ("class", "models", "images"):
+        classes.add_column(column, justify="left" if column == "class" else "right")
+    for group in result.per_class[:max_classes]:
+        classes.add_row(escape(group.name), f"{group.models:,}", f"{group.images:,}")
+    console.print(classes)
+    if len(result.per_category) > 1:
+        console.print("per category: " + ", ".join(f"{escape(g.name)} {g.models} models / {g.images:,} images" for g in result.per_category))
+    console.print("mean alpha per model: " + _sparkline(result.mean_alpha) +
+                  f" (0 … {result.mean_alpha.edges[-1]:.2f}, {sum(result.mean_alpha.counts)} models)")
+    for note in result.notes:
+        console.print(f"[dim]note: {escape(note)}[/dim]")
+
+
+def _threshold_text(threshold: Any) -> str:
+    if isinstance(threshold, dict):
+        return ", ".join(f"{k}: {v}" for k, v in sorted(threshold.items())) or "none"
+    return "as rendered" if threshold is None else str(threshold)
+
+
+def _sparkline(histogram: Histogram) -> str:
+    blocks = " ▁▂▃▄▅▆▇█"
+    peak = max(histogram.counts) or 1
+    return "".join(blocks[math.ceil(c / peak * 8)] for c in histogram.counts)
