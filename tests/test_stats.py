@@ -54,7 +54,7 @@ def _synthetic_shards(out: Path, prefix: str, models: int, classes: int, views: 
                       "asset_id": columns["model_id"], "category": [prefix] * n})
     out.mkdir(parents=True)
     pq.write_table(table, out / "index.parquet")
-    card = {"schema": 1, "name": prefix, "resolution": 256, "class_names": [f"{prefix}-class{c:02d}" for c in range(classes)],
+    card = {"schema": 1, "name": prefix, "resolution": 256, "shards": [{"file": "x-000000.tar", "samples": n}], "class_names": [f"{prefix}-class{c:02d}" for c in range(classes)],
             "counts": {"samples": n, "unique_views": len(yaw), "models": models, "classes": classes}, "mirror": mirror,
             "filters": {"thresholds": {"min_mean_alpha": {prefix: 0.03}, "min_dim_product": 2.0},
                         "removed_models": {"min_mean_alpha": 7, "min_dim_product": 3}}}

@@ -30,11 +30,10 @@ from scipy import stats as scipy_stats
 
 from pgrf.config import Config
 from pgrf.errors import PgrfError
+from pgrf.pipeline.layout import CARD_FILE, INDEX_FILE, read_card
 from pgrf.render import records
 from pgrf.render.manifest import MANIFEST_FILE, MANIFEST_SCHEMA
 
-CARD_FILE = "dataset.json"
-INDEX_FILE = "index.parquet"
 ANGLE_BINS = 36
 ALPHA_BINS = 40
 UNIFORM_P = 0.01
@@ -173,7 +172,7 @@ def _is_category(path: Path) -> bool:
 
 
 def _shard_stats(path: Path) -> StatsResult:
-    card, index = _read_card(path / CARD_FILE), _read_table(path / INDEX_FILE, SHARD_COLUMNS)
+    card, index = read_card(path), _read_table(path / INDEX_FILE, SHARD_COLUMNS)
     if index.num_rows == 0:
         raise PgrfError(f"{path / INDEX_FILE}: no samples; re-run pgrf pack")
     columns = {name: index.column(name).to_numpy(zero_copy_only=False) for name in SHARD_COLUMNS}
@@ -260,18 +259,6 @@ def _category_views(category_dir: Path) -> pa.Table:
             for name, item in zip(MANIFEST_COLUMNS, value):
                 rows[name].append(item)
     return pa.table(rows, schema=VIEW_SCHEMA)
-
-
-def _read_card(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise PgrfError(f"{path}: missing; a shards folder needs dataset.json and index.parquet (re-run pgrf pack)")
-    try:
-        card = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise PgrfError(f"{path}: not valid JSON ({type(exc).__name__}); re-run pgrf pack") from None
-    if not isinstance(card, dict):
-        raise PgrfError(f"{path}: not a dataset card (expected a JSON object); re-run pgrf pack")
-    return card
 
 
 def _read_table(path: Path, columns: tuple[str, ...]) -> pa.Table:
