@@ -18,6 +18,7 @@ from pgrf.config import load_config
 from pgrf.datasets.plots import PLOTS, write_plots
 from pgrf.datasets.stats import compute_stats, print_stats
 from pgrf.errors import PgrfError
+from pgrf.pipeline.pack import PackOptions, pack
 from pgrf.render.manifest import write_manifest
 from tests.conftest import CONFIG
 from tests.test_pack import _fake_renders
@@ -119,6 +120,11 @@ def test_renders_category_and_root(tmp_path: Path) -> None:
     both = compute_stats(tmp_path / "renders", config)
     assert (both.images, both.models) == (12, 3) and [g.name for g in both.per_category] == ["plants", "food"]
     assert compute_stats(tmp_path / "renders", min_mean_alpha=0.55).models == 2
+    pack([plants, tmp_path / "renders" / "food"], tmp_path / "shards", config, PackOptions(resolution=8))
+    packed = compute_stats(tmp_path / "shards")
+    assert (packed.images, packed.images_with_mirrors, packed.models, packed.classes) == (12, 24, 3, 2)
+    assert [(g.name, g.images) for g in packed.per_class] == [(g.name, g.images) for g in both.per_class]
+    assert {f.name: f.removed_models for f in packed.filters} == {f.name: f.removed_models for f in both.filters}
 
 
 def test_bad_inputs_are_one_line_errors(tmp_path: Path) -> None:

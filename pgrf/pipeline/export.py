@@ -1,0 +1,183 @@
+"""``pgrf export``: shards → a StyleGAN-family dataset zip (StyleGAN2-ADA, EG3D, EpiGRAF loaders).
+
+The zip is uncompressed (ZIP_STORED) and holds one PNG per sample, copied byte for byte from the
+shards, named ``<model_id>/<key>.png`` (the sample key of DESIGN.md §3, so every image traces back
+to its shard sample and render), plus ``dataset.json`` at the root with
+
+- ``labels``: ``[[file, label], …]`` sorted by file, where label is either EG3D's 25-float camera
+  label — the OpenCV camera-to-world matrix (16, row-major) followed by the normalised intrinsics
+  (9, row-major), exactly the sample's ``c2w`` and ``intrinsics`` — or the class index (int);
+- ``camera_angles``: ``{file: [yaw, pitch, 0]}`` in EpiGRAF's convention (see ``epigraf_angles``);
+- ``pgrf``: the source card's name, resolution, class names, camera model and these conventions.
+
+Members are written in shard order with fixed timestamps and attributes, so the same shards give a
+byte-identical zip; the file is written under a temporary name and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tarfile
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import Progress
+
+from pgrf.errors import PgrfError
+from pgrf.pipeline.layout import read_card
+from pgrf.render.records import temporary_name
+
+LABELS = ("camera", "class")
+REQUIRED_FIELDS = ("model_id", "class", "yaw", "pitch", "c2w", "intrinsics")
+ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+"""Every member's timestamp (the earliest a zip can hold), so the same shards give the same bytes."""
+
+EPIGRAF_FROM_PGRF = np.array([[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, -1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]])
+"""Rotation from pgrf's world (+Z up) to EpiGRAF's (+Y up): (x, y, z) → (x, z, −y), a proper rotation."""
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What ``export_zip`` wrote."""
+
+    path: Path
+    images: int
+    labels: str
+    resolution: int
+    size_bytes: int
+
+
+def camera_label(c2w: Any, intrinsics: Any) -> list[float]:
+    """EG3D's 25-float label: OpenCV c2w (4×4, row-major) then normalised K (3×3, row-major)."""
+    return [float(x) for x in np.asarray(c2w, float).reshape(16)] + [float(x) for x in np.asarray(intrinsics, float).reshape(9)]
+
+
+def epigraf_angles(yaw: float, pitch: float) -> list[float]:
+    """EpiGRAF's ``[yaw, pitch, roll]`` for a pgrf view: ``[−yaw, pitch, 0]``, −yaw wrapped into [-π, π).
+
+    EpiGRAF's world is +Y up with the camera at r·(sinθ cosφ, cosθ, sinθ sinφ); under the rotation
+    ``EPIGRAF_FROM_PGRF`` our camera at (yaw, pitch) is its camera at (−yaw, pitch), same roll-free
+    orientation. Its x-flip rule (negate yaw) then matches our mirrored samples (yaw' = −yaw).
+    """
+    flipped = -float(yaw)
+    return [flipped - 2 * math.pi if flipped >= math.pi else flipped, float(pitch), 0.0]
+
+
+def image_name(model_id: str, key: str) -> str:
+    """The zip member of one sample: ``<model_id>/<key>.png``."""
+    return f"{model_id}/{key}.png"
+
+
+def export_zip(shards_dir: Path, out: Path, labels: str = "camera", console: Console | None = None) -> ExportResult:
+    """Write the shards' samples to the dataset zip ``out``; returns what was written."""
+    if labels not in LABELS:
+        raise PgrfError(f"--labels must be one of {', '.join(LABELS)}; got {labels!r}")
+    if out.suffix.lower() != ".zip":
+        raise PgrfError(f"{out}: the output must be a .zip file (StyleGAN-family loaders need the extension)")
+    card = read_card(shards_dir)
+    paths = [shards_dir / entry["file"] for entry in card["shards"]]
+    for path in paths:
+        if not path.is_file():
+            raise PgrfError(f"{path}: listed in dataset.json but missing; re-run pgrf pack")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(temporary_name(out.name))
+    label_of: dict[str, Any] = {}
+    angles: dict[str, list[float]] = {}
+    try:
+        with (zipfile.ZipFile(partial, "w", zipfile.ZIP_STORED, allowZip64=True) as archive,
+              Progress(console=console or Console(stderr=True)) as progress):
+            task = progress.add_task("export", total=sum(int(e.get("samples", 0)) for e in card["shards"]))
+            for path, entry in zip(paths, card["shards"]):
+                count = 0
+                for key, png, meta in _samples(path):
+                    name = image_name(meta["model_id"], key)
+                    if name.split("/", 1)[0] == out.stem:
+                        raise PgrfError(f"{out}: model {meta['model_id']} has the zip's own name, which loaders strip "
+                                        "from file names; choose another --out name")
+                    if name in label_of:
+                        raise PgrfError(f"{path}: sample {key} appears twice in the shards; run pgrf verify")
+                    _write(archive, name, png)
+                    label_of[name] = camera_label(meta["c2w"], meta["intrinsics"]) if labels == "camera" else int(meta["class"])
+                    angles[name] = epigraf_angles(meta["yaw"], meta["pitch"])
+                    count += 1
+                    progress.advance(task)
+                if count != entry.get("samples"):
+                    raise PgrfError(f"{path}: {count} samples, dataset.json says {entry.get('samples')}; run pgrf verify")
+            _write(archive, "dataset.json", json.dumps(_document(card, labels, label_of, angles)).encode())
+        os.replace(partial, out)
+    finally:
+        partial.unlink(missing_ok=True)
+    return ExportResult(out, len(label_of), labels, int(card["resolution"]), out.stat().st_size)
+
+
+def _samples(path: Path) -> Iterator[tuple[str, bytes, dict[str, Any]]]:
+    """(key, png bytes, json metadata) of each sample of one shard, in tar order."""
+    key, members = None, {}
+    try:
+        with tarfile.open(path, "r|") as tar:
+            for member in tar:
+                if not member.isfile():
+                    continue
+                name_key, _, extension = member.name.partition(".")
+                if name_key != key and key is not None:
+                    yield _sample(path, key, members)
+                    members = {}
+                key = name_key
+                members[extension] = tar.extractfile(member).read()
+    except (tarfile.TarError, OSError, EOFError) as error:
+        raise PgrfError(f"{path}: not a readable tar ({type(error).__name__}); run pgrf verify, then re-run pgrf pack") from None
+    if key is not None:
+        yield _sample(path, key, members)
+
+
+def _sample(path: Path, key: str, members: dict[str, bytes]) -> tuple[str, bytes, dict[str, Any]]:
+    if "png" not in members or "json" not in members:
+        raise PgrfError(f"{path}: sample {key} lacks its png or json member; run pgrf verify")
+    try:
+        meta = json.loads(members["json"])
+    except ValueError:
+        meta = None
+    if not isinstance(meta, dict) or any(field not in meta for field in REQUIRED_FIELDS):
+        raise PgrfError(f"{path}: sample {key} has a json member without {', '.join(REQUIRED_FIELDS)}; run pgrf verify")
+    return key, members["png"], meta
+
+
+def _write(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
+    info = zipfile.ZipInfo(name, date_time=ZIP_DATE)
+    info.compress_type, info.create_system, info.external_attr = zipfile.ZIP_STORED, 3, 0o644 << 16
+    archive.writestr(info, data)
+
+
+def _document(card: dict[str, Any], labels: str, label_of: dict[str, Any], angles: dict[str, list[float]]) -> dict[str, Any]:
+    names = sorted(label_of)
+    camera = card.get("camera", {})
+    return {
+        "labels": [[name, label_of[name]] for name in names],
+        "camera_angles": {name: angles[name] for name in names},
+        "pgrf": {
+            "source": card.get("name"),
+            "resolution": card.get("resolution"),
+            "class_names": card.get("class_names", []),
+            "camera": {"radius": camera.get("radius"), "fov": camera.get("fov"),
+                       "fov_degrees": math.degrees(camera["fov"]) if camera.get("fov") is not None else None},
+            "labels": "camera: OpenCV c2w (16, row-major) + normalised K (9, row-major), pgrf world (+Z up)"
+                      if labels == "camera" else "class: index into class_names",
+            "camera_angles": "EpiGRAF [yaw, pitch, roll] = [-pgrf_yaw wrapped to [-pi, pi), pgrf_pitch, 0]; "
+                             "EpiGRAF world = pgrf world rotated by (x, y, z) -> (x, z, -y)",
+        },
+    }
+
+
+def print_export(result: ExportResult, console: Console | None = None) -> None:
+    """One summary line of an export."""
+    console = console or Console()
+    console.print(f"wrote {result.images:,} images ({result.resolution}², labels: {result.labels}) to "
+                  f"{escape(str(result.path))} ({result.size_bytes / 2**20:.1f} MiB)")
