@@ -1,0 +1,203 @@
+"""Streaming the shards of ``pgrf pack`` into batches for training and evaluation (WebDataset).
+
+Two modes:
+- **training** (`train_loader`): every (rank, worker) draws shards at random with replacement, shuffles
+  samples in a buffer and yields batches forever; the stream is cut into epochs of exactly
+  ``batches_per_epoch`` batches on every rank, so DDP ranks never wait for one another. Seeds depend only
+  on (seed, epoch, rank, worker role), so a resumed run replays the same stream: ``start_batch`` skips
+  what was already consumed (without decoding it) and rotates the workers' roles so the batches come
+  in the same order as in an uninterrupted run (DataLoader always asks worker 0 first).
+- **exactly once** (`exact_loader`): shards are dealt to the (rank, worker) pairs in turn and read in
+  order, so every sample is seen exactly once across all ranks and workers (statistics, FID of reals).
+  Ranks may get different numbers of samples; combine their results with a sum or an all-gather.
+
+Corrupt members (a PNG or json that does not decode, a truncated tar) are skipped with a warning and
+counted in each batch's ``skipped`` field, never a crash. Shards may be a pack folder, a brace pattern
+(``shards/plants-{000000..000009}.tar``), a single tar, or URLs WebDataset opens (``pipe:``, ``http://``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import random
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import webdataset as wds
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from pgrf.cameras import mirror_angles, mirror_c2w
+from pgrf.errors import PgrfError
+from pgrf.pipeline.images import BadImage, decode_png
+from pgrf.pipeline.layout import MIRROR_SUFFIX, original_key, read_card
+
+Batch = dict[str, Any]
+"""``image`` uint8 (B, 3, H, W); ``label`` int64 (B,); ``c2w`` float32 (B, 4, 4) OpenCV camera-to-world;
+``intrinsics`` float32 (B, 3, 3) normalised K; ``yaw``, ``pitch`` float32 (B,); ``mirrored`` bool (B,);
+``key`` list of sample keys; ``skipped`` int: corrupt samples dropped since the worker's previous batch."""
+
+
+def shard_urls(shards: str | Path | Sequence[str | Path]) -> list[str]:
+    """Expand a pack folder, brace pattern, tar path or URL (or a list of them) into shard URLs."""
+    if isinstance(shards, (list, tuple)):
+        return [url for item in shards for url in shard_urls(item)]
+    text = str(shards)
+    if text.startswith("pipe:") or "://" in text:
+        return wds.shardlists.expand_urls(text)
+    path = Path(text)
+    if path.is_dir():
+        return [str(path / entry["file"]) for entry in read_card(path)["shards"]]
+    urls = wds.shardlists.expand_urls(text)
+    missing = [url for url in urls if not Path(url).is_file()]
+    if missing:
+        raise PgrfError(f"{missing[0]}: no such shard; give a pgrf pack folder, a tar, a brace pattern or a URL")
+    return urls
+
+
+@dataclass(frozen=True)
+class Split:
+    """Who is reading: this process's rank among ``world`` ranks."""
+
+    rank: int = 0
+    world: int = 1
+
+    @staticmethod
+    def from_torch() -> Split:
+        """The current torch.distributed rank and world size (0 and 1 when not distributed)."""
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            return Split(torch.distributed.get_rank(), torch.distributed.get_world_size())
+        return Split()
+
+
+class _Stream(IterableDataset):
+    """One (rank, worker)'s stream of decoded samples, batched in the worker."""
+
+    def __init__(self, urls: list[str], batch_size: int, split: Split, seed: int, training: bool, mirror: bool,
+                 shuffle_buffer: int, epoch: int = 0, offset: int = 0) -> None:
+        super().__init__()
+        self.urls, self.batch_size, self.split, self.seed = urls, batch_size, split, seed
+        self.training, self.mirror, self.shuffle_buffer = training, mirror, shuffle_buffer
+        self.epoch, self.offset = epoch, offset
+
+    def __iter__(self) -> Iterator[Batch]:
+        info = get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info else (0, 1)
+        reader = self.split.rank * workers + worker
+        readers = self.split.world * workers
+        role = (worker + self.offset) % workers  # the worker that produced this slot in an uninterrupted epoch
+        skip = (self.offset // workers + (role < self.offset % workers)) * self.batch_size
+        seed = _seed(self.seed, self.epoch, self.split.rank, role)
+        counter = _Skipped()
+        if self.training:
+            shards = wds.ResampledShards(self.urls, seed=seed, worker_seed=lambda: 0, deterministic=True)
+            stages = [shards, wds.tarfile_to_samples(handler=counter.tar_error),
+                      wds.shuffle(self.shuffle_buffer, min(self.shuffle_buffer, 100), rng=random.Random(seed))]
+        else:
+            shards = wds.SimpleShardList(self.urls[reader::readers])
+            stages = [shards, wds.tarfile_to_samples(handler=counter.tar_error)]
+        rng = np.random.default_rng(seed)
+        flips = (self.mirror and (not self.training or rng.random() < 0.5) for _ in itertools.count())
+        raw = itertools.islice(zip(wds.DataPipeline(*stages), flips), skip, None)  # flips drawn before the skip
+        decoded = (s for raw_sample, flip in raw for s in _decode(raw_sample, counter, flip, both=not self.training))
+        while True:
+            chunk = list(itertools.islice(decoded, self.batch_size))
+            if not chunk or (self.training and len(chunk) < self.batch_size):
+                return
+            yield collate(chunk, counter.take())
+
+
+class _Skipped:
+    """Counts corrupt input and warns once per problem."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def tar_error(self, error: Exception) -> bool:
+        self.count += 1
+        warnings.warn(f"skipping unreadable shard data: {error}", stacklevel=2)
+        return True
+
+    def bad_sample(self, key: str, reason: str) -> None:
+        self.count += 1
+        warnings.warn(f"skipping corrupt sample {key}: {reason}", stacklevel=2)
+
+    def take(self) -> int:
+        count, self.count = self.count, 0
+        return count
+
+
+def _seed(*parts: int) -> int:
+    return int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:8], "little")
+
+
+def _decode(raw: dict[str, Any], counter: _Skipped, flip: bool, both: bool) -> Iterator[dict[str, Any]]:
+    """The decoded sample; when ``flip``, its mirrored copy instead (or as well, when ``both``)."""
+    key = raw.get("__key__", "?")
+    try:
+        meta = json.loads(raw["json"])
+        image = decode_png(raw["png"], "RGB", key)
+        sample = {"key": key, "image": image, "label": int(meta["class"]), "c2w": np.asarray(meta["c2w"], np.float32),
+                  "intrinsics": np.asarray(meta["intrinsics"], np.float32), "yaw": float(meta["yaw"]),
+                  "pitch": float(meta["pitch"]), "mirrored": bool(meta["mirrored"])}
+    except (KeyError, ValueError, TypeError, BadImage) as error:
+        counter.bad_sample(key, str(error) or type(error).__name__)
+        return
+    if both or not flip:
+        yield sample
+    if flip:
+        yield mirror_sample(sample)
+
+
+def mirror_sample(sample: dict[str, Any]) -> dict[str, Any]:
+    """The mirrored copy of a decoded sample: flipped image, ``S · c2w · F``, −yaw (as ``pgrf pack --mirror``).
+
+    Mirroring is an involution: the mirror of a mirrored sample is its original.
+    """
+    yaw, pitch = mirror_angles(sample["yaw"], sample["pitch"])
+    key = original_key(sample["key"]) if sample["mirrored"] else sample["key"] + MIRROR_SUFFIX
+    return {**sample, "key": key, "image": np.ascontiguousarray(sample["image"][:, ::-1]),
+            "c2w": mirror_c2w(sample["c2w"]).astype(np.float32), "yaw": yaw, "pitch": pitch, "mirrored": not sample["mirrored"]}
+
+
+def collate(samples: list[dict[str, Any]], skipped: int = 0) -> Batch:
+    """Stack decoded samples into a batch of tensors."""
+    images = np.stack([s["image"] for s in samples]).transpose(0, 3, 1, 2)
+    return {"image": torch.from_numpy(np.ascontiguousarray(images)),
+            "label": torch.tensor([s["label"] for s in samples], dtype=torch.int64),
+            "c2w": torch.from_numpy(np.stack([s["c2w"] for s in samples])),
+            "intrinsics": torch.from_numpy(np.stack([s["intrinsics"] for s in samples])),
+            "yaw": torch.tensor([s["yaw"] for s in samples], dtype=torch.float32),
+            "pitch": torch.tensor([s["pitch"] for s in samples], dtype=torch.float32),
+            "mirrored": torch.tensor([s["mirrored"] for s in samples]),
+            "key": [s["key"] for s in samples], "skipped": skipped}
+
+
+def train_loader(shards: str | Path | Sequence[str | Path], batch_size: int, batches_per_epoch: int, *,
+                 split: Split | None = None, workers: int = 0, seed: int = 0, shuffle_buffer: int = 1000,
+                 mirror: bool = False, start_batch: int = 0) -> Iterator[Batch]:
+    """Endless training batches for this rank: epochs of exactly ``batches_per_epoch`` batches.
+
+    ``mirror`` flips each sample with probability ½ (mirrored camera included), for shards packed with
+    ``--no-mirror``. ``start_batch`` resumes the stream after that many batches of this rank.
+    """
+    urls, split = shard_urls(shards), split or Split.from_torch()
+    epoch, offset = divmod(start_batch, batches_per_epoch)
+    while True:
+        stream = _Stream(urls, batch_size, split, seed, True, mirror, shuffle_buffer, epoch, offset)
+        loader = DataLoader(stream, batch_size=None, num_workers=workers, persistent_workers=False)
+        yield from itertools.islice(loader, batches_per_epoch - offset)
+        epoch, offset = epoch + 1, 0
+
+
+def exact_loader(shards: str | Path | Sequence[str | Path], batch_size: int, *, split: Split | None = None,
+                 workers: int = 0, mirror: bool = False) -> Iterator[Batch]:
+    """Every sample of the shards exactly once across all ranks and workers (the last batches may be short)."""
+    stream = _Stream(shard_urls(shards), batch_size, split or Split.from_torch(), 0, False, mirror, 0)
+    yield from DataLoader(stream, batch_size=None, num_workers=workers)

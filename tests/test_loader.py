@@ -1,0 +1,126 @@
+"""The shard loader: exactly-once and training modes, on-the-fly mirroring, corrupt members, inputs."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from pgrf.config import load_config
+from pgrf.datasets.loader import Split, exact_loader, shard_urls, train_loader
+from pgrf.errors import PgrfError
+from pgrf.pipeline.pack import PackOptions, pack
+from tests.conftest import CONFIG
+from tests.test_pack import _fake_renders
+
+
+@pytest.fixture(scope="module")
+def renders(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    root = tmp_path_factory.mktemp("renders")
+    return [_fake_renders(root, "plants", {"a_var1": 0.5, "b_var1": 0.6}, views=5),
+            _fake_renders(root, "food", {"apple": 0.7, "pear": 0.4}, views=4)]
+
+
+@pytest.fixture(scope="module")
+def shards(renders: list[Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("shards")
+    pack(renders, out, load_config(CONFIG), PackOptions(resolution=16, samples_per_shard=5))
+    return out
+
+
+def _keys(batches) -> list[str]:  # noqa: ANN001
+    return [key for batch in batches for key in batch["key"]]
+
+
+def test_exactly_once_covers_every_key_once_over_two_ranks_and_two_workers(shards: Path) -> None:
+    expected = sorted(pq.read_table(shards / "index.parquet").column("key").to_pylist())
+    per_rank = [_keys(exact_loader(shards, 4, split=Split(rank, 2), workers=2)) for rank in range(2)]
+    assert all(per_rank) and sorted(per_rank[0] + per_rank[1]) == expected and len(expected) == 36
+
+
+def test_batches_hold_images_labels_and_cameras(shards: Path) -> None:
+    batch = next(iter(exact_loader(shards, 4)))
+    assert batch["image"].shape == (4, 3, 16, 16) and batch["image"].dtype == torch.uint8
+    assert batch["c2w"].shape == (4, 4, 4) and batch["intrinsics"].shape == (4, 3, 3) and batch["label"].dtype == torch.int64
+    assert torch.allclose(batch["intrinsics"][:, 2], torch.tensor([0.0, 0.0, 1.0]))
+    positions = batch["c2w"][:, :3, 3]
+    assert torch.allclose(positions.norm(dim=1), torch.full((4,), 3.5))  # the dataset's radius
+
+
+def test_training_mode_gives_every_rank_the_same_number_of_full_batches(shards: Path) -> None:
+    counts = []
+    for rank in range(2):  # 8 shards of 5 and one of 4 samples: the ranks' shares differ, batch counts must not
+        batches = list(itertools.islice(train_loader(shards, 3, 7, split=Split(rank, 2), workers=2, seed=1), 14))
+        counts.append(len(batches))
+        assert all(len(b["key"]) == 3 for b in batches)
+    assert counts == [14, 14]
+
+
+def test_training_stream_is_seeded_and_resumes_where_it_stopped(shards: Path) -> None:
+    straight = _keys(itertools.islice(train_loader(shards, 2, 6, workers=2, seed=3, mirror=True), 9))
+    again = _keys(itertools.islice(train_loader(shards, 2, 6, workers=2, seed=3, mirror=True), 9))
+    resumed = _keys(itertools.islice(train_loader(shards, 2, 6, workers=2, seed=3, mirror=True, start_batch=5), 4))
+    other = _keys(itertools.islice(train_loader(shards, 2, 6, workers=2, seed=4, mirror=True), 9))
+    assert straight == again and resumed == straight[10:] and other != straight
+    assert len(set(straight)) > 9  # shuffled across shards, not a fixed cycle
+
+
+def test_on_the_fly_mirroring_equals_packed_mirroring(renders: list[Path], tmp_path: Path) -> None:
+    config = load_config(CONFIG)
+    pack(renders, tmp_path / "plain", config, PackOptions(resolution=16, samples_per_shard=100, mirror=False))
+    pack(renders, tmp_path / "mirrored", config, PackOptions(resolution=16, samples_per_shard=100))
+    flipped = {k: v for b in exact_loader(tmp_path / "plain", 50, mirror=True) for k, v in _by_key(b).items()}
+    packed = {k: v for b in exact_loader(tmp_path / "mirrored", 50) for k, v in _by_key(b).items()}
+    assert sorted(flipped) == sorted(packed) and any(k.endswith("_m") for k in packed)
+    for key, (image, c2w, yaw, pitch, mirrored) in packed.items():
+        other = flipped[key]
+        assert torch.equal(image, other[0]) and mirrored == other[4]
+        assert torch.allclose(c2w, other[1], atol=1e-6) and yaw == pytest.approx(other[2], abs=1e-6) and pitch == other[3]
+
+
+def _by_key(batch: dict) -> dict:
+    return {k: (batch["image"][i], batch["c2w"][i], float(batch["yaw"][i]), float(batch["pitch"][i]), bool(batch["mirrored"][i]))
+            for i, k in enumerate(batch["key"])}
+
+
+def test_corrupt_members_are_skipped_and_counted(shards: Path, tmp_path: Path) -> None:
+    first, second = sorted(shards.glob("*.tar"))[:2]
+    with tarfile.open(first) as tar:
+        members = [(m.name, tar.extractfile(m).read()) for m in tar.getmembers()]
+    bad = tmp_path / "bad.tar"
+    with tarfile.open(bad, "w") as tar:
+        for name, data in members:
+            data = data[:20] if name == members[0][0] else data  # the first sample's PNG is cut short
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    with pytest.warns(UserWarning, match=f"skipping corrupt sample {members[0][0].split('.')[0]}"):
+        batches = list(exact_loader(bad, 2))
+    assert len(_keys(batches)) == 4 and sum(b["skipped"] for b in batches) == 1
+    truncated = tmp_path / "truncated.tar"
+    truncated.write_bytes(second.read_bytes()[:5000])
+    with pytest.warns(UserWarning, match="skipping"):
+        batches = list(exact_loader([truncated, bad], 2))
+    assert 4 <= len(_keys(batches)) < 9 and sum(b["skipped"] for b in batches) >= 2
+
+
+def test_shards_as_folder_brace_pattern_tar_or_pipe(shards: Path) -> None:
+    tars = sorted(str(p) for p in shards.glob("*.tar"))
+    name = Path(tars[0]).name.rsplit("-", 1)[0]
+    assert shard_urls(shards) == tars
+    assert shard_urls(f"{shards}/{name}-{{000000..000002}}.tar") == tars[:3]
+    assert shard_urls(tars[1]) == [tars[1]]
+    piped = _keys(exact_loader(f"pipe:cat {tars[0]}", 10))
+    assert piped == _keys(exact_loader(tars[0], 10)) and len(piped) == 5
+    with pytest.raises(PgrfError, match="no such shard"):
+        shard_urls(shards / "missing-000000.tar")
+    (shards.parent / "empty").mkdir(exist_ok=True)
+    with pytest.raises(PgrfError, match="dataset.json: missing"):
+        shard_urls(shards.parent / "empty")
+    assert np.all(np.diff([int(Path(t).stem.rsplit("-", 1)[1]) for t in tars]) == 1)
