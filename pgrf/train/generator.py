@@ -1,0 +1,84 @@
+"""The generator: mapping → tri-planes → volume-rendered RGB patches (or full images)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from pgrf.train.mapping import MappingNetwork
+from pgrf.train.patches import full_image_patches
+from pgrf.train.presets import ModelConfig
+from pgrf.train.rays import Rays, patch_rays
+from pgrf.train.synthesis import SynthesisNetwork
+from pgrf.train.triplane import TriPlaneDecoder, sample_triplanes
+from pgrf.train.volume import Rendered, render_rays
+
+
+def seeded_latents(seeds: list[int], z_dim: int) -> torch.Tensor:
+    """One z (float32) per seed, the same on every machine: (len(seeds), z_dim)."""
+    return torch.from_numpy(np.stack([np.random.RandomState(s).randn(z_dim) for s in seeds])).float()
+
+
+class Generator(nn.Module):
+    """G(z, c, c2w, K, patch) → RGB patches (B, 3, r, r) in [-1, 1] over a white background.
+
+    ``z`` (B, z_dim) ~ N(0, I); ``c`` (B, c_dim) one-hot labels or None; ``c2w`` (B, 4, 4) OpenCV
+    camera-to-world and ``intrinsics`` (B, 3, 3) normalised K, exactly as in cameras.json and the
+    shards; ``patch`` (B, 3) = (s, δx, δy) as in ``pgrf.train.patches``. In training mode ray samples
+    are jittered and synthesis noise is random; in eval mode both are fixed, so output depends on z only.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.patch_resolution = config.patch_resolution
+        self.synthesis = SynthesisNetwork(config.w_dim, config.plane_resolution, config.plane_channels,
+                                          config.g_channel_base, config.g_channel_max)
+        self.mapping = MappingNetwork(config.z_dim, config.c_dim, config.w_dim, self.synthesis.num_ws,
+                                      config.mapping_layers, config.mapping_lr_mult, config.w_avg_beta)
+        self.decoder = TriPlaneDecoder(config.plane_channels, config.decoder_hidden)
+
+    def planes(self, z: torch.Tensor, c: torch.Tensor | None = None, psi: float = 1.0,
+               noise_mode: str | None = None) -> torch.Tensor:
+        """Tri-planes (B, 3, C, R_p, R_p) for latents z (truncated toward the average w by ``psi``)."""
+        ws = self.mapping(z, c, psi=psi)
+        return self.synthesis(ws, noise_mode or ("random" if self.training else "const"))
+
+    def render(self, planes: torch.Tensor, rays: Rays, jitter: bool, density_noise_std: float = 0.0,
+               generator: torch.Generator | None = None) -> Rendered:
+        """Volume-render ``rays`` through tri-planes (colours in [0, 1])."""
+        def field(points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            return self.decoder(sample_triplanes(planes, points))
+
+        return render_rays(field, rays, self.config.coarse_steps, self.config.fine_steps, jitter=jitter,
+                           density_noise_std=density_noise_std, generator=generator)
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None, c2w: torch.Tensor, intrinsics: torch.Tensor,
+                patch: torch.Tensor, psi: float = 1.0, density_noise_std: float = 0.0) -> torch.Tensor:
+        """RGB patches (B, 3, r, r) in [-1, 1]; ``density_noise_std`` is the training-time density noise."""
+        planes = self.planes(z, c, psi)
+        size = self.patch_resolution
+        out = self.render(planes, patch_rays(c2w, intrinsics, patch, size), jitter=self.training,
+                          density_noise_std=density_noise_std)
+        return _to_image(out.rgb, size)
+
+    @torch.no_grad()
+    def render_image(self, z: torch.Tensor, c: torch.Tensor | None, c2w: torch.Tensor, intrinsics: torch.Tensor,
+                     resolution: int, psi: float = 1.0, chunk: int = 8192) -> torch.Tensor:
+        """Full images (B, 3, res, res) in [-1, 1], rendered ``chunk`` rays at a time.
+
+        Deterministic whatever the module's mode: no ray jitter, no density noise, constant synthesis
+        noise, and the average w is not updated, so a fixed seed (z) always gives the same image.
+        """
+        ws = self.mapping(z, c, psi=psi, update_w_avg=False)
+        planes = self.synthesis(ws, "const")
+        rays = patch_rays(c2w, intrinsics, full_image_patches(z.shape[0], planes.device), resolution)
+        count = rays.directions.shape[1]
+        colours = [self.render(planes, rays.chunk(i, i + chunk), jitter=False).rgb for i in range(0, count, chunk)]
+        return _to_image(torch.cat(colours, dim=1), resolution)
+
+
+def _to_image(rgb: torch.Tensor, size: int) -> torch.Tensor:
+    """Row-major ray colours (B, size², 3) in [0, 1] → images (B, 3, size, size) in [-1, 1]."""
+    return (rgb * 2.0 - 1.0).transpose(1, 2).reshape(rgb.shape[0], 3, size, size)

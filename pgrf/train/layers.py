@@ -1,0 +1,164 @@
+"""StyleGAN2 building blocks: equalised learning rate, bias + activation, modulated convolution, noise.
+
+Every layer stores its weights at unit scale and multiplies by ``lr_mult / sqrt(fan_in)`` at run time
+(equalised learning rate). Modulated convolutions apply one kernel per sample as a single grouped
+convolution, so the batch is never looped over in Python.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+LRELU_GAIN = math.sqrt(2.0)
+"""Gain after a leaky ReLU so activations keep unit variance."""
+
+_FIR = torch.tensor([1.0, 3.0, 3.0, 1.0])
+"""The separable [1, 3, 3, 1] low-pass filter used for 2× resampling."""
+
+
+def bias_act(x: torch.Tensor, bias: torch.Tensor | None, act: str, gain: float = 1.0, clamp: float | None = None,
+             dim: int = 1) -> torch.Tensor:
+    """Add ``bias`` along ``dim``, apply ``act`` ('linear' or 'lrelu' with slope 0.2 and gain √2), scale and clamp."""
+    if bias is not None:
+        shape = [1] * x.ndim
+        shape[dim] = -1
+        x = x + bias.reshape(shape)
+    if act == "lrelu":
+        x = F.leaky_relu(x, 0.2) * LRELU_GAIN
+    elif act != "linear":
+        raise ValueError(f"unknown activation {act!r}")
+    if gain != 1.0:
+        x = x * gain
+    if clamp is not None:
+        x = x.clamp(-clamp, clamp)
+    return x
+
+
+def normalize_2nd_moment(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Scale each row to unit mean square."""
+    return x * (x.square().mean(dim=1, keepdim=True) + eps).rsqrt()
+
+
+def _fir_kernel(channels: int, like: torch.Tensor, gain: float) -> torch.Tensor:
+    f = _FIR.to(device=like.device, dtype=like.dtype)
+    k = torch.outer(f, f)
+    k = k * (gain / k.sum())
+    return k.expand(channels, 1, 4, 4)
+
+
+def upsample2x(x: torch.Tensor) -> torch.Tensor:
+    """2× upsampling: zero insertion then the [1,3,3,1] filter (bilinear weights, zero padding)."""
+    c = x.shape[1]
+    return F.conv_transpose2d(x, _fir_kernel(c, x, 4.0), stride=2, padding=1, groups=c)
+
+
+def downsample2x(x: torch.Tensor) -> torch.Tensor:
+    """2× downsampling: the [1,3,3,1] filter then stride 2 (zero padding). Twice differentiable."""
+    c = x.shape[1]
+    return F.conv2d(x, _fir_kernel(c, x, 1.0), stride=2, padding=1, groups=c)
+
+
+class FullyConnected(nn.Module):
+    """Linear layer with equalised learning rate, bias and activation."""
+
+    def __init__(self, in_features: int, out_features: int, act: str = "linear", lr_mult: float = 1.0,
+                 bias_init: float = 0.0) -> None:
+        super().__init__()
+        self.act = act
+        self.weight = nn.Parameter(torch.randn(out_features, in_features) / lr_mult)
+        self.bias = nn.Parameter(torch.full((out_features,), float(bias_init)))
+        self.weight_gain = lr_mult / math.sqrt(in_features)
+        self.bias_gain = lr_mult
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.weight * self.weight_gain
+        b = self.bias * self.bias_gain
+        if self.act == "linear":
+            return F.linear(x, w, b)
+        return bias_act(F.linear(x, w), b, self.act, dim=-1)
+
+
+class Conv2d(nn.Module):
+    """Plain convolution with equalised learning rate, optional 2× downsampling, bias and activation.
+
+    ``forward`` takes an optional per-sample, per-output-channel ``scale`` (B, out) applied to the
+    convolution's output before bias and activation (the discriminator's hypernetwork modulation).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, act: str = "linear",
+                 bias: bool = True, down: bool = False, clamp: float | None = None) -> None:
+        super().__init__()
+        self.act, self.down, self.clamp = act, down, clamp
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
+        self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
+        self.weight_gain = 1.0 / math.sqrt(in_channels * kernel_size**2)
+        self.padding = kernel_size // 2
+
+    def forward(self, x: torch.Tensor, gain: float = 1.0, scale: torch.Tensor | None = None) -> torch.Tensor:
+        w = (self.weight * self.weight_gain).to(x.dtype)
+        if self.down:
+            x = downsample2x(x)
+        x = F.conv2d(x, w, padding=self.padding)
+        if scale is not None:
+            x = x * scale.to(x.dtype)[:, :, None, None]
+        bias = self.bias.to(x.dtype) if self.bias is not None else None
+        clamp = self.clamp * gain if self.clamp is not None else None
+        return bias_act(x, bias, self.act, gain=gain, clamp=clamp)
+
+
+def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, demodulate: bool = True,
+                     padding: int = 0) -> torch.Tensor:
+    """StyleGAN2 modulated convolution, one grouped convolution for the whole batch.
+
+    ``x`` (B, I, H, W), ``weight`` (O, I, k, k) (already gain-scaled), ``styles`` (B, I).
+    """
+    batch, in_ch, height, width = x.shape
+    out_ch = weight.shape[0]
+    w = weight.unsqueeze(0) * styles.reshape(batch, 1, in_ch, 1, 1)
+    if demodulate:
+        w = w * (w.square().sum(dim=(2, 3, 4), keepdim=True) + 1e-8).rsqrt()
+    w = w.reshape(batch * out_ch, in_ch, *weight.shape[2:])
+    y = F.conv2d(x.reshape(1, batch * in_ch, height, width), w, padding=padding, groups=batch)
+    return y.reshape(batch, out_ch, *y.shape[2:])
+
+
+class ModulatedConv2d(nn.Module):
+    """Style-modulated, demodulated 3×3 (or 1×1) convolution with optional 2× upsampling and per-pixel noise."""
+
+    def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, kernel_size: int = 3,
+                 up: bool = False, act: str = "lrelu", demodulate: bool = True, noise: bool = True) -> None:
+        super().__init__()
+        self.up, self.act, self.demodulate, self.resolution = up, act, demodulate, resolution
+        self.affine = FullyConnected(w_dim, in_channels, bias_init=1.0)
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
+        self.bias = nn.Parameter(torch.zeros(out_channels))
+        self.weight_gain = 1.0 / math.sqrt(in_channels * kernel_size**2)
+        self.padding = kernel_size // 2
+        self.noise_strength = nn.Parameter(torch.zeros([])) if noise else None
+        if noise:
+            self.register_buffer("noise_const", torch.randn(resolution, resolution))
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "random") -> torch.Tensor:
+        """``noise_mode``: 'random' (fresh noise), 'const' (the stored noise image) or 'none'."""
+        styles = self.affine(w)
+        if not self.demodulate:  # toRGB: the gain goes on the styles, as in StyleGAN2
+            styles = styles * self.weight_gain
+            weight = self.weight
+        else:
+            weight = self.weight * self.weight_gain
+        if self.up:
+            x = upsample2x(x)
+        x = modulated_conv2d(x, weight, styles, demodulate=self.demodulate, padding=self.padding)
+        if self.noise_strength is not None and noise_mode != "none":
+            if noise_mode == "random":
+                noise = torch.randn(x.shape[0], 1, self.resolution, self.resolution, device=x.device, dtype=x.dtype)
+            elif noise_mode == "const":
+                noise = self.noise_const
+            else:
+                raise ValueError(f"unknown noise mode {noise_mode!r}")
+            x = x + noise * self.noise_strength
+        return bias_act(x, self.bias, self.act)

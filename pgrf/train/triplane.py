@@ -1,0 +1,38 @@
+"""Tri-plane feature sampling and the tiny MLP that decodes features into colour and density."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pgrf.train.layers import FullyConnected
+
+
+def sample_triplanes(planes: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """Mean of bilinearly sampled plane features at ``points``.
+
+    ``planes`` (B, 3, C, H, W) are the XY, XZ and YZ planes, each spanning [-1, 1]² with texel centres
+    as in ``grid_sample(align_corners=False)``; plane axes are (first, second) = (width, height).
+    ``points`` (B, N, 3) world coordinates → features (B, N, C). Outside [-1, 1] features fade to zero.
+    """
+    batch, _, channels, height, width = planes.shape
+    x, y, z = points.unbind(-1)
+    grid = torch.stack([torch.stack([x, y], -1), torch.stack([x, z], -1), torch.stack([y, z], -1)], dim=1)
+    grid = grid.reshape(batch * 3, 1, -1, 2).to(planes.dtype)
+    features = F.grid_sample(planes.reshape(batch * 3, channels, height, width), grid, mode="bilinear",
+                             padding_mode="zeros", align_corners=False)
+    return features.reshape(batch, 3, channels, -1).mean(dim=1).transpose(1, 2)
+
+
+class TriPlaneDecoder(nn.Module):
+    """Features (…, C) → colour in [0, 1] (…, 3) and raw density (…). No view direction input."""
+
+    def __init__(self, in_features: int, hidden: int = 64) -> None:
+        super().__init__()
+        self.net = nn.Sequential(FullyConnected(in_features, hidden, act="lrelu"), FullyConnected(hidden, 4))
+
+    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.net(features)
+        return torch.sigmoid(out[..., :3]), out[..., 3]
+
