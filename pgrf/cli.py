@@ -178,6 +178,40 @@ def verify(shards: Annotated[Path, typer.Argument(help="A shard folder written b
     raise typer.Exit(1 if report.problems else 0)
 
 
+@app.command()
+def stats(
+    path: Annotated[Path, typer.Argument(help="A shard folder (pgrf pack) or a renders folder (pgrf render).")],
+    config: ConfigOption = None,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the statistics as JSON here.")] = None,
+    plots: Annotated[Optional[Path], typer.Option(help="Write PNG plots (yaw, pitch, yaw-pitch scatter, classes, alpha) here.")] = None,
+    min_mean_alpha: Annotated[Optional[float], typer.Option(help="Renders only: the sparse-model threshold [config].")] = None,
+) -> None:
+    """Dataset statistics as in the EpiGRAF appendix: counts, yaw/pitch distributions with KS tests, filters, classes."""
+    from pgrf.datasets.stats import compute_stats, print_stats
+
+    result = compute_stats(path, load_config(config), min_mean_alpha)
+    print_stats(result, console)
+    if json_out:
+        result.write_json(json_out)
+        errors.print(f"wrote {escape(str(json_out))}")
+    if plots:
+        from pgrf.datasets.plots import write_plots
+
+        errors.print(f"wrote {len(write_plots(result, plots))} plots to {escape(str(plots))}")
+
+
+@app.command()
+def export(
+    shards: Annotated[Path, typer.Argument(help="A shard folder written by pgrf pack.")],
+    out: Annotated[Path, typer.Option(help="The dataset zip to write.")] = Path("dataset.zip"),
+    labels: Annotated[str, typer.Option(help="camera (EG3D's 25 floats) | class (class indices).")] = "camera",
+) -> None:
+    """Export shards as a StyleGAN-family dataset zip (PNGs + dataset.json with labels and camera_angles)."""
+    from pgrf.pipeline.export import export_zip, print_export
+
+    print_export(export_zip(shards, out, labels, console=errors), console)
+
+
 def _print_problems(catalog: Catalog, out: Console) -> None:
     for problem in catalog.problems:
         out.print(f"[red]unusable[/red] {escape(problem.path)}: {escape(problem.reason)}")
