@@ -1,0 +1,1 @@
+"""Evaluation: FID/KID with the standard FID Inception network, and mesh extraction."""
