@@ -16,7 +16,7 @@ from PIL import Image
 from pgrf import cameras
 from pgrf.config import load_config
 from pgrf.errors import PgrfError
-from pgrf.pipeline.export import EPIGRAF_FROM_PGRF, epigraf_angles, export_zip
+from pgrf.pipeline.export import EPIGRAF_FROM_PGRF, _write_joined, epigraf_angles, export_zip
 from pgrf.pipeline.pack import PackOptions, pack
 from tests.conftest import CONFIG
 from tests.test_pack import _fake_renders
@@ -113,6 +113,9 @@ def test_same_shards_give_the_same_zip(shards: Path, tmp_path: Path) -> None:
     with zipfile.ZipFile(tmp_path / "one" / "data.zip") as archive:
         first = archive.namelist()[0]
         assert Image.open(io.BytesIO(archive.read(first))).size == (16, 16)
+    joined = io.BytesIO()
+    _write_joined(joined, iter(["1", "2", "3", "4", "5"]), chunk=2)  # dataset.json is streamed in chunks
+    assert joined.getvalue() == b"1, 2, 3, 4, 5"
 
 
 def test_bad_shards_are_one_line_errors(shards: Path, tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ byte-identical zip; the file is written under a temporary name and renamed when 
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -24,7 +25,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 from rich.console import Console
@@ -105,13 +106,14 @@ def export_zip(shards_dir: Path, out: Path, labels: str = "camera", console: Con
                     if name in label_of:
                         raise PgrfError(f"{path}: sample {key} appears twice in the shards; run pgrf verify")
                     _write(archive, name, png)
-                    label_of[name] = camera_label(meta["c2w"], meta["intrinsics"]) if labels == "camera" else int(meta["class"])
+                    label_of[name] = (np.array(camera_label(meta["c2w"], meta["intrinsics"])) if labels == "camera"
+                                      else int(meta["class"]))
                     angles[name] = epigraf_angles(meta["yaw"], meta["pitch"])
                     count += 1
                     progress.advance(task)
                 if count != entry.get("samples"):
                     raise PgrfError(f"{path}: {count} samples, dataset.json says {entry.get('samples')}; run pgrf verify")
-            _write(archive, "dataset.json", json.dumps(_document(card, labels, label_of, angles)).encode())
+            _write_document(archive, card, labels, label_of, angles)
         os.replace(partial, out)
     finally:
         partial.unlink(missing_ok=True)
@@ -150,29 +152,51 @@ def _sample(path: Path, key: str, members: dict[str, bytes]) -> tuple[str, bytes
     return key, members["png"], meta
 
 
-def _write(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
+def _info(name: str) -> zipfile.ZipInfo:
     info = zipfile.ZipInfo(name, date_time=ZIP_DATE)
     info.compress_type, info.create_system, info.external_attr = zipfile.ZIP_STORED, 3, 0o644 << 16
-    archive.writestr(info, data)
+    return info
 
 
-def _document(card: dict[str, Any], labels: str, label_of: dict[str, Any], angles: dict[str, list[float]]) -> dict[str, Any]:
+def _write(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
+    archive.writestr(_info(name), data)
+
+
+def _write_document(archive: zipfile.ZipFile, card: dict[str, Any], labels: str, label_of: dict[str, Any],
+                    angles: dict[str, list[float]]) -> None:
+    """``dataset.json``, streamed in chunks so a large dataset never becomes one JSON tree in memory."""
     names = sorted(label_of)
+    labelled = (json.dumps([n, label_of[n] if labels == "class" else label_of[n].tolist()]) for n in names)
+    angled = (f"{json.dumps(n)}: {json.dumps(angles[n])}" for n in names)
+    with archive.open(_info("dataset.json"), "w") as handle:
+        handle.write(b'{"labels": [')
+        _write_joined(handle, labelled)
+        handle.write(b'], "camera_angles": {')
+        _write_joined(handle, angled)
+        handle.write(f'}}, "pgrf": {json.dumps(_conventions(card, labels))}}}'.encode())
+
+
+def _write_joined(handle: IO[bytes], items: Iterator[str], chunk: int = 4096) -> None:
+    """Write items separated by ", ", a chunk at a time."""
+    first = True
+    while batch := list(itertools.islice(items, chunk)):
+        handle.write(((", " if not first else "") + ", ".join(batch)).encode())
+        first = False
+
+
+def _conventions(card: dict[str, Any], labels: str) -> dict[str, Any]:
+    """The ``pgrf`` entry of dataset.json: where the data came from and what labels and angles mean."""
     camera = card.get("camera", {})
     return {
-        "labels": [[name, label_of[name]] for name in names],
-        "camera_angles": {name: angles[name] for name in names},
-        "pgrf": {
-            "source": card.get("name"),
-            "resolution": card.get("resolution"),
-            "class_names": card.get("class_names", []),
-            "camera": {"radius": camera.get("radius"), "fov": camera.get("fov"),
-                       "fov_degrees": math.degrees(camera["fov"]) if camera.get("fov") is not None else None},
-            "labels": "camera: OpenCV c2w (16, row-major) + normalised K (9, row-major), pgrf world (+Z up)"
-                      if labels == "camera" else "class: index into class_names",
-            "camera_angles": "EpiGRAF [yaw, pitch, roll] = [-pgrf_yaw wrapped to [-pi, pi), pgrf_pitch, 0]; "
-                             "EpiGRAF world = pgrf world rotated by (x, y, z) -> (x, z, -y)",
-        },
+        "source": card.get("name"),
+        "resolution": card.get("resolution"),
+        "class_names": card.get("class_names", []),
+        "camera": {"radius": camera.get("radius"), "fov": camera.get("fov"),
+                   "fov_degrees": math.degrees(camera["fov"]) if camera.get("fov") is not None else None},
+        "labels": "camera: OpenCV c2w (16, row-major) + normalised K (9, row-major), pgrf world (+Z up)"
+                  if labels == "camera" else "class: index into class_names",
+        "camera_angles": "EpiGRAF [yaw, pitch, roll] = [-pgrf_yaw wrapped to [-pi, pi), pgrf_pitch, 0]; "
+                         "EpiGRAF world = pgrf world rotated by (x, y, z) -> (x, z, -y)",
     }
 
 
