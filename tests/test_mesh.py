@@ -1,0 +1,123 @@
+"""Mesh extraction: a sphere density gives a closed mesh of the right radius; files read back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from pgrf.errors import PgrfError
+from pgrf.evaluate.mesh import Mesh, density_grid, extract_mesh, grid_points, save_mesh
+
+RADIUS, RESOLUTION = 0.6, 40
+VOXEL = 2 / (RESOLUTION - 1)
+
+
+def sphere(radius: float = RADIUS):
+    """Density 10 at the surface, rising inward (softplus-like scale), as a batched callable."""
+    return lambda points: 10 + 20 * (radius - points.norm(dim=-1))
+
+
+def colour(points: torch.Tensor) -> torch.Tensor:
+    return (points + 1) / 2
+
+
+def edge_counts(faces: np.ndarray) -> np.ndarray:
+    edges = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
+    return np.unique(edges, axis=0, return_counts=True)[1]
+
+
+def signed_volume(mesh: Mesh) -> float:
+    v, f = mesh.vertices.astype(np.float64), mesh.faces
+    return float(np.einsum("ij,ij->i", v[f[:, 0]], np.cross(v[f[:, 1]], v[f[:, 2]])).sum() / 6)
+
+
+@pytest.fixture(scope="module")
+def mesh() -> Mesh:
+    return extract_mesh(sphere(), threshold=10.0, resolution=RESOLUTION, color_fn=colour, chunk=5000)
+
+
+def test_sphere_is_closed_with_the_right_radius_and_outward_faces(mesh: Mesh) -> None:
+    assert (edge_counts(mesh.faces) == 2).all()  # watertight: every edge shared by exactly two faces
+    assert len(mesh.vertices) - len(edge_counts(mesh.faces)) + len(mesh.faces) == 2  # genus 0
+    radius = np.linalg.norm(mesh.vertices, axis=1)
+    assert np.abs(radius - RADIUS).max() < VOXEL
+    assert signed_volume(mesh) == pytest.approx(4 / 3 * np.pi * RADIUS**3, rel=0.02)
+
+
+def test_vertex_colours_come_from_the_colour_function(mesh: Mesh) -> None:
+    assert mesh.colors is not None and mesh.colors.dtype == np.uint8
+    expected = np.round((mesh.vertices + 1) / 2 * 255)
+    assert np.abs(mesh.colors.astype(np.float64) - expected).max() <= 1
+
+
+def test_grid_is_indexed_x_y_z_and_chunking_does_not_matter() -> None:
+    calls: list[int] = []
+
+    def density(points: torch.Tensor) -> torch.Tensor:
+        calls.append(len(points))
+        return points[:, 0] + 10 * points[:, 1] + 100 * points[:, 2]
+
+    small = density_grid(density, resolution=5, chunk=7)
+    assert max(calls) <= 7 and sum(calls) == 125
+    np.testing.assert_array_equal(small, density_grid(density, resolution=5, chunk=1000))
+    axis = grid_points(5).astype(np.float32)
+    assert small[3, 1, 4] == pytest.approx(axis[3] + 10 * axis[1] + 100 * axis[4])
+
+
+def test_objects_cut_by_the_box_still_close() -> None:
+    cut = extract_mesh(sphere(radius=1.3), threshold=10.0, resolution=24)
+    assert (edge_counts(cut.faces) == 2).all()
+    assert np.abs(cut.vertices).max() <= 1 + 2 / 23 + 1e-6
+
+
+def test_threshold_never_crossed_is_a_clear_error() -> None:
+    with pytest.raises(PgrfError, match="never crosses the threshold 100"):
+        extract_mesh(sphere(), threshold=100.0, resolution=8)
+
+
+def read_ply(path: Path) -> Mesh:
+    data = path.read_bytes()
+    header, body = data.split(b"end_header\n", 1)
+    lines = header.decode().splitlines()
+    count = {line.split()[1]: int(line.split()[2]) for line in lines if line.startswith("element")}
+    coloured = "property uchar red" in lines
+    if "format ascii 1.0" in lines:
+        rows = [line.split() for line in body.decode().splitlines()]
+        verts = np.array(rows[:count["vertex"]], dtype=np.float64)
+        faces = np.array(rows[count["vertex"]:], dtype=np.int64)
+        assert (faces[:, 0] == 3).all()
+        return Mesh(verts[:, :3].astype(np.float32), faces[:, 1:],
+                    verts[:, 3:].astype(np.uint8) if coloured else None)
+    vertex = np.dtype([("xyz", "<f4", (3,))] + ([("rgb", "u1", (3,))] if coloured else []))
+    verts = np.frombuffer(body, dtype=vertex, count=count["vertex"])
+    faces = np.frombuffer(body, dtype=[("n", "u1"), ("v", "<i4", (3,))], offset=vertex.itemsize * count["vertex"])
+    assert len(faces) == count["face"] and (faces["n"] == 3).all()
+    return Mesh(verts["xyz"], faces["v"].astype(np.int64), verts["rgb"] if coloured else None)
+
+
+def read_obj(path: Path) -> Mesh:
+    verts = [[float(x) for x in line.split()[1:]] for line in path.read_text().splitlines() if line.startswith("v ")]
+    faces = [[int(i) - 1 for i in line.split()[1:]] for line in path.read_text().splitlines() if line.startswith("f ")]
+    array = np.array(verts)
+    return Mesh(array[:, :3].astype(np.float32), np.array(faces), np.round(array[:, 3:] * 255).astype(np.uint8))
+
+
+@pytest.mark.parametrize("name, binary", [("sphere.ply", True), ("ascii.ply", False), ("sphere.obj", True)])
+def test_files_are_written_and_read_back(mesh: Mesh, tmp_path: Path, name: str, binary: bool) -> None:
+    path = save_mesh(mesh, tmp_path / name, binary=binary)
+    back = read_obj(path) if name.endswith(".obj") else read_ply(path)
+    np.testing.assert_allclose(back.vertices, mesh.vertices, atol=1e-6, rtol=0)
+    np.testing.assert_array_equal(back.faces, mesh.faces)
+    np.testing.assert_array_equal(back.colors, mesh.colors)
+    assert [p.name for p in tmp_path.iterdir()] == [name]
+
+
+def test_plain_mesh_without_colours_and_bad_suffix(tmp_path: Path) -> None:
+    plain = Mesh(np.eye(3, dtype=np.float32), np.array([[0, 1, 2]]))
+    assert read_ply(save_mesh(plain, tmp_path / "tri.ply")).colors is None
+    assert "v 1 0 0\n" in save_mesh(plain, tmp_path / "tri.obj").read_text()
+    with pytest.raises(PgrfError, match=r"\.ply or \.obj"):
+        save_mesh(plain, tmp_path / "tri.stl")
