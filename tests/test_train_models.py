@@ -18,6 +18,7 @@ from pgrf.train.mapping import MappingNetwork
 from pgrf.train.patches import PatchSampler
 from pgrf.train.presets import PRESETS, ModelConfig, preset
 from pgrf.train.synthesis import SynthesisNetwork
+from pgrf.train.triplane import TriPlaneDecoder, sample_triplanes
 
 TINY = preset("tiny").override(c_dim=3, camera_cond=True)
 BATCH = 4
@@ -94,6 +95,19 @@ def test_synthesis_outputs_three_planes() -> None:
     assert planes.shape == (2, 3, 4, 16, 16)
     planes.square().mean().backward()
     assert_all_grads(synthesis)
+
+
+def test_triplane_sampling_reads_the_xy_xz_and_yz_planes() -> None:
+    planes = torch.randn(1, 3, 2, 4, 4, requires_grad=True)  # texel centres at ±0.25, ±0.75
+    features = sample_triplanes(planes, torch.tensor([[[-0.75, 0.25, 0.75]]]))
+    expected = (planes[0, 0, :, 2, 0] + planes[0, 1, :, 3, 0] + planes[0, 2, :, 3, 2]) / 3  # [row, column]
+    assert features.shape == (1, 1, 2) and torch.allclose(features[0, 0], expected)
+    decoder = TriPlaneDecoder(2, 8)
+    rgb, density = decoder(sample_triplanes(planes, torch.rand(1, 10, 3) * 2 - 1))
+    assert rgb.shape == (1, 10, 3) and density.shape == (1, 10) and 0 <= rgb.min() and rgb.max() <= 1
+    (rgb.sum() + density.sum()).backward()
+    assert_all_grads(decoder)
+    assert planes.grad.abs().sum() > 0
 
 
 def test_generator_patches_shapes_range_and_gradients() -> None:

@@ -20,13 +20,11 @@ _FIR = torch.tensor([1.0, 3.0, 3.0, 1.0])
 """The separable [1, 3, 3, 1] low-pass filter used for 2× resampling."""
 
 
-def bias_act(x: torch.Tensor, bias: torch.Tensor | None, act: str, gain: float = 1.0, clamp: float | None = None,
-             dim: int = 1) -> torch.Tensor:
-    """Add ``bias`` along ``dim``, apply ``act`` ('linear' or 'lrelu' with slope 0.2 and gain √2), scale and clamp."""
+def bias_act(x: torch.Tensor, bias: torch.Tensor | None, act: str, gain: float = 1.0,
+             clamp: float | None = None) -> torch.Tensor:
+    """Add ``bias`` along dim 1, apply ``act`` ('linear' or 'lrelu' with slope 0.2 and gain √2), scale and clamp."""
     if bias is not None:
-        shape = [1] * x.ndim
-        shape[dim] = -1
-        x = x + bias.reshape(shape)
+        x = x + bias.reshape(1, -1, *[1] * (x.ndim - 2))
     if act == "lrelu":
         x = F.leaky_relu(x, 0.2) * LRELU_GAIN
     elif act != "linear":
@@ -77,9 +75,7 @@ class FullyConnected(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         w = self.weight * self.weight_gain
         b = self.bias * self.bias_gain
-        if self.act == "linear":
-            return F.linear(x, w, b)
-        return bias_act(F.linear(x, w), b, self.act, dim=-1)
+        return bias_act(F.linear(x, w, b), None, self.act)
 
 
 class Conv2d(nn.Module):

@@ -8,6 +8,9 @@ from torch import nn
 
 from pgrf.train.layers import FullyConnected
 
+_PLANE_AXES = [0, 1, 0, 2, 1, 2]
+"""The (first, second) world axes of the XY, XZ and YZ planes."""
+
 
 def sample_triplanes(planes: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
     """Mean of bilinearly sampled plane features at ``points``.
@@ -17,9 +20,8 @@ def sample_triplanes(planes: torch.Tensor, points: torch.Tensor) -> torch.Tensor
     ``points`` (B, N, 3) world coordinates → features (B, N, C). Outside [-1, 1] features fade to zero.
     """
     batch, _, channels, height, width = planes.shape
-    x, y, z = points.unbind(-1)
-    grid = torch.stack([torch.stack([x, y], -1), torch.stack([x, z], -1), torch.stack([y, z], -1)], dim=1)
-    grid = grid.reshape(batch * 3, 1, -1, 2).to(planes.dtype)
+    grid = points[..., _PLANE_AXES].to(planes.dtype).unflatten(-1, (3, 2)).transpose(1, 2)
+    grid = grid.reshape(batch * 3, 1, -1, 2)
     features = F.grid_sample(planes.reshape(batch * 3, channels, height, width), grid, mode="bilinear",
                              padding_mode="zeros", align_corners=False)
     return features.reshape(batch, 3, channels, -1).mean(dim=1).transpose(1, 2)
