@@ -216,3 +216,11 @@ def test_adaptive_p_reduces_across_ranks() -> None:
     ada = AdaptiveP(interval=10, speed_kimg=1)
     ada.observe(torch.ones(10))
     assert ada.update(reduce=lambda stats: stats * 2) == pytest.approx(0.02)  # two ranks' images
+
+
+def test_low_precision_images_are_resampled_in_float32() -> None:
+    x = images().bfloat16()
+    params = AugmentPipe().sample(4, 16, 16, 1.0, gen())
+    y = AugmentPipe().apply(x, params)
+    assert y.dtype == torch.bfloat16
+    assert torch.equal(y, AugmentPipe().apply(x.float(), params).bfloat16())

@@ -11,8 +11,18 @@ import torch.nn.functional as F
 
 from pgrf.errors import PgrfError
 from pgrf.evaluate import inception
-from pgrf.evaluate.fid import (FeatureAccumulator, FeatureStats, feature_stats, fid, frechet_distance, kid,
-                               load_stats, mmd2_polynomial, save_stats, stats_cache_path)
+from pgrf.evaluate.fid import (
+    FeatureAccumulator,
+    FeatureStats,
+    feature_stats,
+    fid,
+    frechet_distance,
+    kid,
+    load_stats,
+    mmd2_polynomial,
+    save_stats,
+    stats_cache_path,
+)
 from pgrf.evaluate.inception import FIDInceptionV3, load_inception, preprocess
 
 
@@ -80,7 +90,10 @@ def test_accumulator_keeps_only_the_first_features_for_kid() -> None:
 
 def brute_force_mmd2(x: np.ndarray, y: np.ndarray) -> float:
     m, d = x.shape
-    k = lambda a, b: (a @ b / d + 1) ** 3  # noqa: E731
+
+    def k(a: np.ndarray, b: np.ndarray) -> float:
+        return (a @ b / d + 1) ** 3
+
     xx = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j)
     yy = sum(k(y[i], y[j]) for i in range(m) for j in range(m) if i != j)
     xy = sum(k(x[i], y[j]) for i in range(m) for j in range(m))

@@ -140,10 +140,11 @@ class AugmentPipe:
         eye4 = torch.eye(4, dtype=params.color.dtype, device=params.color.device)
         moved = (params.geom != eye3).any(dim=2).any(dim=1)
         recoloured = (params.color != eye4).any(dim=2).any(dim=1)
-        images = _on_subset(images, moved, params.geom, _warp)
         if recoloured.any() and images.shape[1] != 3:
             raise ValueError(f"colour augmentation needs 3-channel images, got {images.shape[1]} channels")
-        return _on_subset(images, recoloured, params.color, _recolour)
+        dtype = images.dtype  # resampling coordinates need at least float32
+        out = _on_subset(images.float(), moved, params.geom, _warp)
+        return _on_subset(out, recoloured, params.color, _recolour).to(dtype)
 
 
 class AdaptiveP:
