@@ -164,6 +164,44 @@ def pack(
 
 
 @app.command()
+def train(
+    shards: Annotated[Path, typer.Option(help="A shard folder written by pgrf pack.")],
+    out: Annotated[Path, typer.Option(help="Runs folder; the run is written to OUT/NAME.")] = Path("runs"),
+    name: Annotated[Optional[str], typer.Option(help="Run name [default: <dataset>-<preset>].")] = None,
+    kimg: Annotated[float, typer.Option(help="Train until this many thousand images have been seen.")] = 15000.0,
+    batch: Annotated[int, typer.Option(help="Images per step over all processes.")] = 64,
+    preset: Annotated[str, typer.Option(help="Model sizes: paper | small | tiny.")] = "paper",
+    patch_res: Annotated[Optional[int], typer.Option(help="Patch resolution r [preset].")] = None,
+    gamma: Annotated[float, typer.Option(help="R1 weight γ.")] = 0.05,
+    schedule: Annotated[str, typer.Option(help="Patch scales: beta | uniform.")] = "beta",
+    hyper: Annotated[bool, typer.Option("--hyper/--no-hyper", help="Hypernetwork-modulated D (off: the standard D).")] = True,
+    mirror: Annotated[bool, typer.Option(help="Mirror reals on the fly (for shards packed with --no-mirror).")] = False,
+    conditional: Annotated[bool, typer.Option("--conditional/--unconditional", help="Use class labels when there are several.")] = True,
+    augment: Annotated[bool, typer.Option("--ada/--no-ada", help="Adaptive discriminator augmentation.")] = True,
+    seed: Annotated[int, typer.Option(help="Seed of weights, latents, patches and the data stream.")] = 0,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda[:N].")] = "auto",
+    workers: Annotated[int, typer.Option(help="Data loader processes per rank.")] = 2,
+    snapshot_kimg: Annotated[float, typer.Option(help="Checkpoint every this many kimg.")] = 200.0,
+    sample_kimg: Annotated[float, typer.Option(help="Sample grid every this many kimg.")] = 200.0,
+    tick_kimg: Annotated[float, typer.Option(help="A stats.jsonl line every this many kimg.")] = 4.0,
+    fid_kimg: Annotated[float, typer.Option(help="FID every this many kimg (0: off; needs --inception).")] = 0.0,
+    inception: Annotated[Optional[str], typer.Option(envvar="PGRF_INCEPTION", help="FID Inception weights file.")] = None,
+    resume: Annotated[Optional[str], typer.Option(help="latest (this run's last checkpoint) or a checkpoint file.")] = None,
+) -> None:
+    """Train the patch-wise tri-plane GAN on shards (one process, or every rank of torchrun)."""
+    from pgrf.train.loop import train as run_train
+    from pgrf.train.options import TrainOptions
+
+    options = TrainOptions(shards=str(shards), out=str(out), name=name, kimg=kimg, batch=batch, preset=preset,
+                           patch_res=patch_res, gamma=gamma, schedule=schedule, hyper=hyper, mirror=mirror,
+                           conditional=conditional, augment=augment, seed=seed, device=device, workers=workers,
+                           snapshot_kimg=snapshot_kimg, sample_kimg=sample_kimg, tick_kimg=tick_kimg, fid_kimg=fid_kimg,
+                           inception=inception, resume=resume)
+    folder = run_train(options, console=errors)
+    console.print(f"run → {escape(str(folder))} (checkpoints/latest.pt, samples/, stats.jsonl)")
+
+
+@app.command()
 def verify(shards: Annotated[Path, typer.Argument(help="A shard folder written by pgrf pack.")]) -> None:
     """Check shards against dataset.json and index.parquet: hashes, members, images, fields, keys, mirrored cameras."""
     from pgrf.pipeline.verify import verify as run_verify
@@ -210,6 +248,152 @@ def export(
     from pgrf.pipeline.export import export_zip, print_export
 
     print_export(export_zip(shards, out, labels, console=errors), console)
+
+
+CheckpointArgument = Annotated[Path, typer.Argument(help="A checkpoint of pgrf train (.pt), or its checkpoints folder (latest.pt).")]
+DeviceOption = Annotated[str, typer.Option(help="auto | cpu | cuda[:N].")]
+TruncationOption = Annotated[float, typer.Option("--truncation", help="Truncation ψ toward the average w (1: none).")]
+ClassOption = Annotated[Optional[str], typer.Option("--class", help="Class index or name [default: drawn per seed].")]
+ResolutionOption = Annotated[Optional[int], typer.Option(help="Render size in pixels [default: the dataset's].")]
+
+
+@app.command()
+def fid(
+    checkpoint: CheckpointArgument,
+    shards: Annotated[str, typer.Option(help="The real images: a shard folder of pgrf pack (or tars, a brace pattern).")],
+    inception: Annotated[Optional[str], typer.Option(envvar="PGRF_INCEPTION", help="FID Inception weights file (pt_inception-2015-12-05).")] = None,
+    num: Annotated[int, typer.Option(help="Generated images: 2048 (FID@2k) or 50000 (FID@50k).")] = 2048,
+    kid: Annotated[bool, typer.Option("--kid", help="Also compute KID.")] = False,
+    truncation: TruncationOption = 1.0,
+    seed: Annotated[int, typer.Option(help="Seed of the generated latents, poses and classes.")] = 0,
+    batch: Annotated[int, typer.Option(help="Images rendered at a time.")] = 16,
+    workers: Annotated[int, typer.Option(help="Data loader processes for the real images.")] = 0,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the result as JSON here.")] = None,
+    device: DeviceOption = "auto",
+) -> None:
+    """FID (and KID) of G_ema's renders against the real images of the shards; real statistics are cached by the shards."""
+    import json
+
+    from pgrf.datasets.loader import shard_urls
+    from pgrf.evaluate.metrics import compute_fid, inception_network
+    from pgrf.evaluate.views import resolve_device
+    from pgrf.train.checkpoint import load_generator
+
+    target = resolve_device(device)
+    network = inception_network(inception, target)
+    shard_urls(shards)  # a missing shard folder is an error before any work
+    generator, info = load_generator(checkpoint, target)
+    with Progress(console=errors) as progress:
+        tasks = {"real": progress.add_task("real images", total=None), "fake": progress.add_task("generated", total=num)}
+        result = compute_fid(generator, info, shards, network, num=num, batch=batch, device=target, seed=seed,
+                             psi=truncation, with_kid=kid, workers=workers,
+                             progress=lambda kind, n: progress.advance(tasks[kind], n))
+    source = "cached" if result["real_stats_cached"] else "computed"
+    errors.print(f"real statistics {source}: {escape(str(result['real_stats'] or 'not cached'))}")
+    line = f"FID {result['fid']:.4f}"
+    if kid:
+        line += f", KID×10³ {result['kid'] * 1e3:.4f} ± {result['kid_std'] * 1e3:.4f}"
+    console.print(f"{line} ({result['num_fake']} generated vs {result['num_real']} real images, ψ={truncation}, "
+                  f"{result['seconds']:.1f} s)")
+    if json_out:
+        json_out.write_text(json.dumps({"checkpoint": str(checkpoint), "shards": shards, "psi": truncation, "seed": seed,
+                                        **result}, indent=2) + "\n")
+
+
+@app.command()
+def sample(
+    checkpoint: CheckpointArgument,
+    out: Annotated[Path, typer.Option(help="The PNG grid to write.")] = Path("samples.png"),
+    seeds: Annotated[str, typer.Option(help="Seeds: a range 0-15, a list 1,5,7, or both.")] = "0-15",
+    truncation: TruncationOption = 1.0,
+    class_: ClassOption = None,
+    resolution: ResolutionOption = None,
+    yaw: Annotated[float, typer.Option(help="Camera yaw in degrees (azimuth from +X toward +Y).")] = 30.0,
+    pitch: Annotated[float, typer.Option(help="Camera polar angle from +Z in degrees (90: level, less: from above).")] = 70.0,
+    random_poses: Annotated[bool, typer.Option("--random-poses", help="A random camera per seed, drawn like the data's.")] = False,
+    columns: Annotated[Optional[int], typer.Option(help="Grid columns [default: ⌈√seeds⌉].")] = None,
+    batch: Annotated[int, typer.Option(help="Seeds rendered at a time.")] = 8,
+    device: DeviceOption = "auto",
+) -> None:
+    """A grid of G_ema samples, one tile per seed, deterministic for the seeds."""
+    import math
+
+    from pgrf.evaluate.samples import sample_grid, save_png
+    from pgrf.evaluate.views import class_index, dataset_resolution, parse_seeds, resolve_device
+    from pgrf.train.checkpoint import load_generator
+
+    seed_list = parse_seeds(seeds)
+    generator, info = load_generator(checkpoint, resolve_device(device))
+    size = dataset_resolution(info, resolution)
+    grid = sample_grid(generator, info, seed_list, size, truncation, class_index(class_, info.class_names),
+                       math.radians(yaw), math.radians(pitch), random_poses, columns, batch)
+    console.print(f"{len(seed_list)} samples at {size}² → {escape(str(save_png(grid, out)))}")
+
+
+@app.command()
+def video(
+    checkpoint: CheckpointArgument,
+    out: Annotated[Path, typer.Option(help="turntable.gif, turntable.mp4, or a folder name for PNG frames.")] = Path("turntable.gif"),
+    seeds: Annotated[str, typer.Option(help="Seeds: a range 0-3, a list 1,5,7, or both.")] = "0-3",
+    pitch: Annotated[float, typer.Option(help="Camera polar angle from +Z in degrees (90: level, less: from above).")] = 70.0,
+    frames: Annotated[int, typer.Option(help="Frames per full turn.")] = 120,
+    fps: Annotated[float, typer.Option(help="Frames per second.")] = 30.0,
+    spiral: Annotated[bool, typer.Option("--spiral", help="Swing the pitch ±20° once per turn.")] = False,
+    depth: Annotated[bool, typer.Option("--depth", help="Also write a depth video (OUT_depth).")] = False,
+    alpha: Annotated[bool, typer.Option("--alpha", help="Also write an opacity video (OUT_alpha).")] = False,
+    truncation: TruncationOption = 1.0,
+    class_: ClassOption = None,
+    resolution: ResolutionOption = None,
+    columns: Annotated[Optional[int], typer.Option(help="Grid columns [default: ⌈√seeds⌉].")] = None,
+    device: DeviceOption = "auto",
+) -> None:
+    """A turntable video of a grid of seeds (360° of yaw), every frame rendered from the same tri-planes."""
+    import math
+
+    from pgrf.evaluate.video import check_video_path, turntable, write_videos
+    from pgrf.evaluate.views import class_index, dataset_resolution, parse_seeds, resolve_device
+    from pgrf.train.checkpoint import load_generator
+
+    check_video_path(out)
+    seed_list = parse_seeds(seeds)
+    generator, info = load_generator(checkpoint, resolve_device(device))
+    size = dataset_resolution(info, resolution)
+    channels = ("rgb",) + ("depth",) * depth + ("alpha",) * alpha
+    stream = turntable(generator, info, seed_list, size, frames, math.radians(pitch), spiral, truncation,
+                       class_index(class_, info.class_names), channels, columns=columns)
+    with Progress(console=errors) as progress:
+        task = progress.add_task("frames", total=frames)
+        written = write_videos(out, stream, fps, on_frame=lambda: progress.advance(task))
+    for path in written:
+        console.print(f"{frames} frames of {len(seed_list)} seeds at {size}² → {escape(str(path))}")
+
+
+@app.command()
+def mesh(
+    checkpoint: CheckpointArgument,
+    seed: Annotated[int, typer.Option(help="The seed whose object to extract.")] = 0,
+    out: Annotated[Path, typer.Option(help="model.ply (binary, vertex colours) or model.obj.")] = Path("model.ply"),
+    resolution: Annotated[int, typer.Option(help="Density samples per axis over [-1, 1].")] = 256,
+    threshold: Annotated[float, typer.Option(help="Surface density level σ.")] = 10.0,
+    truncation: TruncationOption = 1.0,
+    class_: ClassOption = None,
+    device: DeviceOption = "auto",
+) -> None:
+    """G_ema's density on a grid → marching cubes → a mesh with vertex colours (world frame, +Z up)."""
+    from pgrf.evaluate.geometry import generator_mesh
+    from pgrf.evaluate.mesh import save_mesh
+    from pgrf.evaluate.views import class_index, resolve_device
+    from pgrf.train.checkpoint import load_generator
+
+    if out.suffix.lower() not in (".ply", ".obj"):
+        raise PgrfError(f"mesh file must end in .ply or .obj, got {out.name}")
+    if resolution < 2:
+        raise PgrfError(f"--resolution must be at least 2, got {resolution}")
+    generator, info = load_generator(checkpoint, resolve_device(device))
+    result = generator_mesh(generator, seed, resolution, threshold, truncation, class_index(class_, info.class_names))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    path = save_mesh(result, out)
+    console.print(f"{len(result.vertices)} vertices, {len(result.faces)} faces → {escape(str(path))}")
 
 
 def _print_problems(catalog: Catalog, out: Console) -> None:

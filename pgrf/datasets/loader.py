@@ -191,7 +191,7 @@ def train_loader(shards: str | Path | Sequence[str | Path], batch_size: int, bat
     epoch, offset = divmod(start_batch, batches_per_epoch)
     while True:
         stream = _Stream(urls, batch_size, split, seed, True, mirror, shuffle_buffer, epoch, offset)
-        loader = DataLoader(stream, batch_size=None, num_workers=workers, persistent_workers=False)
+        loader = DataLoader(stream, batch_size=None, num_workers=workers, generator=_own_generator(seed, epoch))
         yield from itertools.islice(loader, batches_per_epoch - offset)
         epoch, offset = epoch + 1, 0
 
@@ -200,4 +200,9 @@ def exact_loader(shards: str | Path | Sequence[str | Path], batch_size: int, *, 
                  workers: int = 0, mirror: bool = False) -> Iterator[Batch]:
     """Every sample of the shards exactly once across all ranks and workers (the last batches may be short)."""
     stream = _Stream(shard_urls(shards), batch_size, split or Split.from_torch(), 0, False, mirror, 0)
-    yield from DataLoader(stream, batch_size=None, num_workers=workers)
+    yield from DataLoader(stream, batch_size=None, num_workers=workers, generator=_own_generator(0, 0))
+
+
+def _own_generator(seed: int, epoch: int) -> torch.Generator:
+    """The DataLoader draws its workers' base seed from this, not from (and not advancing) torch's global RNG."""
+    return torch.Generator().manual_seed(_seed(seed, epoch) % 2**63)

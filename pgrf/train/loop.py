@@ -1,0 +1,414 @@
+"""``pgrf train``: the patch-wise GAN training loop over the shards (TRAINER.md).
+
+One step: G renders r×r patches (s, δx, δy) of fake views; D sees them and the same patches cut from
+real images, both blurred (σ fading over ``blur_kimg``) and ADA-augmented. G minimises the non-saturating
+loss; D the logistic loss plus lazy R1 every ``r1_interval`` steps. Then G_ema is updated and ADA's p
+adjusted. D's step reuses the fakes of G's step (detached), which saves one volume rendering per step.
+Everything that changes with training time is a function of images seen, and the data stream, RNGs,
+optimisers and ADA state are all in the checkpoint, so a resumed run continues exactly where it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import resource
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+from pgrf import __version__
+from pgrf.datasets.loader import Batch, Split, shard_urls, train_loader
+from pgrf.errors import PgrfError
+from pgrf.pipeline.layout import read_card
+from pgrf.render.records import append_log
+from pgrf.train import distributed
+from pgrf.train.augment import AdaptiveP, AugmentPipe
+from pgrf.train.checkpoint import (
+    LATEST,
+    dataset_info,
+    load_checkpoint,
+    model_config,
+    save_checkpoint,
+)
+from pgrf.train.discriminator import Discriminator
+from pgrf.train.generator import Generator, density_noise_at, seeded_latents
+from pgrf.train.grid import save_grid
+from pgrf.train.losses import (
+    blur,
+    blur_sigma_at,
+    discriminator_loss,
+    ema_beta,
+    generator_loss,
+    lazy_adam_hyperparameters,
+    r1_penalty,
+    update_ema,
+)
+from pgrf.train.options import TrainOptions
+from pgrf.train.patches import PatchSampler, beta_at, extract_patches
+from pgrf.train.poses import camera_tensors, sample_poses
+from pgrf.train.presets import ModelConfig, preset
+
+ADA_INTERVAL_STEPS = 4
+"""ADA's p is adjusted every this many steps (as StyleGAN2-ADA)."""
+GRID_SEEDS = 16
+STATS_FILE = "stats.jsonl"
+
+
+@dataclass
+class Counters:
+    """Counters restored on resume."""
+
+    images: int = 0
+    step: int = 0
+    last_tick: int = 0
+    last_snapshot: int = 0
+    last_sample: int = 0
+    last_fid: int = 0
+
+
+@dataclass
+class Run:
+    """The live objects of a run."""
+
+    options: TrainOptions
+    context: distributed.Context
+    config: ModelConfig
+    card: dict[str, Any]
+    folder: Path
+    G: Generator
+    D: Discriminator
+    G_ema: Generator
+    opt_G: torch.optim.Optimizer
+    opt_D: torch.optim.Optimizer
+    ada: AdaptiveP
+    augment: AugmentPipe
+    sampler: PatchSampler
+    torch_rng: torch.Generator
+    numpy_rng: np.random.Generator
+    progress: Counters = field(default_factory=Counters)
+
+    @property
+    def kimg(self) -> float:
+        return self.progress.images / 1000
+
+
+def dataset_card(options: TrainOptions) -> dict[str, Any]:
+    """The card of ``--shards`` (a pack folder), checked against the shard files it lists."""
+    folder = Path(options.shards)
+    if not folder.is_dir():
+        raise PgrfError(f"--shards {folder}: not a pgrf pack folder; pgrf train needs its dataset.json")
+    card = read_card(folder)
+    urls = shard_urls(folder)
+    if not urls:
+        raise PgrfError(f"{folder}: dataset.json lists no shards; re-run pgrf pack")
+    missing = [url for url in urls if not Path(url).is_file()]
+    if missing:
+        raise PgrfError(f"{missing[0]}: listed in {folder / 'dataset.json'} but missing; re-run pgrf pack or pgrf verify")
+    return card
+
+
+def build(options: TrainOptions, context: distributed.Context) -> Run:
+    """Models, optimisers and state of a fresh run (or of one about to be resumed)."""
+    card = dataset_card(options)
+    c_dim = len(card["class_names"]) if options.conditional and len(card["class_names"]) > 1 else 0
+    resume = _resume_path(options)
+    if resume is not None:
+        config = model_config(load_checkpoint(resume, "cpu"))
+    else:
+        config = preset(options.preset).with_dataset(card["resolution"], c_dim)
+        config = config.override(hyper=options.hyper, patch_schedule=options.schedule,
+                                 **({"patch_resolution": options.patch_res} if options.patch_res else {}))
+    if options.batch % context.world:
+        raise PgrfError(f"--batch {options.batch} must be divisible by the number of processes ({context.world})")
+    torch.manual_seed(options.seed)
+    G = Generator(config).to(context.device).train()
+    D = Discriminator(config).to(context.device).train()
+    G_ema = Generator(config).to(context.device).eval().requires_grad_(False)
+    G_ema.load_state_dict(G.state_dict())
+    for module in (G, D, G_ema):
+        distributed.broadcast_module(module, context)
+    betas = (0.0, 0.99)
+    d_lr, d_betas = lazy_adam_hyperparameters(options.lr, betas, options.r1_interval)
+    name = options.name or f"{card['name']}-{options.preset}"
+    return Run(
+        options=options, context=context, config=config, card=card, folder=Path(options.out) / name,
+        G=G, D=D, G_ema=G_ema,
+        opt_G=torch.optim.Adam(G.parameters(), lr=options.lr, betas=betas, eps=1e-8),
+        opt_D=torch.optim.Adam(D.parameters(), lr=d_lr, betas=d_betas, eps=1e-8),
+        ada=AdaptiveP(options.ada_target, interval=ADA_INTERVAL_STEPS * options.batch, speed_kimg=options.ada_kimg),
+        augment=AugmentPipe(),
+        sampler=PatchSampler(config.resolution, config.patch_resolution, config.patch_schedule, config.anneal_kimg,
+                             config.beta_start, config.beta_end),
+        torch_rng=torch.Generator().manual_seed(options.seed * 1000 + context.rank),
+        numpy_rng=np.random.default_rng([options.seed, context.rank]),
+    )
+
+
+def _resume_path(options: TrainOptions) -> Path | None:
+    if options.resume is None:
+        return None
+    if options.resume == "latest":
+        name = options.name or f"{read_card(Path(options.shards))['name']}-{options.preset}"
+        return Path(options.out) / name / "checkpoints" / LATEST
+    return Path(options.resume)
+
+
+def train(options: TrainOptions, console: Console | None = None) -> Path:
+    """Train until ``options.kimg``; returns the run folder."""
+    context = distributed.setup(options.device)
+    try:
+        run = build(options, context)
+        if options.resume is not None:
+            restore(run, load_checkpoint(_resume_path(options), context.device))
+        elif context.main:
+            _start_folder(run)
+        console = console or Console(stderr=True)
+        if options.fid_kimg and not options.inception and context.main:
+            console.print("FID skipped: no Inception weights (give --inception FILE or set PGRF_INCEPTION)")
+        _loop(run, console)
+        return run.folder
+    finally:
+        distributed.teardown()
+
+
+def _start_folder(run: Run) -> None:
+    run.folder.mkdir(parents=True, exist_ok=True)
+    if (run.folder / "checkpoints" / LATEST).exists():
+        raise PgrfError(f"{run.folder} already holds a run; resume it with --resume latest or choose another --name")
+    resolved = {"options": asdict(run.options), "model": asdict(run.config), "dataset": _dataset_facts(run),
+                "world_size": run.context.world, "pgrf_version": __version__}
+    (run.folder / "config.json").write_text(json.dumps(resolved, indent=2), encoding="utf-8")
+
+
+def _dataset_facts(run: Run) -> dict[str, Any]:
+    camera = run.card["camera"]
+    return {"resolution": run.card["resolution"], "radius": camera["radius"], "fov": camera["fov"],
+            "class_names": run.card["class_names"] if run.config.c_dim else [], "mirror": run.card["mirror"],
+            "shards": str(Path(run.options.shards).resolve())}
+
+
+def _loop(run: Run, console: Console) -> None:
+    options, context = run.options, run.context
+    batches = batches_of(run)
+    total = int(options.kimg * 1000)
+    tick = _Tick(time.perf_counter(), run.progress.images)
+    display = Progress(TextColumn("kimg {task.completed:.1f}/{task.total:.1f}"), BarColumn(), TextColumn("{task.fields[info]}"),
+                       TimeRemainingColumn(), console=console, disable=not context.main)
+    with display:
+        task = display.add_task("train", total=total / 1000, completed=run.kimg, info="")
+        while run.progress.images < total:
+            losses = step(run, next(batches))
+            tick.add(losses)
+            done = run.progress.images
+            if done - run.progress.last_tick >= options.tick_kimg * 1000 or done >= total:
+                stats = tick.close(run, done)
+                run.progress.last_tick = done
+                if context.main:
+                    append_log(run.folder, stats, STATS_FILE)
+                display.update(task, completed=run.kimg, info=f"{stats['images_per_s']:.1f} img/s  G {stats['loss_G']:.3f}  "
+                                                              f"D {stats['loss_D']:.3f}  p {stats['ada_p']:.3f}")
+            _periodic(run, done >= total)
+
+
+@dataclass
+class _Tick:
+    """Losses and timing since the last stats line."""
+
+    start: float
+    images: int
+    sums: dict[str, float] = field(default_factory=dict)
+    steps: int = 0
+
+    def add(self, losses: dict[str, float]) -> None:
+        for key, value in losses.items():
+            self.sums[key] = self.sums.get(key, 0.0) + value
+        self.steps += 1
+
+    def close(self, run: Run, images: int) -> dict[str, Any]:
+        seconds = time.perf_counter() - self.start
+        done = images - self.images
+        stats = {"kimg": images / 1000, "step": run.progress.step, **{k: v / max(self.steps, 1) for k, v in self.sums.items()},
+                 "ada_p": run.ada.p, "beta": beta_at(images / 1000, run.config.anneal_kimg, run.config.beta_start, run.config.beta_end),
+                 "blur_sigma": blur_sigma_at(images / 1000, run.options.blur_sigma, run.options.blur_kimg),
+                 "images_per_s": done / seconds if seconds else 0.0, "s_per_kimg": seconds / done * 1000 if done else 0.0,
+                 "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+        if run.context.device.type == "cuda":
+            stats["peak_gpu_mib"] = torch.cuda.max_memory_allocated(run.context.device) / 2**20
+        self.start, self.images, self.sums, self.steps = time.perf_counter(), images, {}, 0
+        return stats
+
+
+def _reals(batch: Batch, device: torch.device) -> dict[str, torch.Tensor]:
+    return {"image": batch["image"].to(device).float() / 127.5 - 1.0, "label": batch["label"].to(device),
+            "c2w": batch["c2w"].to(device), "intrinsics": batch["intrinsics"].to(device),
+            "angles": torch.stack([batch["yaw"], batch["pitch"]], dim=1).to(device)}
+
+
+def step(run: Run, batch: Batch) -> dict[str, float]:
+    """One G step and one D step (with R1 every ``r1_interval`` steps); returns the losses."""
+    options, config, device = run.options, run.config, run.context.device
+    reals = _reals(batch, device)
+    n = reals["image"].shape[0]
+    kimg = run.kimg
+    c = F.one_hot(reals["label"], config.c_dim).float() if config.c_dim else None
+    if options.fake_poses == "data":
+        c2w, intrinsics, angles = reals["c2w"], reals["intrinsics"], reals["angles"]
+    else:
+        camera = run.card["camera"]
+        c2w, intrinsics, angles = (t.to(device) for t in sample_poses(n, camera["radius"], camera["fov"], run.numpy_rng))
+    patch = run.sampler.sample(n, kimg, group_size=config.mbstd_group, generator=run.torch_rng, device=device)
+    z = torch.randn(n, config.z_dim, generator=run.torch_rng).to(device)
+    sigma = blur_sigma_at(kimg, options.blur_sigma, options.blur_kimg)
+    camera_real = reals["angles"] if config.camera_cond else None
+    camera_fake = angles if config.camera_cond else None
+
+    # G: non-saturating loss on D's view of the fake patches
+    run.D.requires_grad_(False)
+    fake = run.G(z, c, c2w, intrinsics, patch, density_noise_std=density_noise_at(kimg, config))
+    loss_G = generator_loss(_judge(run, fake, patch, c, camera_fake, sigma))
+    run.opt_G.zero_grad(set_to_none=True)
+    loss_G.backward()
+    distributed.average_gradients(run.G, run.context)
+    distributed.average_buffers(run.G, run.context)
+    grad_G = _grad_norm(run.G)
+    run.opt_G.step()
+
+    # D: logistic loss, plus lazy R1 on the (un-augmented) real patches
+    run.D.requires_grad_(True)
+    regularise = options.gamma > 0 and run.progress.step % options.r1_interval == 0
+    real_patches = extract_patches(reals["image"], patch, config.patch_resolution, antialias=options.antialias_patches)
+    real_patches = real_patches.detach().requires_grad_(regularise)
+    real_logits = _judge(run, real_patches, patch, c, camera_real, sigma)
+    fake_logits = _judge(run, fake.detach(), patch, c, camera_fake, sigma)
+    loss_D = discriminator_loss(real_logits, fake_logits)
+    r1 = r1_penalty(real_logits, real_patches).mean() if regularise else torch.zeros((), device=device)
+    run.opt_D.zero_grad(set_to_none=True)
+    (loss_D + r1 * (options.gamma / 2) * options.r1_interval).backward()
+    distributed.average_gradients(run.D, run.context)
+    grad_D = _grad_norm(run.D)
+    run.opt_D.step()
+
+    run.progress.images += options.batch
+    run.progress.step += 1
+    update_ema(run.G_ema, run.G, ema_beta(options.batch, run.progress.images, options.ema_kimg, options.ema_rampup))
+    if options.augment:
+        run.ada.observe(real_logits)
+        if run.progress.step % ADA_INTERVAL_STEPS == 0:
+            run.ada.update(lambda t: distributed.all_sum(t, run.context))
+    values = torch.stack([loss_G.detach(), loss_D.detach(), r1.detach(), grad_G, grad_D]).tolist()
+    names = ("loss_G", "loss_D", "r1", "grad_norm_G", "grad_norm_D")
+    bad = [name for name, value in zip(names, values) if not math.isfinite(value)]
+    if bad:
+        raise PgrfError(f"non-finite {', '.join(bad)} at step {run.progress.step} ({run.kimg:.3f} kimg); training stopped, "
+                        f"the last good checkpoint in {run.folder / 'checkpoints'} is intact — resume with lower --lr or higher --gamma")
+    return {name: value for name, value in zip(names, values) if name != "r1" or regularise}
+
+
+def _judge(run: Run, images: torch.Tensor, patch: torch.Tensor, c: torch.Tensor | None, camera: torch.Tensor | None,
+           sigma: float) -> torch.Tensor:
+    """D's logits for patches after blur and ADA (D in bf16 autocast on CUDA, fp32 on CPU)."""
+    images = blur(images, sigma)
+    if run.options.augment and run.ada.p > 0:
+        images = run.augment(images, run.ada.p, generator=run.torch_rng)
+    precision = (torch.autocast("cuda", dtype=torch.bfloat16) if run.context.device.type == "cuda"
+                 else contextlib.nullcontext())
+    with precision:
+        return run.D(images, patch, c, camera).float()
+
+
+def _grad_norm(module: torch.nn.Module) -> torch.Tensor:
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])).cpu()
+
+
+def _periodic(run: Run, final: bool) -> None:
+    """Checkpoints, sample grids and FID when their kimg interval has passed (and at the end)."""
+    options, progress, images = run.options, run.progress, run.progress.images
+    if final or images - progress.last_sample >= options.sample_kimg * 1000:
+        progress.last_sample = images
+        if run.context.main:
+            sample_grid(run.G_ema, run, run.folder / "samples" / f"grid-{_kimg_label(images)}.png")
+    if options.fid_kimg and options.inception and (final or images - progress.last_fid >= options.fid_kimg * 1000):
+        progress.last_fid = images
+        _fid(run)
+    if final or images - progress.last_snapshot >= options.snapshot_kimg * 1000:
+        snapshot = images - progress.last_snapshot >= options.snapshot_kimg * 1000
+        progress.last_snapshot = images
+        state = checkpoint_state(run)
+        if run.context.main:
+            save_checkpoint(run.folder / "checkpoints" / LATEST, state)
+            if snapshot or final:
+                save_checkpoint(run.folder / "checkpoints" / f"snapshot-{_kimg_label(images)}.pt", state)
+
+
+def _kimg_label(images: int) -> str:
+    return f"{images / 1000:010.3f}kimg"
+
+
+def sample_grid(generator: Generator, run: Run, path: Path) -> None:
+    """G_ema at fixed latents and poses (yaw around the object at 60° from the top), full resolution."""
+    config, camera = run.config, run.card["camera"]
+    z = seeded_latents(list(range(GRID_SEEDS)), config.z_dim).to(run.context.device)
+    yaw = np.linspace(-np.pi, np.pi, GRID_SEEDS, endpoint=False)
+    c2w, intrinsics = (t.to(run.context.device) for t in camera_tensors(yaw, np.full(GRID_SEEDS, np.pi / 3), camera["radius"], camera["fov"]))
+    labels = torch.arange(GRID_SEEDS, device=run.context.device) % max(config.c_dim, 1)
+    c = F.one_hot(labels, config.c_dim).float() if config.c_dim else None
+    save_grid(generator.render_image(z, c, c2w, intrinsics, config.resolution), path)
+
+
+def _fid(run: Run) -> None:
+    from pgrf.evaluate.metrics import compute_fid
+
+    result = compute_fid(run.G_ema, dataset_info({"dataset": _dataset_facts(run)}), run.options.shards, run.options.inception,
+                         run.options.fid_num, device=run.context.device, seed=run.options.seed)
+    if run.context.main:
+        append_log(run.folder, {"kimg": run.kimg, **result}, STATS_FILE)
+
+
+def checkpoint_state(run: Run) -> dict[str, Any]:
+    """Everything a resume needs (RNG states of every rank are gathered)."""
+    rng = {"torch": torch.get_rng_state(), "loop": run.torch_rng.get_state(), "numpy": run.numpy_rng.bit_generator.state,
+           "cuda": torch.cuda.get_rng_state(run.context.device) if run.context.device.type == "cuda" else None}
+    return {"pgrf_version": __version__, "model_config": asdict(run.config), "dataset": _dataset_facts(run),
+            "options": asdict(run.options), "G": run.G.state_dict(), "G_ema": run.G_ema.state_dict(),
+            "D": run.D.state_dict(), "opt_G": run.opt_G.state_dict(), "opt_D": run.opt_D.state_dict(),
+            "augment": run.ada.state_dict(), "progress": asdict(run.progress),
+            "rng": distributed.gather_objects(rng, run.context)}
+
+
+def restore(run: Run, state: dict[str, Any]) -> None:
+    """Put a run back in the state of a checkpoint."""
+    if len(state["rng"]) != run.context.world:
+        raise PgrfError(f"the checkpoint was written by {len(state['rng'])} processes; resume it with the same number")
+    for name in ("G", "G_ema", "D", "opt_G", "opt_D"):
+        getattr(run, name).load_state_dict(state[name])
+    run.ada.load_state_dict(state["augment"])
+    run.progress = Counters(**state["progress"])
+    rng = state["rng"][run.context.rank]
+    torch.set_rng_state(rng["torch"].cpu())
+    run.torch_rng.set_state(rng["loop"].cpu())
+    run.numpy_rng.bit_generator.state = rng["numpy"]
+    if rng["cuda"] is not None and run.context.device.type == "cuda":
+        torch.cuda.set_rng_state(rng["cuda"].cpu(), run.context.device)
+    run.options = replace(run.options, resume=None)
+
+
+def batches_of(run: Run) -> Iterator[Batch]:
+    """This rank's training stream from the run's current step (epochs of about one pass over the data)."""
+    per_rank = run.options.batch // run.context.world
+    epoch = max(1, math.ceil(run.card["counts"]["samples"] / run.options.batch))
+    return train_loader(run.options.shards, per_rank, epoch, split=Split(run.context.rank, run.context.world),
+                        workers=run.options.workers, seed=run.options.seed, shuffle_buffer=run.options.shuffle_buffer,
+                        mirror=run.options.mirror, start_batch=run.progress.step)

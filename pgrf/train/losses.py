@@ -1,0 +1,77 @@
+"""GAN losses and the small pieces of StyleGAN2 optimisation the loop needs (TRAINER.md).
+
+- Non-saturating logistic loss: G minimises softplus(−D(G(z))); D minimises softplus(D(fake)) + softplus(−D(real)).
+- R1 = ‖∇ₓ D(x)‖² on real patches, weighted γ/2, applied lazily every ``interval`` D steps and multiplied
+  by the interval (StyleGAN2 §B); the optimiser's lr and betas are compensated for the extra steps.
+- Blur of D's inputs with a Gaussian whose σ fades linearly to 0; EMA of G with ramp-up.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    """Non-saturating G loss, mean over the batch."""
+    return F.softplus(-fake_logits).mean()
+
+
+def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """Logistic D loss, mean over the batch."""
+    return F.softplus(fake_logits).mean() + F.softplus(-real_logits).mean()
+
+
+def r1_penalty(real_logits: torch.Tensor, reals: torch.Tensor) -> torch.Tensor:
+    """Per-sample squared gradient norm of D's real logits w.r.t. its (grad-requiring) inputs."""
+    (gradient,) = torch.autograd.grad(real_logits.sum(), reals, create_graph=True)
+    return gradient.square().flatten(1).sum(dim=1)
+
+
+def lazy_adam_hyperparameters(lr: float, betas: tuple[float, float], interval: int) -> tuple[float, tuple[float, float]]:
+    """Adam lr and betas compensating for a regulariser run every ``interval`` steps (StyleGAN2)."""
+    if interval <= 1:
+        return lr, betas
+    ratio = interval / (interval + 1)
+    return lr * ratio, (betas[0] ** ratio, betas[1] ** ratio)
+
+
+def blur_sigma_at(kimg: float, sigma: float, fade_kimg: float) -> float:
+    """σ of the D-input blur at ``kimg``: ``sigma`` fading linearly to 0 at ``fade_kimg``."""
+    if fade_kimg <= 0:
+        return 0.0
+    return sigma * max(0.0, 1.0 - kimg / fade_kimg)
+
+
+def blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of NCHW images (σ in pixels; identity for σ ≤ 0), reflect-padded."""
+    if sigma <= 0:
+        return images
+    radius = min(math.ceil(3 * sigma), images.shape[-1] - 1)
+    taps = torch.arange(-radius, radius + 1, device=images.device, dtype=torch.float32)
+    kernel = torch.exp(-0.5 * (taps / sigma) ** 2)
+    kernel = (kernel / kernel.sum()).to(images.dtype)
+    channels = images.shape[1]
+    x = F.pad(images, (radius, radius, radius, radius), mode="reflect")
+    x = F.conv2d(x, kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels)
+    return F.conv2d(x, kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
+
+
+def ema_beta(batch: int, images_seen: int, half_life_kimg: float, rampup: float | None) -> float:
+    """Decay of the G EMA for one step: half-life ``half_life_kimg`` capped at ``rampup`` × images seen."""
+    half_life = half_life_kimg * 1000
+    if rampup is not None:
+        half_life = min(half_life, images_seen * rampup)
+    return 0.5 ** (batch / max(half_life, 1e-8))
+
+
+@torch.no_grad()
+def update_ema(ema: nn.Module, model: nn.Module, beta: float) -> None:
+    """ema ← model + β (ema − model) for parameters; buffers (e.g. w_avg) are copied."""
+    for target, source in zip(ema.parameters(), model.parameters()):
+        target.copy_(source.detach().lerp(target, beta))
+    for target, source in zip(ema.buffers(), model.buffers()):
+        target.copy_(source)

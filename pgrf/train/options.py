@@ -1,0 +1,67 @@
+"""Everything ``pgrf train`` can be told, with the defaults of TRAINER.md."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pgrf.errors import PgrfError
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """A training run's options (``pgrf train`` flags); the model sizes come from ``preset``."""
+
+    shards: str
+    out: str = "runs"
+    name: str | None = None
+    """Run folder name under ``out`` (default: the dataset's name and the preset)."""
+    kimg: float = 15000.0
+    batch: int = 64
+    """Images per step over all ranks (each rank gets batch / world size)."""
+    preset: str = "paper"
+    patch_res: int | None = None
+    gamma: float = 0.05
+    schedule: str = "beta"
+    hyper: bool = True
+    mirror: bool = False
+    """Mirror reals on the fly (with the mirrored camera), for shards packed with --no-mirror."""
+    conditional: bool = True
+    """Class-conditional G and D when the dataset has more than one class."""
+    antialias_patches: bool = False
+    """Cut real patches from a prefiltered pyramid instead of point-sampling the image."""
+    fake_poses: str = "sphere"
+    """'sphere': fake cameras uniform on the sphere (the dataset's distribution); 'data': the reals' cameras."""
+    seed: int = 0
+    device: str = "auto"
+    workers: int = 2
+    shuffle_buffer: int = 1000
+    lr: float = 0.002
+    r1_interval: int = 16
+    ema_kimg: float = 10.0
+    ema_rampup: float | None = 0.05
+    blur_sigma: float = 10.0
+    blur_kimg: float = 200.0
+    augment: bool = True
+    ada_target: float = 0.6
+    ada_kimg: float = 500.0
+    tick_kimg: float = 4.0
+    snapshot_kimg: float = 200.0
+    sample_kimg: float = 200.0
+    fid_kimg: float = 0.0
+    """FID@fid_num every this many kimg (0: off); needs ``inception``."""
+    fid_num: int = 2048
+    inception: str | None = None
+    resume: str | None = None
+    """'latest' (this run's last checkpoint) or a checkpoint path."""
+
+    def __post_init__(self) -> None:
+        if self.kimg <= 0 or self.batch <= 0:
+            raise PgrfError("--kimg and --batch must be positive")
+        if self.schedule not in ("beta", "uniform"):
+            raise PgrfError(f"--schedule must be beta or uniform; got {self.schedule!r}")
+        if self.fake_poses not in ("sphere", "data"):
+            raise PgrfError(f"--fake-poses must be sphere or data; got {self.fake_poses!r}")
+        if self.device not in ("auto", "cpu") and not self.device.startswith("cuda"):
+            raise PgrfError(f"--device must be auto, cpu or cuda[:N]; got {self.device!r}")
+        if self.gamma < 0 or self.r1_interval < 1 or self.tick_kimg <= 0:
+            raise PgrfError("--gamma must be >= 0, the R1 interval >= 1 and tick_kimg > 0")

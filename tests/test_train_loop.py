@@ -1,0 +1,174 @@
+"""The training loop: losses, schedules, EMA, resume bit-exactness, non-finite stops, DDP, the CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from pgrf.config import load_config
+from pgrf.errors import PgrfError
+from pgrf.pipeline.pack import PackOptions, pack
+from pgrf.train import loop, losses
+from pgrf.train.checkpoint import load_checkpoint, load_generator
+from pgrf.train.generator import density_noise_at
+from pgrf.train.options import TrainOptions
+from pgrf.train.presets import preset
+from tests.conftest import CONFIG, REPO, run_pgrf
+from tests.test_pack import _fake_renders
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("data")
+    renders = [_fake_renders(root / "renders", "plants", {"a_var1": 0.5, "b_var1": 0.6}, views=6)]
+    pack(renders, root / "shards", load_config(CONFIG), PackOptions(resolution=16, samples_per_shard=8))
+    return root / "shards"
+
+
+def _options(shards: Path, out: Path, **overrides: object) -> TrainOptions:
+    values = {"shards": str(shards), "out": str(out), "name": "run", "preset": "tiny", "kimg": 0.016, "batch": 4,
+              "workers": 0, "tick_kimg": 0.008, "snapshot_kimg": 0.008, "sample_kimg": 1.0, "r1_interval": 2,
+              "blur_sigma": 2.0, "blur_kimg": 1.0, **overrides}
+    return TrainOptions(**values)
+
+
+def test_losses_match_hand_computation() -> None:
+    real, fake = torch.tensor([[0.5], [-1.0]]), torch.tensor([[2.0], [0.0]])
+    softplus = lambda x: math.log1p(math.exp(x))  # noqa: E731
+    assert losses.generator_loss(fake).item() == pytest.approx((softplus(-2.0) + softplus(0.0)) / 2)
+    expected = (softplus(2.0) + softplus(0.0)) / 2 + (softplus(-0.5) + softplus(1.0)) / 2
+    assert losses.discriminator_loss(real, fake).item() == pytest.approx(expected)
+
+
+def test_r1_is_the_squared_gradient_norm() -> None:
+    weight = torch.tensor([[1.0, -2.0], [0.5, 3.0]])
+    images = torch.randn(3, 1, 2, 2, requires_grad=True)
+    logits = (images[:, 0] * weight).sum(dim=(1, 2)) + (images[:, 0] ** 2).sum(dim=(1, 2))
+    expected = (weight + 2 * images[:, 0].detach()).square().sum(dim=(1, 2))
+    assert torch.allclose(losses.r1_penalty(logits, images), expected)
+
+
+def test_lazy_regularisation_compensates_lr_and_betas() -> None:
+    lr, betas = losses.lazy_adam_hyperparameters(0.002, (0.0, 0.99), 16)
+    assert lr == pytest.approx(0.002 * 16 / 17) and betas == (0.0, pytest.approx(0.99 ** (16 / 17)))
+    assert losses.lazy_adam_hyperparameters(0.002, (0.0, 0.99), 1) == (0.002, (0.0, 0.99))
+
+
+def test_ema_update_and_ramp_up() -> None:
+    model, ema = nn.Linear(2, 1), nn.Linear(2, 1)
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+        ema.weight.fill_(3.0)
+    losses.update_ema(ema, model, 0.25)
+    assert torch.allclose(ema.weight, torch.full_like(ema.weight, 1.0 + 0.25 * 2.0))
+    assert losses.ema_beta(64, 10**9, 10.0, 0.05) == pytest.approx(0.5 ** (64 / 10000))  # half-life 10 kimg
+    assert losses.ema_beta(64, 1000, 10.0, 0.05) == pytest.approx(0.5 ** (64 / 50))  # ramp-up: 5 % of images seen
+
+
+def test_schedules_at_given_kimg() -> None:
+    assert losses.blur_sigma_at(0, 10, 200) == 10 and losses.blur_sigma_at(100, 10, 200) == 5 and losses.blur_sigma_at(300, 10, 200) == 0
+    config = preset("paper")
+    assert density_noise_at(0, config) == 1.0 and density_noise_at(2500, config) == 0.5 and density_noise_at(6000, config) == 0
+    image = torch.zeros(1, 3, 9, 9)
+    image[..., 4, 4] = 1.0
+    blurred = losses.blur(image, 1.0)
+    assert blurred.sum().item() == pytest.approx(3.0, abs=1e-5) and blurred[0, 0, 4, 4] < 0.2
+    assert torch.equal(losses.blur(image, 0.0), image)
+
+
+def _weights(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in module.state_dict().items()}
+
+
+def test_resume_after_a_kill_continues_bit_exactly(shards: Path, tmp_path: Path) -> None:
+    straight = loop.train(_options(shards, tmp_path / "straight"))
+    loop.train(_options(shards, tmp_path / "resumed", kimg=0.008))
+    resumed = loop.train(_options(shards, tmp_path / "resumed", resume="latest"))
+    a, b = load_checkpoint(straight / "checkpoints"), load_checkpoint(resumed / "checkpoints")
+    assert a["progress"]["step"] == b["progress"]["step"] == 4
+    for name in ("G", "G_ema", "D"):
+        for key, value in a[name].items():
+            assert torch.equal(value, b[name][key]), f"{name}.{key} differs after resume"
+    assert a["augment"] == b["augment"]
+    lines = [json.loads(x) for x in (resumed / "stats.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in lines] == [2, 4] and all(math.isfinite(line["loss_D"]) for line in lines)
+
+
+def test_non_finite_loss_stops_naming_the_step_and_keeps_the_checkpoint(shards: Path, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    real_loss, calls = losses.generator_loss, []
+
+    def poisoned(logits: torch.Tensor) -> torch.Tensor:
+        calls.append(1)
+        return real_loss(logits) * (math.nan if len(calls) == 3 else 1.0)
+
+    monkeypatch.setattr(loop, "generator_loss", poisoned)
+    with pytest.raises(PgrfError, match=r"non-finite loss_G.* at step 3 .*checkpoint"):
+        loop.train(_options(shards, tmp_path, kimg=0.032))
+    kept = load_checkpoint(tmp_path / "run" / "checkpoints")
+    assert kept["progress"]["step"] == 2 and all(torch.isfinite(v).all() for v in kept["G"].values() if v.is_floating_point())
+
+
+def test_train_cli_writes_a_run_and_refuses_bad_shards(shards: Path, tmp_path: Path) -> None:
+    result = run_pgrf("train", "--shards", str(shards), "--out", str(tmp_path), "--name", "cli", "--preset", "tiny",
+                      "--kimg", "0.008", "--batch", "4", "--workers", "1", "--tick-kimg", "0.004", "--sample-kimg", "0.008")
+    assert result.returncode == 0, result.stderr[-2000:]
+    run = tmp_path / "cli"
+    config = json.loads((run / "config.json").read_text())
+    assert config["dataset"]["class_names"] == ["class0", "class1"] and config["model"]["c_dim"] == 2
+    assert len((run / "stats.jsonl").read_text().splitlines()) == 2 and list((run / "samples").glob("grid-*.png"))
+    generator, info = load_generator(run / "checkpoints")
+    assert info.resolution == 16 and info.radius == 3.5 and not generator.training
+    again = run_pgrf("train", "--shards", str(shards), "--out", str(tmp_path), "--name", "cli", "--preset", "tiny")
+    assert again.returncode == 2 and "already holds a run" in again.stderr
+    for bad, message in ((tmp_path / "none", "not a pgrf pack folder"), (tmp_path, "dataset.json: missing")):
+        failed = run_pgrf("train", "--shards", str(bad), "--preset", "tiny")
+        assert failed.returncode == 2 and message in failed.stderr and "Traceback" not in failed.stderr
+    card = json.loads((shards / "dataset.json").read_text())
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "dataset.json").write_text(json.dumps(card))
+    failed = run_pgrf("train", "--shards", str(broken), "--preset", "tiny")
+    assert failed.returncode == 2 and "listed in" in failed.stderr and "but missing" in failed.stderr
+
+
+DDP_SCRIPT = '''
+import hashlib, json, sys
+from pgrf.train import distributed, loop
+from pgrf.train.options import TrainOptions
+options = TrainOptions(**json.loads(sys.argv[1]))
+context = distributed.setup("cpu")
+run = loop.build(options, context)
+batches = loop.batches_of(run)
+for _ in range(3):
+    loop.step(run, next(batches))
+for module in ("G", "D", "G_ema"):
+    digest = hashlib.sha256()
+    for value in getattr(run, module).state_dict().values():
+        digest.update(value.detach().numpy().tobytes())
+    print("DIGEST", context.rank, module, digest.hexdigest(), flush=True)
+distributed.teardown()
+'''
+
+
+def test_ddp_on_cpu_keeps_two_ranks_in_sync(shards: Path, tmp_path: Path) -> None:
+    options = {"shards": str(shards), "out": str(tmp_path), "preset": "tiny", "batch": 4, "workers": 0, "r1_interval": 2}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    script = tmp_path / "ddp_steps.py"
+    script.write_text(DDP_SCRIPT)
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+                             str(script), json.dumps(options)], capture_output=True, text=True, env=env, timeout=300)
+    digests = {tuple(line.split()[1:3]): line.split()[3] for line in result.stdout.splitlines() if line.startswith("DIGEST")}
+    assert result.returncode == 0 and len(digests) == 6, result.stderr[-3000:]
+    for module in ("G", "D", "G_ema"):
+        assert digests["0", module] == digests["1", module], f"{module} differs between ranks"
+    assert hashlib.sha256(b"").hexdigest() not in digests.values()
