@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from pgrf import cameras
 from pgrf.errors import PgrfError
 from pgrf.train.discriminator import Discriminator, minibatch_stddev
-from pgrf.train.generator import Generator, seeded_latents
+from pgrf.train.generator import Generator, density_noise_at, seeded_latents
 from pgrf.train.layers import ModulatedConv2d, downsample2x, modulated_conv2d, upsample2x
 from pgrf.train.mapping import MappingNetwork
 from pgrf.train.patches import PatchSampler
@@ -218,6 +218,8 @@ def test_presets_and_config_errors() -> None:
     assert (paper.patch_resolution, paper.coarse_steps, paper.fine_steps) == (64, 48, 48)
     assert paper.with_dataset(128, 5).resolution == 128 and paper.with_dataset(32, 0).patch_resolution == 32
     assert Generator(preset("tiny")).synthesis.num_ws == 6
+    assert density_noise_at(0.0, paper) == 1.0 and density_noise_at(2500.0, paper) == 0.5
+    assert density_noise_at(5000.0, paper) == 0.0 and density_noise_at(9000.0, paper) == 0.0
     with pytest.raises(PgrfError, match="unknown model preset"):
         preset("huge")
     with pytest.raises(PgrfError, match="power of two"):

@@ -20,6 +20,13 @@ def seeded_latents(seeds: list[int], z_dim: int) -> torch.Tensor:
     return torch.from_numpy(np.stack([np.random.RandomState(s).randn(z_dim) for s in seeds])).float()
 
 
+def density_noise_at(kimg: float, config: ModelConfig) -> float:
+    """The training-time density noise std at ``kimg``: ``density_noise`` fading linearly to 0."""
+    if config.density_noise_kimg <= 0:
+        return 0.0
+    return config.density_noise * max(0.0, 1.0 - kimg / config.density_noise_kimg)
+
+
 class Generator(nn.Module):
     """G(z, c, c2w, K, patch) → RGB patches (B, 3, r, r) in [-1, 1] over a white background.
 
@@ -56,7 +63,7 @@ class Generator(nn.Module):
 
     def forward(self, z: torch.Tensor, c: torch.Tensor | None, c2w: torch.Tensor, intrinsics: torch.Tensor,
                 patch: torch.Tensor, psi: float = 1.0, density_noise_std: float = 0.0) -> torch.Tensor:
-        """RGB patches (B, 3, r, r) in [-1, 1]; ``density_noise_std`` is the training-time density noise."""
+        """RGB patches (B, 3, r, r) in [-1, 1]; ``density_noise_std``: see ``density_noise_at``."""
         planes = self.planes(z, c, psi)
         size = self.patch_resolution
         out = self.render(planes, patch_rays(c2w, intrinsics, patch, size), jitter=self.training,

@@ -32,6 +32,9 @@ class ModelConfig:
     decoder_hidden: int = 64
     coarse_steps: int = 48
     fine_steps: int = 48
+    density_noise: float = 1.0
+    density_noise_kimg: float = 5000.0
+    """The std of the training-time noise on raw density fades linearly from ``density_noise`` to 0 at this kimg."""
 
     # discriminator
     d_channel_base: int = 32768
