@@ -1,0 +1,205 @@
+"""FID and KID of a generator against the real images of a shard folder.
+
+Generated images: G's deterministic full-resolution renders (``Generator.render_image``) at the
+dataset resolution, poses uniform on the sphere like the data (``sample_poses``), classes drawn with
+the dataset's class frequencies (``index.parquet``; uniform without one), z ~ N(0, I). All of it is
+drawn from ``seed`` in fixed blocks of ``FAKE_BLOCK`` images, so the images do not depend on the
+batch size. Both sides are quantised to uint8 before the Inception network, as real PNGs are.
+
+Real statistics: every sample of the shards exactly once (mirrored copies included, as packed),
+cached next to the shards in ``fid-stats-<hash>.npz`` under a key made of the shards' sha256s (from
+the dataset card, or hashed for loose tar files) and the Inception weights' own hash, so new shards
+or other weights never reuse stale statistics. Single process: in a DDP run, call it on one rank.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.parquet as pq
+import torch
+from torch import nn
+
+from pgrf.datasets.loader import Split, exact_loader, shard_urls
+from pgrf.errors import PgrfError
+from pgrf.evaluate.fid import (
+    FeatureAccumulator,
+    FeatureStats,
+    fid,
+    kid,
+    load_stats,
+    save_stats,
+    stats_cache_path,
+)
+from pgrf.evaluate.inception import load_inception, resolve_weights
+from pgrf.evaluate.views import to_uint8
+from pgrf.pipeline.layout import INDEX_FILE, read_card
+from pgrf.train.checkpoint import DatasetInfo
+from pgrf.train.generator import Generator
+from pgrf.train.poses import sample_poses
+
+MISSING_WEIGHTS = "FID needs the Inception weights: --inception FILE or PGRF_INCEPTION"
+FAKE_BLOCK = 1024
+"""Generated images are drawn from the seed in blocks of this many (poses, classes, then latents)."""
+KID_REAL_FEATURES = 10000
+"""Real features kept (and cached) for KID."""
+KID_SUBSET = 1000
+CACHE_VERSION = "pgrf-fid-real-1"
+
+Progress = Callable[[str, int], None]
+"""Called with ('real' or 'fake', images just processed)."""
+
+
+def inception_network(inception: nn.Module | str | Path | None, device: torch.device | str) -> nn.Module:
+    """A loaded feature network as is (moved to ``device``), or the FID Inception from a path / ``PGRF_INCEPTION``."""
+    if isinstance(inception, nn.Module):
+        return inception.to(device)
+    if resolve_weights(inception) is None:
+        raise PgrfError(MISSING_WEIGHTS)
+    return load_inception(inception, device)
+
+
+def inception_identity(model: nn.Module) -> str:
+    """sha256 of the network's weights (names and float32 values): which network made the features."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        if not name.endswith("num_batches_tracked"):
+            digest.update(name.encode())
+            digest.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def shards_identity(shards: str | Path) -> tuple[str, Path] | None:
+    """(key of the shards' content, folder for the stats cache); None for remote shards (not cached)."""
+    path = Path(shards)
+    if path.is_dir():
+        card = read_card(path)
+        return json.dumps([[s["file"], s["sha256"]] for s in card["shards"]]), path
+    urls = shard_urls(shards)
+    if any("://" in url or url.startswith("pipe:") for url in urls):
+        return None
+    files = [Path(url) for url in urls]
+    return json.dumps([[f.name, _file_sha256(f)] for f in files]), files[0].parent
+
+
+def class_probabilities(shards: str | Path, c_dim: int) -> np.ndarray | None:
+    """The dataset's class frequencies (from ``index.parquet`` of a shard folder), uniform without it; None if unconditional."""
+    if c_dim == 0:
+        return None
+    index = Path(shards) / INDEX_FILE
+    counts = np.ones(c_dim)
+    if index.is_file():
+        labels = pq.read_table(index, columns=["class"]).column("class").to_numpy()
+        found = np.bincount(labels[(labels >= 0) & (labels < c_dim)], minlength=c_dim).astype(np.float64)
+        counts = found if found.sum() > 0 else counts
+    return counts / counts.sum()
+
+
+@torch.no_grad()
+def real_statistics(shards: str | Path, model: nn.Module, device: torch.device | str, batch: int = 64,
+                    keep: int = 0, workers: int = 0, cache: bool = True,
+                    progress: Progress | None = None) -> tuple[FeatureStats, Path | None, bool]:
+    """Inception statistics of every real image: (stats, cache file or None, whether it came from the cache).
+
+    ``keep`` real features are kept for KID; a cached file without enough of them is recomputed.
+    """
+    identity = shards_identity(shards) if cache else None
+    path, key = None, ""
+    if identity is not None:
+        key = f"{CACHE_VERSION}\ninception {inception_identity(model)}\nshards {identity[0]}"
+        path = stats_cache_path(identity[1], key)
+        stats = load_stats(path, key)
+        if stats is not None and (keep == 0 or (stats.features is not None
+                                                and len(stats.features) >= min(keep, stats.count))):
+            return stats, path, True
+    accumulator = FeatureAccumulator(keep)
+    for data in exact_loader(shards, batch, split=Split(), workers=workers):
+        accumulator.update(model(data["image"].to(device)))
+        if progress:
+            progress("real", len(data["image"]))
+    if accumulator.count < 2:
+        raise PgrfError(f"{shards}: FID needs at least 2 real images, found {accumulator.count}")
+    stats = accumulator.stats()
+    if path is not None:
+        try:
+            save_stats(stats, path, key)
+        except OSError:  # a read-only shard folder: compute again next time
+            path = None
+    return stats, path, False
+
+
+@torch.no_grad()
+def generated_statistics(generator: Generator, info: DatasetInfo, model: nn.Module, num: int, seed: int = 0,
+                         psi: float = 1.0, batch: int = 16, chunk: int = 8192, keep: int = 0,
+                         class_probs: np.ndarray | None = None, progress: Progress | None = None) -> FeatureStats:
+    """Inception statistics of ``num`` generated images, deterministic for ``seed`` whatever ``batch`` is."""
+    device = next(generator.parameters()).device
+    c_dim, z_dim = generator.config.c_dim, generator.config.z_dim
+    probs = class_probs if class_probs is not None else (np.full(c_dim, 1 / c_dim) if c_dim else None)
+    accumulator = FeatureAccumulator(keep)
+    for block_start in range(0, num, FAKE_BLOCK):
+        rng = np.random.default_rng([seed, block_start // FAKE_BLOCK])
+        count = min(FAKE_BLOCK, num - block_start)
+        c2w, intrinsics, _ = sample_poses(count, info.radius, info.fov, rng)
+        labels = None
+        if probs is not None:
+            labels = torch.nn.functional.one_hot(torch.from_numpy(rng.choice(c_dim, size=count, p=probs)), c_dim).float()
+        z = torch.from_numpy(rng.standard_normal((count, z_dim), dtype=np.float32))
+        for start in range(0, count, batch):
+            part = slice(start, start + batch)
+            images = generator.render_image(z[part].to(device), None if labels is None else labels[part].to(device),
+                                            c2w[part].to(device), intrinsics[part].to(device), info.resolution,
+                                            psi=psi, chunk=chunk)
+            accumulator.update(model(to_uint8(images).to(next(model.parameters()).device)))
+            if progress:
+                progress("fake", len(images))
+    return accumulator.stats()
+
+
+def compute_fid(generator: Generator, dataset_info: DatasetInfo, shards: str | Path,
+                inception: nn.Module | str | Path | None = None, num: int = 2048, batch: int = 16,
+                device: torch.device | str | None = None, seed: int = 0, psi: float = 1.0, with_kid: bool = False,
+                workers: int = 0, chunk: int = 8192, cache: bool = True,
+                progress: Progress | None = None) -> dict[str, Any]:
+    """FID (and KID) of ``num`` images of ``generator`` against the shards' real images.
+
+    Returns ``fid``, ``num_fake``, ``num_real``, ``real_stats`` (the cache file or None),
+    ``real_stats_cached``, ``seconds``, and with ``with_kid`` also ``kid`` and ``kid_std``.
+    ``inception``: the FID Inception's weights file (default ``PGRF_INCEPTION``) or an already loaded
+    network (any module mapping uint8 NCHW images to (N, D) features). ``generator`` keeps its
+    device; ``device`` (default: G's) is where the feature network runs.
+    """
+    if num < 2:
+        raise PgrfError(f"--num must be at least 2, got {num}")
+    if batch < 1:
+        raise PgrfError(f"--batch must be positive, got {batch}")
+    started = time.perf_counter()
+    device = device if device is not None else next(generator.parameters()).device
+    model = inception_network(inception, device)
+    keep_real = KID_REAL_FEATURES if with_kid else 0
+    real, cache_path, cached = real_statistics(shards, model, device, max(batch, 32), keep_real, workers, cache, progress)
+    probs = class_probabilities(shards, generator.config.c_dim)
+    fake = generated_statistics(generator, dataset_info, model, num, seed, psi, batch, chunk,
+                                num if with_kid else 0, probs, progress)
+    result: dict[str, Any] = {"fid": fid(fake, real), "num_fake": fake.count, "num_real": real.count,
+                              "real_stats": None if cache_path is None else str(cache_path),
+                              "real_stats_cached": cached}
+    if with_kid:
+        assert fake.features is not None and real.features is not None
+        result["kid"], result["kid_std"] = kid(fake.features, real.features, max_subset_size=KID_SUBSET, seed=seed)
+    result["seconds"] = time.perf_counter() - started
+    return result
