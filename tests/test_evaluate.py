@@ -175,7 +175,6 @@ def test_videos_gif_mp4_and_png_frames(tmp_path: Path) -> None:
     folder = write_videos(tmp_path / "frames", iter(frames[:2]))[0]
     assert sorted(p.name for p in folder.iterdir()) == ["frame_00000.png", "frame_00001.png"]
     assert np.array_equal(np.asarray(Image.open(folder / "frame_00001.png")), frames[1]["rgb"])
-    pytest.importorskip("imageio_ffmpeg")
     mp4 = write_videos(tmp_path / "spin.mp4", iter(frames), fps=10)[0]
     decoded = list(_mp4_frames(mp4))
     assert len(decoded) == 5 and decoded[0].shape == (8, 10, 3)  # padded to even sizes for H.264

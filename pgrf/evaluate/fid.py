@@ -1,9 +1,9 @@
 """FID and KID from Inception features: statistics, a streaming accumulator, cached real statistics.
 
 FID is the Fréchet distance between Gaussians fitted to two feature sets (mean and covariance in
-float64, covariance with the unbiased 1/(n-1) normalisation as numpy's ``np.cov``), with the usual
-``scipy.linalg.sqrtm`` handling: an ``eps`` diagonal offset when the product is singular, and the
-imaginary part dropped when it is numerical noise. KID is the unbiased MMD² with the cubic
+float64, covariance with the unbiased 1/(n-1) normalisation as numpy's ``np.cov``). The trace of
+(C1 C2)^½ comes from symmetric eigendecompositions (negative round-off eigenvalues clipped to 0)
+instead of ``scipy.linalg.sqrtm``: the same value for PSD covariances, several times faster. KID is the unbiased MMD² with the cubic
 polynomial kernel k(x, y) = (x·y / d + 1)³, averaged over random subsets (as in the KID paper and
 StyleGAN2-ADA's metrics).
 """
@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import scipy.linalg
 import torch
 
 from pgrf.render.records import temporary_name
@@ -97,23 +96,23 @@ class FeatureAccumulator:
         return FeatureStats(self._shift + offset, (cov + cov.T) / 2, self.count, kept)
 
 
-def frechet_distance(mean1: np.ndarray, cov1: np.ndarray, mean2: np.ndarray, cov2: np.ndarray,
-                     eps: float = 1e-6) -> float:
+def frechet_distance(mean1: np.ndarray, cov1: np.ndarray, mean2: np.ndarray, cov2: np.ndarray) -> float:
     """||m1 - m2||² + tr(C1 + C2 - 2 (C1 C2)^½), in float64."""
     mean1, mean2 = np.atleast_1d(np.asarray(mean1, np.float64)), np.atleast_1d(np.asarray(mean2, np.float64))
     cov1, cov2 = np.atleast_2d(np.asarray(cov1, np.float64)), np.atleast_2d(np.asarray(cov2, np.float64))
     if mean1.shape != mean2.shape or cov1.shape != cov2.shape or cov1.shape != (len(mean1),) * 2:
         raise ValueError(f"mismatched statistics: means {mean1.shape} {mean2.shape}, covariances {cov1.shape} {cov2.shape}")
     diff = mean1 - mean2
-    covmean = scipy.linalg.sqrtm(cov1 @ cov2)
-    if not np.isfinite(covmean).all():  # singular product: regularise both covariances
-        offset = np.eye(len(mean1)) * eps
-        covmean = scipy.linalg.sqrtm((cov1 + offset) @ (cov2 + offset))
-    if np.iscomplexobj(covmean):
-        if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
-            raise ValueError(f"FID: sqrtm has a large imaginary part ({np.abs(covmean.imag).max():.3g})")
-        covmean = covmean.real
-    return float(diff @ diff + np.trace(cov1) + np.trace(cov2) - 2 * np.trace(covmean))
+    return float(diff @ diff + np.trace(cov1) + np.trace(cov2) - 2 * _trace_sqrt_product(cov1, cov2))
+
+
+def _trace_sqrt_product(cov1: np.ndarray, cov2: np.ndarray) -> float:
+    """tr((C1 C2)^½) = Σ √λ(√C1 C2 √C1) for PSD C1, C2: two symmetric eigendecompositions, ~5× faster
+    than a general matrix square root at 2048² and free of its complex round-off."""
+    values, vectors = np.linalg.eigh(cov1)
+    root1 = (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
+    product = root1 @ cov2 @ root1
+    return float(np.sqrt(np.clip(np.linalg.eigvalsh((product + product.T) / 2), 0, None)).sum())
 
 
 def fid(stats1: FeatureStats, stats2: FeatureStats) -> float:

@@ -342,7 +342,8 @@ def _periodic(run: Run, final: bool) -> None:
             sample_grid(run.G_ema, run, run.folder / "samples" / f"grid-{_kimg_label(images)}.png")
     if options.fid_kimg and options.inception and (final or images - progress.last_fid >= options.fid_kimg * 1000):
         progress.last_fid = images
-        _fid(run)
+        if run.context.main:
+            _fid(run)
     if final or images - progress.last_snapshot >= options.snapshot_kimg * 1000:
         snapshot = images - progress.last_snapshot >= options.snapshot_kimg * 1000
         progress.last_snapshot = images
@@ -373,8 +374,7 @@ def _fid(run: Run) -> None:
 
     result = compute_fid(run.G_ema, dataset_info({"dataset": _dataset_facts(run)}), run.options.shards, run.options.inception,
                          run.options.fid_num, device=run.context.device, seed=run.options.seed)
-    if run.context.main:
-        append_log(run.folder, {"kimg": run.kimg, **result}, STATS_FILE)
+    append_log(run.folder, {"kimg": run.kimg, **result}, STATS_FILE)
 
 
 def checkpoint_state(run: Run) -> dict[str, Any]:

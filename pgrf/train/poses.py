@@ -11,8 +11,8 @@ from pgrf.cameras import look_at_origin, normalized_intrinsics, sample_angles
 def camera_tensors(yaw: np.ndarray, pitch: np.ndarray, radius: float, fov: float) -> tuple[torch.Tensor, torch.Tensor]:
     """float32 ``c2w`` (N, 4, 4) and ``intrinsics`` (N, 3, 3) of the views (yaw, pitch), as in the shards."""
     c2w = np.stack([look_at_origin(float(y), float(p), radius) for y, p in zip(yaw, pitch)])
-    intrinsics = np.broadcast_to(normalized_intrinsics(fov), (len(c2w), 3, 3))
-    return torch.from_numpy(c2w).float(), torch.from_numpy(np.ascontiguousarray(intrinsics)).float()
+    intrinsics = np.repeat(normalized_intrinsics(fov)[None], len(c2w), axis=0)
+    return torch.from_numpy(c2w).float(), torch.from_numpy(intrinsics).float()
 
 
 def sample_poses(n: int, radius: float, fov: float, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
