@@ -21,8 +21,9 @@ from PIL import Image
 from pgrf.errors import PgrfError
 
 BACKGROUNDS = {"white": 1.0, "black": 0.0}
-PNG_COMPRESS_LEVEL = 6
-"""zlib level of the shard PNGs: decoding speed barely depends on it, level 6 keeps shards small."""
+PNG_COMPRESS_LEVEL = 3
+"""zlib level of the shard PNGs: encodes ~1.5x faster than level 6 for files ~5 % larger; libspng decodes
+both equally fast (measured on 256² renders)."""
 
 
 class BadImage(PgrfError):
@@ -52,8 +53,11 @@ def read_rgba(path: Path) -> np.ndarray:
 def composite(rgba: np.ndarray, resolution: int, background: str) -> np.ndarray:
     """uint8 RGBA (H, W, 4) → uint8 RGB (resolution², 3) over a white or black background."""
     premultiplied = Image.fromarray(rgba, "RGBA").convert("RGBa")
-    if premultiplied.size != (resolution, resolution):
-        resample = Image.Resampling.BOX if resolution < premultiplied.width else Image.Resampling.BICUBIC
+    width = premultiplied.width
+    if width > resolution and width % resolution == 0 and premultiplied.height == width:
+        premultiplied = premultiplied.reduce(width // resolution)  # the box filter, ~2x faster for integer factors
+    elif premultiplied.size != (resolution, resolution):
+        resample = Image.Resampling.BOX if resolution < width else Image.Resampling.BICUBIC
         premultiplied = premultiplied.resize((resolution, resolution), resample)
     pixels = np.asarray(premultiplied, dtype=np.float32) * np.float32(1 / 255)
     colour, alpha = pixels[..., :3], pixels[..., 3:]

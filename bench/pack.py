@@ -1,0 +1,141 @@
+"""Pack benchmark: 1024² renders → 256² shards, against PNG decoding and the original pipeline.
+
+Run from the repository root: ``.venv/bin/python bench/pack.py [--renders DIR] [--copies N] [--json FILE]``.
+
+Inputs are real Cycles renders of the bundled sample plants at 1024² (rendered once with
+``pgrf render``, or taken from ``--renders``), replicated under new model ids until there are enough
+images. Figures, all measured in this run on the same files:
+
+- **decode**: source PNGs per second decoded in one process, by libspng (what pack uses) and by
+  Pillow (what most scripts use);
+- **pack, 1 and 2 workers**: source images per second through ``pgrf pack`` (decode, premultiplied
+  resize, composite, the view and its mirrored copy encoded, tar, index and card), and the pack
+  efficiency = pack rate with 1 worker ÷ libspng decode rate (target ≥ 0.7), also given against
+  Pillow's decode rate;
+- **baseline**: the original pipeline's steps — copy every render into one folder, resize each with
+  Pillow and save it, then zip the folder — in images per second;
+- **memory**: peak resident memory of ``pgrf pack`` (parent and workers) for N and 2N images: it must
+  not grow with the number of samples.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pyspng
+from PIL import Image
+from rich.console import Console
+from rich.table import Table
+from sources import render_sample_plants, replicate
+
+REPO = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+console = Console()
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--renders", type=Path, help="a renders/<category> folder at 1024² (default: render the sample plants)")
+    parser.add_argument("--views", type=int, default=8, help="views per model when rendering")
+    parser.add_argument("--copies", type=int, default=6, help="replicas of every rendered model (N images)")
+    parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument("--child", nargs=3, metavar=("RENDERS", "OUT", "WORKERS"), help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def decode_rate(files: list[Path], pillow: bool = False) -> float:
+    """Source PNGs per second read and decoded to RGBA in this process (libspng, or Pillow)."""
+    start = time.perf_counter()
+    for path in files:
+        if pillow:
+            with Image.open(path) as image:
+                image.convert("RGBA").load()
+        else:
+            pyspng.load(path.read_bytes(), format="RGBA")
+    return len(files) / (time.perf_counter() - start)
+
+
+def pack_run(renders: Path, out: Path, workers: int) -> dict[str, float]:
+    """``pgrf pack`` in a child process: wall seconds (in the child) and peak RSS of it and its workers."""
+    result = subprocess.run([PYTHON, __file__, "--child", str(renders), str(out), str(workers)],
+                            check=True, capture_output=True, text=True)
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+def child(renders: Path, out: Path, workers: int) -> None:
+    from rich.console import Console as QuietConsole
+
+    from pgrf.config import load_config
+    from pgrf.pipeline.pack import PackOptions, pack
+
+    config = load_config(REPO / "assets.toml")
+    start = time.perf_counter()
+    card = pack([renders], out, config, PackOptions(resolution=256, workers=workers, samples_per_shard=500, min_mean_alpha=0.0),
+                console=QuietConsole(quiet=True))
+    seconds = time.perf_counter() - start
+    peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    print(json.dumps({"seconds": seconds, "samples": card["counts"]["samples"], "views": card["counts"]["unique_views"],
+                      "peak_rss_mib": peak / 1024}))
+
+
+def baseline(files: list[Path], work: Path) -> float:
+    """Copy into one folder, resize with Pillow, save, zip: the original scripts' steps; images per second."""
+    start = time.perf_counter()
+    flat, resized = work / "flat", work / "resized"
+    flat.mkdir(parents=True)
+    resized.mkdir()
+    for number, path in enumerate(files):
+        shutil.copy(path, flat / f"{number:08d}.png")
+    for path in sorted(flat.iterdir()):
+        with Image.open(path) as image:
+            image.convert("RGBA").resize((256, 256), Image.Resampling.LANCZOS).save(resized / path.name)
+    with zipfile.ZipFile(work / "dataset.zip", "w", zipfile.ZIP_STORED) as archive:
+        for path in sorted(resized.iterdir()):
+            archive.write(path, path.name)
+    return len(files) / (time.perf_counter() - start)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.child:
+        child(Path(args.child[0]), Path(args.child[1]), int(args.child[2]))
+        return
+    with tempfile.TemporaryDirectory(prefix="pgrf-bench-pack-") as tmp:
+        work = Path(tmp)
+        source = args.renders or render_sample_plants(work, args.views, 1024)
+        small = replicate(source, work / "renders-n" / "plants", args.copies)
+        replicate(source, work / "renders-2n" / "plants", 2 * args.copies)
+        figures: dict[str, Any] = {"images": len(small), "decode_images_per_s": decode_rate(small),
+                                   "decode_pillow_images_per_s": decode_rate(small, pillow=True)}
+        for workers in (1, 2):
+            run = pack_run(work / "renders-n" / "plants", work / f"shards-{workers}", workers)
+            figures[f"pack_{workers}w_images_per_s"] = run["views"] / run["seconds"]
+            figures[f"pack_{workers}w_samples_per_s"] = run["samples"] / run["seconds"]
+            figures[f"pack_{workers}w_peak_rss_mib"] = run["peak_rss_mib"]
+        figures["pack_2n_peak_rss_mib"] = pack_run(work / "renders-2n" / "plants", work / "shards-2n", 1)["peak_rss_mib"]
+        figures["baseline_images_per_s"] = baseline(small, work / "baseline")
+        figures["pack_efficiency"] = figures["pack_1w_images_per_s"] / figures["decode_images_per_s"]
+        figures["pack_efficiency_vs_pillow_decode"] = figures["pack_1w_images_per_s"] / figures["decode_pillow_images_per_s"]
+        figures["speedup_vs_baseline_1w"] = figures["pack_1w_images_per_s"] / figures["baseline_images_per_s"]
+    table = Table(title=f"pack: {figures['images']} renders 1024² → 256² shards (+ mirrored copies)")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key, value in figures.items():
+        table.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
+    console.print(table)
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,32 @@
+"""Render inputs shared by the pack and loader benchmarks: real Cycles renders of the sample plants."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from pgrf.render import records
+
+
+def render_sample_plants(work: Path, views: int, resolution: int) -> Path:
+    """Render the bundled sample plants with ``pgrf render`` (16 samples: pixels, not quality, matter here)."""
+    subprocess.run([sys.executable, "-m", "pgrf", "assets", "make-sample", str(work / "library")], check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "pgrf", "render", "--category", "sample-plants", "--library", str(work / "library"),
+                    "--out", str(work / "rendered"), "--views", str(views), "--resolution", str(resolution),
+                    "--samples", "16", "--no-denoise", "--workers", "2"], check=True)
+    return work / "rendered" / "sample-plants"
+
+
+def replicate(source: Path, out: Path, copies: int) -> list[Path]:
+    """``copies`` copies of every finished model of ``source`` under new ids in ``out``; returns every view PNG."""
+    for model_id, model_dir in records.finished_models(source).items():
+        for copy in range(copies):
+            target = out / f"{model_id}c{copy}"
+            shutil.copytree(model_dir, target)
+            doc = records.read_cameras(target)
+            doc["model_id"] = f"{model_id}c{copy}"
+            (target / records.CAMERAS_FILE).write_text(json.dumps(doc))
+    return sorted(out.glob("*/views/*.png"))
