@@ -32,10 +32,9 @@ from typing import Any
 
 import numpy as np
 import torch
+from common import render_sample_plants, replicate, report
 from PIL import Image
 from rich.console import Console
-from rich.table import Table
-from sources import render_sample_plants, replicate
 from torch.utils.data import DataLoader, Dataset
 
 REPO = Path(__file__).resolve().parent.parent
@@ -122,15 +121,7 @@ def main(argv: list[str] | None = None) -> None:
         figures["ratio"] = figures["ours_samples_per_s"] / figures["zip_baseline_samples_per_s"]
         figures["peak_rss_n_mib"] = peak_memory(work / "shards-n")
         figures["peak_rss_2n_mib"] = peak_memory(work / "shards-2n")
-    table = Table(title=f"loader, one worker, batches of {BATCH}: {figures['samples']} samples at 256²")
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-    for key, value in figures.items():
-        table.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
-    console.print(table)
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=2))
-
+    report(f"loader, one worker, batches of {BATCH}: {figures['samples']} samples at 256²", figures, args.json)
 
 if __name__ == "__main__":
     main()

@@ -110,6 +110,10 @@ def bench_preset(name: str, config: ModelConfig, batch: int, repeats: int, devic
     return results
 
 
+def gib(value: float) -> str:
+    return "–" if math.isnan(value) else f"{value:.2f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", nargs="+", default=["paper", "small"])
@@ -128,7 +132,7 @@ def main() -> None:
     for name, r in results.items():
         table.add_row(name, f"{r['g_ms_per_image']:.1f}", f"{r['synthesis_ms_per_image']:.1f}",
                       f"{r['render_ms_per_image']:.1f}", f"{r['d_ms_per_image']:.1f}", f"{r['s_per_kimg']:.1f}",
-                      f"{r['g_peak_gib']:.2f}", f"{r['d_peak_gib']:.2f}", f"{r['g_params_m']:.1f} / {r['d_params_m']:.1f}")
+                      gib(r["g_peak_gib"]), gib(r["d_peak_gib"]), f"{r['g_params_m']:.1f} / {r['d_params_m']:.1f}")
     console.print(table)
     if args.json:
         args.json.write_text(json.dumps({"device": machine, "torch": torch.__version__, "results": results}, indent=2))

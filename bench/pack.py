@@ -33,10 +33,9 @@ from pathlib import Path
 from typing import Any
 
 import pyspng
+from common import render_sample_plants, replicate, report
 from PIL import Image
 from rich.console import Console
-from rich.table import Table
-from sources import render_sample_plants, replicate
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -127,15 +126,7 @@ def main(argv: list[str] | None = None) -> None:
         figures["pack_efficiency"] = figures["pack_1w_images_per_s"] / figures["decode_images_per_s"]
         figures["pack_efficiency_vs_pillow_decode"] = figures["pack_1w_images_per_s"] / figures["decode_pillow_images_per_s"]
         figures["speedup_vs_baseline_1w"] = figures["pack_1w_images_per_s"] / figures["baseline_images_per_s"]
-    table = Table(title=f"pack: {figures['images']} renders 1024² → 256² shards (+ mirrored copies)")
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-    for key, value in figures.items():
-        table.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
-    console.print(table)
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=2))
-
+    report(f"pack: {figures['images']} renders 1024² → 256² shards (+ mirrored copies)", figures, args.json)
 
 if __name__ == "__main__":
     main()

@@ -40,6 +40,7 @@ from pgrf.evaluate.fid import (
 from pgrf.evaluate.inception import load_inception, resolve_weights
 from pgrf.evaluate.views import to_uint8
 from pgrf.pipeline.layout import INDEX_FILE, read_card
+from pgrf.pipeline.shards import sha256
 from pgrf.train.checkpoint import DatasetInfo
 from pgrf.train.generator import Generator
 from pgrf.train.poses import sample_poses
@@ -75,14 +76,6 @@ def inception_identity(model: nn.Module) -> str:
     return digest.hexdigest()
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def shards_identity(shards: str | Path) -> tuple[str, Path] | None:
     """(key of the shards' content, folder for the stats cache); None for remote shards (not cached)."""
     path = Path(shards)
@@ -93,7 +86,7 @@ def shards_identity(shards: str | Path) -> tuple[str, Path] | None:
     if any("://" in url or url.startswith("pipe:") for url in urls):
         return None
     files = [Path(url) for url in urls]
-    return json.dumps([[f.name, _file_sha256(f)] for f in files]), files[0].parent
+    return json.dumps([[f.name, sha256(f)] for f in files]), files[0].parent
 
 
 def class_probabilities(shards: str | Path, c_dim: int) -> np.ndarray | None:

@@ -29,6 +29,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from pgrf import __version__
 from pgrf.datasets.loader import Batch, Split, shard_urls, train_loader
 from pgrf.errors import PgrfError
+from pgrf.evaluate.samples import save_png
+from pgrf.evaluate.views import image_grid, to_uint8
 from pgrf.pipeline.layout import read_card
 from pgrf.render.records import append_log
 from pgrf.train import distributed
@@ -42,7 +44,6 @@ from pgrf.train.checkpoint import (
 )
 from pgrf.train.discriminator import Discriminator
 from pgrf.train.generator import Generator, density_noise_at, seeded_latents
-from pgrf.train.grid import save_grid
 from pgrf.train.losses import (
     blur,
     blur_sigma_at,
@@ -366,7 +367,8 @@ def sample_grid(generator: Generator, run: Run, path: Path) -> None:
     c2w, intrinsics = (t.to(run.context.device) for t in camera_tensors(yaw, np.full(GRID_SEEDS, np.pi / 3), camera["radius"], camera["fov"]))
     labels = torch.arange(GRID_SEEDS, device=run.context.device) % max(config.c_dim, 1)
     c = F.one_hot(labels, config.c_dim).float() if config.c_dim else None
-    save_grid(generator.render_image(z, c, c2w, intrinsics, config.resolution), path)
+    images = to_uint8(generator.render_image(z, c, c2w, intrinsics, config.resolution))
+    save_png(image_grid(images.permute(0, 2, 3, 1).cpu().numpy()), path)
 
 
 def _fid(run: Run) -> None:

@@ -1,4 +1,4 @@
-"""Render inputs shared by the pack and loader benchmarks: real Cycles renders of the sample plants."""
+"""Shared by the pack and loader benchmarks: real Cycles renders of the sample plants, and the report."""
 
 from __future__ import annotations
 
@@ -7,6 +7,10 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
 
 from pgrf.render import records
 
@@ -30,3 +34,15 @@ def replicate(source: Path, out: Path, copies: int) -> list[Path]:
             doc["model_id"] = f"{model_id}c{copy}"
             (target / records.CAMERAS_FILE).write_text(json.dumps(doc))
     return sorted(out.glob("*/views/*.png"))
+
+
+def report(title: str, figures: dict[str, Any], json_path: Path | None) -> None:
+    """Print the figures as a table (and write them as JSON when asked)."""
+    table = Table(title=title)
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key, value in figures.items():
+        table.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
+    Console().print(table)
+    if json_path:
+        json_path.write_text(json.dumps(figures, indent=2))
