@@ -8,6 +8,7 @@ import math
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -172,3 +173,37 @@ def test_ddp_on_cpu_keeps_two_ranks_in_sync(shards: Path, tmp_path: Path) -> Non
     for module in ("G", "D", "G_ema"):
         assert digests["0", module] == digests["1", module], f"{module} differs between ranks"
     assert hashlib.sha256(b"").hexdigest() not in digests.values()
+
+
+KILLED_SCRIPT = '''
+import json, sys
+from pgrf.train.loop import train
+from pgrf.train.options import TrainOptions
+train(TrainOptions(**json.loads(sys.argv[1])))
+'''
+
+
+def test_kill_9_then_resume_matches_an_uninterrupted_run(shards: Path, tmp_path: Path) -> None:
+    script = tmp_path / "long_run.py"
+    script.write_text(KILLED_SCRIPT)
+    long = {**_options(shards, tmp_path / "killed", kimg=1.0).__dict__, "snapshot_kimg": 0.008}
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen([sys.executable, str(script), json.dumps(long)], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    latest = tmp_path / "killed" / "run" / "checkpoints" / "latest.pt"
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and not (latest.exists() and load_checkpoint(latest)["progress"]["step"] >= 4):
+            time.sleep(0.2)
+    finally:
+        process.kill()  # SIGKILL: no cleanup, no final checkpoint
+        process.wait()
+    steps = load_checkpoint(latest)["progress"]["step"]
+    assert steps >= 4 and steps % 2 == 0
+    until = (steps + 2) * 4 / 1000
+    resumed = loop.train(_options(shards, tmp_path / "killed", kimg=until, resume="latest", sample_kimg=1.0))
+    straight = loop.train(_options(shards, tmp_path / "straight", kimg=until))
+    a, b = load_checkpoint(straight / "checkpoints"), load_checkpoint(resumed / "checkpoints")
+    assert a["progress"]["step"] == b["progress"]["step"] == steps + 2
+    for name in ("G", "D"):
+        assert all(torch.equal(value, b[name][key]) for key, value in a[name].items()), f"{name} differs"

@@ -118,13 +118,12 @@ def dataset_card(options: TrainOptions) -> dict[str, Any]:
     return card
 
 
-def build(options: TrainOptions, context: distributed.Context) -> Run:
-    """Models, optimisers and state of a fresh run (or of one about to be resumed)."""
+def build(options: TrainOptions, context: distributed.Context, state: dict[str, Any] | None = None) -> Run:
+    """Models, optimisers and state of a fresh run (or, given its checkpoint ``state``, of one about to be resumed)."""
     card = dataset_card(options)
     c_dim = len(card["class_names"]) if options.conditional and len(card["class_names"]) > 1 else 0
-    resume = _resume_path(options)
-    if resume is not None:
-        config = model_config(load_checkpoint(resume, "cpu"))
+    if state is not None:
+        config = model_config(state)
     else:
         config = preset(options.preset).with_dataset(card["resolution"], c_dim)
         config = config.override(hyper=options.hyper, patch_schedule=options.schedule,
@@ -140,9 +139,8 @@ def build(options: TrainOptions, context: distributed.Context) -> Run:
         distributed.broadcast_module(module, context)
     betas = (0.0, 0.99)
     d_lr, d_betas = lazy_adam_hyperparameters(options.lr, betas, options.r1_interval)
-    name = options.name or f"{card['name']}-{options.preset}"
     return Run(
-        options=options, context=context, config=config, card=card, folder=Path(options.out) / name,
+        options=options, context=context, config=config, card=card, folder=run_folder(options, card),
         G=G, D=D, G_ema=G_ema,
         opt_G=torch.optim.Adam(G.parameters(), lr=options.lr, betas=betas, eps=1e-8),
         opt_D=torch.optim.Adam(D.parameters(), lr=d_lr, betas=d_betas, eps=1e-8),
@@ -155,12 +153,16 @@ def build(options: TrainOptions, context: distributed.Context) -> Run:
     )
 
 
+def run_folder(options: TrainOptions, card: dict[str, Any]) -> Path:
+    """``out/name``; the name defaults to ``<dataset name>-<preset>``."""
+    return Path(options.out) / (options.name or f"{card['name']}-{options.preset}")
+
+
 def _resume_path(options: TrainOptions) -> Path | None:
     if options.resume is None:
         return None
     if options.resume == "latest":
-        name = options.name or f"{read_card(Path(options.shards))['name']}-{options.preset}"
-        return Path(options.out) / name / "checkpoints" / LATEST
+        return run_folder(options, read_card(Path(options.shards))) / "checkpoints" / LATEST
     return Path(options.resume)
 
 
@@ -168,9 +170,12 @@ def train(options: TrainOptions, console: Console | None = None) -> Path:
     """Train until ``options.kimg``; returns the run folder."""
     context = distributed.setup(options.device)
     try:
-        run = build(options, context)
-        if options.resume is not None:
-            restore(run, load_checkpoint(_resume_path(options), context.device))
+        state = load_checkpoint(_resume_path(options), context.device) if options.resume is not None else None
+        if state is not None:
+            options = resumed_options(options, state)
+        run = build(options, context, state)
+        if state is not None:
+            restore(run, state)
         elif context.main:
             _start_folder(run)
         console = console or Console(stderr=True)
@@ -180,6 +185,17 @@ def train(options: TrainOptions, console: Console | None = None) -> Path:
         return run.folder
     finally:
         distributed.teardown()
+
+
+RUN_SETTINGS = ("kimg", "workers", "device", "tick_kimg", "snapshot_kimg", "sample_kimg", "fid_kimg", "fid_num",
+                "inception", "out", "name", "resume", "shards")
+"""Options a resumed run takes from the command line; every other one (what the training computes) from the checkpoint."""
+
+
+def resumed_options(options: TrainOptions, state: dict[str, Any]) -> TrainOptions:
+    """The checkpoint's training options with this invocation's run settings (``RUN_SETTINGS``)."""
+    saved = {k: v for k, v in state["options"].items() if k not in RUN_SETTINGS}
+    return replace(options, **saved)
 
 
 def _start_folder(run: Run) -> None:
