@@ -8,7 +8,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pgrf.train.augment import COLOR_OPS, OPS, AdaptiveP, AugmentParams, AugmentPipe, _rotate_about_luma
+from pgrf.train.augment import (
+    COLOR_OPS,
+    OPS,
+    AdaptiveP,
+    AugmentParams,
+    AugmentPipe,
+    _rotate_about_luma,
+)
 
 
 def images(n: int = 4, size: int = 16, seed: int = 0) -> torch.Tensor:

@@ -16,6 +16,7 @@ from torch import nn
 
 from pgrf import cli
 from pgrf.config import load_config
+from pgrf.datasets.synthetic import fake_renders
 from pgrf.errors import PgrfError
 from pgrf.evaluate import metrics
 from pgrf.evaluate.geometry import field_functions, generator_mesh
@@ -47,7 +48,6 @@ from pgrf.train.presets import preset
 from pgrf.train.volume import render_rays
 from tests.conftest import CONFIG, run_pgrf
 from tests.test_mesh import read_ply
-from tests.test_pack import _fake_renders
 
 CLASSES = ["a", "b"]
 
@@ -75,7 +75,7 @@ def loaded(checkpoint: Path) -> tuple[Generator, DatasetInfo]:
 @pytest.fixture(scope="module")
 def shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("renders")
-    renders = [_fake_renders(root, "plants", {"a_var1": 0.5, "b_var1": 0.6}, views=2)]
+    renders = [fake_renders(root, "plants", {"a_var1": 0.5, "b_var1": 0.6}, views=2)]
     out = tmp_path_factory.mktemp("shards")
     pack(renders, out, load_config(CONFIG), PackOptions(resolution=16, samples_per_shard=5))
     return out

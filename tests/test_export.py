@@ -15,18 +15,23 @@ from PIL import Image
 
 from pgrf import cameras
 from pgrf.config import load_config
+from pgrf.datasets.synthetic import fake_renders
 from pgrf.errors import PgrfError
-from pgrf.pipeline.export import EPIGRAF_FROM_PGRF, _write_joined, epigraf_angles, export_zip
+from pgrf.pipeline.export import (
+    EPIGRAF_FROM_PGRF,
+    _write_joined,
+    epigraf_angles,
+    export_zip,
+)
 from pgrf.pipeline.pack import PackOptions, pack
 from tests.conftest import CONFIG
-from tests.test_pack import _fake_renders
 
 
 @pytest.fixture(scope="module")
 def shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("export")
-    plants = _fake_renders(root / "renders", "plants", {"a_var1": 0.5, "b_var1": 0.6}, views=3)
-    food = _fake_renders(root / "renders", "food", {"apple": 0.7}, views=3)
+    plants = fake_renders(root / "renders", "plants", {"a_var1": 0.5, "b_var1": 0.6}, views=3)
+    food = fake_renders(root / "renders", "food", {"apple": 0.7}, views=3)
     pack([plants, food], root / "shards", load_config(CONFIG), PackOptions(resolution=16, samples_per_shard=5, name="mix"))
     return root / "shards"
 

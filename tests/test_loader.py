@@ -14,17 +14,17 @@ import torch
 
 from pgrf.config import load_config
 from pgrf.datasets.loader import Split, exact_loader, shard_urls, train_loader
+from pgrf.datasets.synthetic import fake_renders
 from pgrf.errors import PgrfError
 from pgrf.pipeline.pack import PackOptions, pack
 from tests.conftest import CONFIG
-from tests.test_pack import _fake_renders
 
 
 @pytest.fixture(scope="module")
 def renders(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     root = tmp_path_factory.mktemp("renders")
-    return [_fake_renders(root, "plants", {"a_var1": 0.5, "b_var1": 0.6}, views=5),
-            _fake_renders(root, "food", {"apple": 0.7, "pear": 0.4}, views=4)]
+    return [fake_renders(root, "plants", {"a_var1": 0.5, "b_var1": 0.6}, views=5),
+            fake_renders(root, "food", {"apple": 0.7, "pear": 0.4}, views=4)]
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def shards(renders: list[Path], tmp_path_factory: pytest.TempPathFactory) -> Pat
     return out
 
 
-def _keys(batches) -> list[str]:  # noqa: ANN001
+def _keys(batches) -> list[str]:
     return [key for batch in batches for key in batch["key"]]
 
 

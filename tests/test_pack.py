@@ -14,8 +14,8 @@ import webdataset as wds
 from PIL import Image
 
 from pgrf import cameras
-from pgrf.config import RenderSettings, load_config
-from pgrf.datasets.assets import ModelSpec
+from pgrf.config import load_config
+from pgrf.datasets.synthetic import fake_renders
 from pgrf.errors import PgrfError
 from pgrf.pipeline.images import composite, read_rgba
 from pgrf.pipeline.pack import PackOptions, pack
@@ -44,29 +44,10 @@ def test_resize_uses_premultiplied_alpha_so_edges_get_no_halo(tmp_path: Path) ->
     assert np.abs(naive_white[..., 1] - naive_white[..., 2]).max() > 10  # averaging straight alpha would tint
 
 
-def _fake_renders(root: Path, category: str, models: dict[str, float], views: int = 3) -> Path:
-    """Finished-model folders as pgrf render writes them (coverage set by mean alpha), without Blender."""
-    category_dir = root / category
-    settings = RenderSettings(views=views, resolution=32)
-    for i, (model_id, alpha) in enumerate(models.items()):
-        spec = ModelSpec(model_id, model_id, model_id, category, f"class{i % 2}", "megascans", ("x.fbx",))
-        sampled = cameras.sample_views(model_id, model_id, 0, views, 3.5, np.pi / 4)
-        (category_dir / model_id / "views").mkdir(parents=True)
-        for index in range(views):
-            rgba = np.zeros((32, 32, 4), np.uint8)
-            rgba[..., 0] = 40 * index
-            rgba[8:24, 4:int(4 + 28 * alpha), :] = (200, 50 * i, 10, 255)  # asymmetric, so flips are visible
-            Image.fromarray(rgba, "RGBA").save(category_dir / model_id / records.view_file(index))
-        doc = records.cameras_document(spec, settings, sampled, [alpha] * views, {}, "CPU", "5.0.1")
-        (category_dir / model_id / records.CAMERAS_FILE).write_text(json.dumps(doc))
-    records.append_log(category_dir, {"model_id": "tiny", "status": "skipped_small"})
-    return category_dir
-
-
 @pytest.fixture()
 def renders(tmp_path: Path) -> list[Path]:
-    plants = _fake_renders(tmp_path / "renders", "plants", {"a_var1": 0.5, "b_var1": 0.6, "sparse_var1": 0.01})
-    food = _fake_renders(tmp_path / "renders", "food", {"apple": 0.7})
+    plants = fake_renders(tmp_path / "renders", "plants", {"a_var1": 0.5, "b_var1": 0.6, "sparse_var1": 0.01})
+    food = fake_renders(tmp_path / "renders", "food", {"apple": 0.7})
     return [plants, food]
 
 
@@ -156,7 +137,7 @@ def test_output_does_not_depend_on_worker_count(renders: list[Path], tmp_path: P
 
 def test_each_view_is_decoded_once_for_itself_and_its_mirrored_copy(renders: list[Path], tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    import pgrf.pipeline.encode as encode
+    from pgrf.pipeline import encode
 
     decoded: list[Path] = []
     monkeypatch.setattr(encode, "read_rgba", lambda path: decoded.append(path) or read_rgba(path))
@@ -172,7 +153,7 @@ def test_rerun_after_interruption_keeps_finished_shards(renders: list[Path], tmp
     config, options, out = load_config(CONFIG), PackOptions(resolution=16, samples_per_shard=4), tmp_path / "shards"
     real_encode, calls, interrupt = pack_module.encode_shard, [], [True]
 
-    def interrupted(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def interrupted(*args, **kwargs):
         calls.append(args[1].file)
         if len(calls) == 3 and interrupt and interrupt.pop():
             raise KeyboardInterrupt
@@ -208,7 +189,7 @@ def test_corrupt_png_stops_the_run_or_is_skipped(renders: list[Path], tmp_path: 
     assert "a_var1_v0001" not in keys and "a_var1_v0001_m" not in keys and "a_var1_v0002" in keys
 
 
-def _rewrite_member(shard: Path, name: str, change) -> None:  # noqa: ANN001
+def _rewrite_member(shard: Path, name: str, change) -> None:
     members = _members(shard)
     members[name] = change(members[name])
     with tarfile.open(shard, "w", format=tarfile.GNU_FORMAT) as tar:

@@ -17,11 +17,11 @@ from pgrf import cameras
 from pgrf.config import load_config
 from pgrf.datasets.plots import PLOTS, write_plots
 from pgrf.datasets.stats import compute_stats, print_stats
+from pgrf.datasets.synthetic import fake_renders
 from pgrf.errors import PgrfError
 from pgrf.pipeline.pack import PackOptions, pack
 from pgrf.render.manifest import write_manifest
 from tests.conftest import CONFIG
-from tests.test_pack import _fake_renders
 
 RADIUS, FOV = 3.5, math.pi / 4
 
@@ -107,8 +107,8 @@ def test_printed_table_and_json_and_plots(tmp_path: Path) -> None:
 
 
 def test_renders_category_and_root(tmp_path: Path) -> None:
-    plants = _fake_renders(tmp_path / "renders", "plants", {"a_var1": 0.5, "b_var1": 0.6, "sparse_var1": 0.01}, views=4)
-    _fake_renders(tmp_path / "renders", "food", {"apple": 0.7}, views=4)
+    plants = fake_renders(tmp_path / "renders", "plants", {"a_var1": 0.5, "b_var1": 0.6, "sparse_var1": 0.01}, views=4)
+    fake_renders(tmp_path / "renders", "food", {"apple": 0.7}, views=4)
     config = load_config(CONFIG)
     result = compute_stats(plants, config)  # plants' min_mean_alpha 0.03 leaves out sparse_var1
     assert (result.kind, result.images, result.images_with_mirrors, result.models, result.classes) == ("renders", 8, 16, 2, 2)

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from pgrf.config import load_config
+from pgrf.datasets.synthetic import fake_renders
 from pgrf.errors import PgrfError
 from pgrf.pipeline.pack import PackOptions, pack
 from pgrf.train import loop, losses
@@ -24,13 +25,12 @@ from pgrf.train.generator import density_noise_at
 from pgrf.train.options import TrainOptions
 from pgrf.train.presets import preset
 from tests.conftest import CONFIG, REPO, run_pgrf
-from tests.test_pack import _fake_renders
 
 
 @pytest.fixture(scope="module")
 def shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("data")
-    renders = [_fake_renders(root / "renders", "plants", {"a_var1": 0.5, "b_var1": 0.6}, views=6)]
+    renders = [fake_renders(root / "renders", "plants", {"a_var1": 0.5, "b_var1": 0.6}, views=6)]
     pack(renders, root / "shards", load_config(CONFIG), PackOptions(resolution=16, samples_per_shard=8))
     return root / "shards"
 
@@ -44,7 +44,7 @@ def _options(shards: Path, out: Path, **overrides: object) -> TrainOptions:
 
 def test_losses_match_hand_computation() -> None:
     real, fake = torch.tensor([[0.5], [-1.0]]), torch.tensor([[2.0], [0.0]])
-    softplus = lambda x: math.log1p(math.exp(x))  # noqa: E731
+    softplus = lambda x: math.log1p(math.exp(x))
     assert losses.generator_loss(fake).item() == pytest.approx((softplus(-2.0) + softplus(0.0)) / 2)
     expected = (softplus(2.0) + softplus(0.0)) / 2 + (softplus(-0.5) + softplus(1.0)) / 2
     assert losses.discriminator_loss(real, fake).item() == pytest.approx(expected)

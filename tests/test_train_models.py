@@ -13,7 +13,12 @@ from pgrf import cameras
 from pgrf.errors import PgrfError
 from pgrf.train.discriminator import Discriminator, minibatch_stddev
 from pgrf.train.generator import Generator, density_noise_at, seeded_latents
-from pgrf.train.layers import ModulatedConv2d, downsample2x, modulated_conv2d, upsample2x
+from pgrf.train.layers import (
+    ModulatedConv2d,
+    downsample2x,
+    modulated_conv2d,
+    upsample2x,
+)
 from pgrf.train.mapping import MappingNetwork
 from pgrf.train.patches import PatchSampler
 from pgrf.train.presets import PRESETS, ModelConfig, preset

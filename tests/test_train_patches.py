@@ -11,7 +11,13 @@ import torch.nn.functional as F
 from scipy import stats
 
 from pgrf import cameras
-from pgrf.train.patches import PatchSampler, beta_at, extract_patches, full_image_patches, min_scale_at
+from pgrf.train.patches import (
+    PatchSampler,
+    beta_at,
+    extract_patches,
+    full_image_patches,
+    min_scale_at,
+)
 from pgrf.train.rays import patch_rays
 
 

@@ -1,0 +1,40 @@
+"""Render folders without Blender: finished models exactly as ``pgrf render`` writes them, with simple
+synthetic pixels, for tests and benchmarks of the stages after rendering."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from pgrf import cameras
+from pgrf.config import RenderSettings
+from pgrf.datasets.assets import ModelSpec
+from pgrf.render import records
+
+
+def fake_renders(root: Path, category: str, models: dict[str, float], views: int = 3, resolution: int = 32) -> Path:
+    """Write ``root/category/<model>/`` for each model id → mean alpha; returns the category folder.
+
+    Each view is a left-aligned opaque box (width set by the model's alpha, so it is asymmetric and a
+    flip is visible) over a transparent background; classes alternate ``class0``/``class1``; the render
+    log also records one model skipped by the size filter.
+    """
+    category_dir = root / category
+    settings = RenderSettings(views=views, resolution=resolution)
+    unit = resolution / 32
+    for i, (model_id, alpha) in enumerate(models.items()):
+        spec = ModelSpec(model_id, model_id, model_id, category, f"class{i % 2}", "megascans", ("x.fbx",))
+        sampled = cameras.sample_views(model_id, model_id, 0, views, 3.5, np.pi / 4)
+        (category_dir / model_id / "views").mkdir(parents=True)
+        for index in range(views):
+            rgba = np.zeros((resolution, resolution, 4), np.uint8)
+            rgba[..., 0] = 40 * index
+            rgba[int(8 * unit):int(24 * unit), int(4 * unit):int((4 + 28 * alpha) * unit)] = (200, 50 * i, 10, 255)
+            Image.fromarray(rgba, "RGBA").save(category_dir / model_id / records.view_file(index))
+        doc = records.cameras_document(spec, settings, sampled, [alpha] * views, {}, "CPU", "5.0.1")
+        (category_dir / model_id / records.CAMERAS_FILE).write_text(json.dumps(doc))
+    records.append_log(category_dir, {"model_id": "tiny", "status": "skipped_small"})
+    return category_dir
