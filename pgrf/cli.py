@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -154,7 +156,8 @@ def pack(
     options = PackOptions(resolution=resolution, mirror=mirror, background=background, samples_per_shard=samples_per_shard,
                           seed=seed, name=name or renders[0].name, min_mean_alpha=min_mean_alpha, workers=workers,
                           skip_bad=skip_bad)
-    card = run_pack(renders, out, load_config(config), options, console=errors)
+    with _interruptible("finished shards are kept; run the same command again to write the rest"):
+        card = run_pack(renders, out, load_config(config), options, console=errors)
     counts, removed = card["counts"], card["filters"]["removed_models"]
     console.print(f"{counts['samples']} samples ({counts['unique_views']} views, {counts['models']} models, {counts['classes']} "
                   f"classes) in {len(card['shards'])} shards → {escape(str(out))}; filters removed {removed['min_mean_alpha']} "
@@ -197,7 +200,8 @@ def train(
                            conditional=conditional, augment=augment, seed=seed, device=device, workers=workers,
                            snapshot_kimg=snapshot_kimg, sample_kimg=sample_kimg, tick_kimg=tick_kimg, fid_kimg=fid_kimg,
                            inception=inception, resume=resume)
-    folder = run_train(options, console=errors)
+    with _interruptible("the last checkpoint is kept; run the same command with --resume latest to continue"):
+        folder = run_train(options, console=errors)
     console.print(f"run → {escape(str(folder))} (checkpoints/latest.pt, samples/, stats.jsonl)")
 
 
@@ -396,6 +400,16 @@ def mesh(
     console.print(f"{len(result.vertices)} vertices, {len(result.faces)} faces → {escape(str(path))}")
 
 
+@contextmanager
+def _interruptible(kept: str) -> Iterator[None]:
+    """Ctrl-C: one line saying what was kept and how to resume, exit code 130."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        errors.print(f"[yellow]interrupted[/yellow]: {kept}")
+        raise typer.Exit(130) from None
+
+
 def _print_problems(catalog: Catalog, out: Console) -> None:
     for problem in catalog.problems:
         out.print(f"[red]unusable[/red] {escape(problem.path)}: {escape(problem.reason)}")
@@ -440,4 +454,5 @@ def main() -> None:
     except PgrfError as exc:
         errors.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
+
 
