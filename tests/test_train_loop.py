@@ -131,6 +131,8 @@ def test_train_cli_writes_a_run_and_refuses_bad_shards(shards: Path, tmp_path: P
     assert info.resolution == 16 and info.radius == 3.5 and not generator.training
     again = run_pgrf("train", "--shards", str(shards), "--out", str(tmp_path), "--name", "cli", "--preset", "tiny")
     assert again.returncode == 2 and "already holds a run" in again.stderr
+    odd = run_pgrf("train", "--shards", str(shards), "--preset", "small", "--batch", "6", "--out", str(tmp_path))
+    assert odd.returncode == 2 and "multiples of the minibatch-stddev group (4)" in odd.stderr
     for bad, message in ((tmp_path / "none", "not a pgrf pack folder"), (tmp_path, "dataset.json: missing")):
         failed = run_pgrf("train", "--shards", str(bad), "--preset", "tiny")
         assert failed.returncode == 2 and message in failed.stderr and "Traceback" not in failed.stderr

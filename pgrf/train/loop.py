@@ -128,8 +128,10 @@ def build(options: TrainOptions, context: distributed.Context, state: dict[str, 
         config = preset(options.preset).with_dataset(card["resolution"], c_dim)
         config = config.override(hyper=options.hyper, patch_schedule=options.schedule,
                                  **({"patch_resolution": options.patch_res} if options.patch_res else {}))
-    if options.batch % context.world:
-        raise PgrfError(f"--batch {options.batch} must be divisible by the number of processes ({context.world})")
+    per_rank, group = options.batch // context.world, config.mbstd_group
+    if options.batch % context.world or (per_rank > group and per_rank % group):
+        raise PgrfError(f"--batch {options.batch} must split into equal per-process batches ({context.world} processes) "
+                        f"that are multiples of the minibatch-stddev group ({group}); try {group * context.world * 2}")
     torch.manual_seed(options.seed)
     G = Generator(config).to(context.device).train()
     D = Discriminator(config).to(context.device).train()
