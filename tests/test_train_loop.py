@@ -209,3 +209,17 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(shards: Path, tmp_path:
     assert a["progress"]["step"] == b["progress"]["step"] == steps + 2
     for name in ("G", "D"):
         assert all(torch.equal(value, b[name][key]) for key, value in a[name].items()), f"{name} differs"
+
+
+def test_fid_during_training_is_logged(tmp_path: Path) -> None:
+    from pgrf.evaluate.inception import FIDInceptionV3
+
+    renders = [fake_renders(tmp_path / "renders", "plants", {"a_var1": 0.5, "b_var1": 0.6}, views=2)]
+    pack(renders, tmp_path / "shards", load_config(CONFIG), PackOptions(resolution=16, mirror=False))
+    torch.manual_seed(0)
+    weights = tmp_path / "inception.pth"
+    torch.save(FIDInceptionV3().state_dict(), weights)
+    run = loop.train(_options(tmp_path / "shards", tmp_path, kimg=0.004, fid_kimg=0.004, fid_num=4, inception=str(weights)))
+    lines = [json.loads(x) for x in (run / "stats.jsonl").read_text().splitlines()]
+    fids = [line for line in lines if "fid" in line]
+    assert len(fids) == 1 and math.isfinite(fids[0]["fid"]) and fids[0]["num_fake"] == 4 and fids[0]["num_real"] == 4
