@@ -1,1 +1,2 @@
-"""The pack stage: renders -> WebDataset shards, index and dataset card (see DESIGN.md §3)."""
+"""The pack stage (renders → WebDataset shards, index and dataset card, DESIGN.md §3), shard
+verification and export to StyleGAN-family zips."""
