@@ -50,7 +50,8 @@ def _scatter(result: StatsResult) -> plt.Figure:
         keep = np.random.default_rng(0).choice(len(yaw), SCATTER_POINTS, replace=False)
         yaw, pitch = yaw[keep], pitch[keep]
     figure, axes = plt.subplots(figsize=(6, 4), layout="constrained")
-    axes.scatter(yaw, pitch, s=1, alpha=0.3, linewidths=0, rasterized=True)
+    size = float(np.clip(2000 / max(len(yaw), 1), 1, 16))  # dots stay visible for small datasets
+    axes.scatter(yaw, pitch, s=size, alpha=0.3 if len(yaw) > 2000 else 0.8, linewidths=0, rasterized=True)
     axes.set_xlim(-math.pi, math.pi)
     axes.set_ylim(math.pi, 0)
     axes.set_xlabel("yaw (rad)")
