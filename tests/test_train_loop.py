@@ -154,11 +154,14 @@ run = loop.build(options, context)
 batches = loop.batches_of(run)
 for _ in range(3):
     loop.step(run, next(batches))
+lines = []
 for module in ("G", "D", "G_ema"):
     digest = hashlib.sha256()
     for value in getattr(run, module).state_dict().values():
         digest.update(value.detach().numpy().tobytes())
-    print("DIGEST", context.rank, module, digest.hexdigest(), flush=True)
+    lines.append(f"DIGEST {context.rank} {module} {digest.hexdigest()}\\n")
+with open(f"{options.out}/digests-{context.rank}.txt", "w") as handle:  # one file per rank: no interleaved output
+    handle.writelines(lines)
 distributed.teardown()
 '''
 
@@ -170,7 +173,9 @@ def test_ddp_on_cpu_keeps_two_ranks_in_sync(shards: Path, tmp_path: Path) -> Non
     script.write_text(DDP_SCRIPT)
     result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
                              str(script), json.dumps(options)], capture_output=True, text=True, env=env, timeout=300)
-    digests = {tuple(line.split()[1:3]): line.split()[3] for line in result.stdout.splitlines() if line.startswith("DIGEST")}
+    written = [line for rank in (0, 1) if (tmp_path / f"digests-{rank}.txt").exists()
+               for line in (tmp_path / f"digests-{rank}.txt").read_text().splitlines()]
+    digests = {tuple(line.split()[1:3]): line.split()[3] for line in written if line.startswith("DIGEST")}
     assert result.returncode == 0 and len(digests) == 6, result.stderr[-3000:]
     for module in ("G", "D", "G_ema"):
         assert digests["0", module] == digests["1", module], f"{module} differs between ranks"
