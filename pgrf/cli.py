@@ -323,7 +323,12 @@ def sample(
     import math
 
     from pgrf.evaluate.samples import sample_grid, save_png
-    from pgrf.evaluate.views import class_index, dataset_resolution, parse_seeds, resolve_device
+    from pgrf.evaluate.views import (
+        class_index,
+        dataset_resolution,
+        parse_seeds,
+        resolve_device,
+    )
     from pgrf.train.checkpoint import load_generator
 
     seed_list = parse_seeds(seeds)
@@ -355,7 +360,12 @@ def video(
     import math
 
     from pgrf.evaluate.video import check_video_path, turntable, write_videos
-    from pgrf.evaluate.views import class_index, dataset_resolution, parse_seeds, resolve_device
+    from pgrf.evaluate.views import (
+        class_index,
+        dataset_resolution,
+        parse_seeds,
+        resolve_device,
+    )
     from pgrf.train.checkpoint import load_generator
 
     check_video_path(out)

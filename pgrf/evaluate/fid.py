@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pgrf.render.records import temporary_name
+from pgrf.render.records import atomic_path
 
 STATS_SCHEMA = 1
 
@@ -149,17 +149,12 @@ def stats_cache_path(directory: str | os.PathLike[str], key: str) -> Path:
 def save_stats(stats: FeatureStats, path: str | os.PathLike[str], key: str) -> None:
     """Write ``stats`` with its key to an .npz, atomically (a partial file never has the final name)."""
     path = Path(path)
-    partial = path.with_name(temporary_name(path.name))
     arrays = {"schema": np.array(STATS_SCHEMA), "key": np.array(key), "mean": stats.mean, "cov": stats.cov,
               "count": np.array(stats.count)}
     if stats.features is not None:
         arrays["features"] = stats.features
-    try:
-        with partial.open("wb") as handle:
-            np.savez(handle, **arrays)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
+    with atomic_path(path) as partial, partial.open("wb") as handle:
+        np.savez(handle, **arrays)
 
 
 def load_stats(path: str | os.PathLike[str], key: str) -> FeatureStats | None:

@@ -20,7 +20,7 @@ import torch
 from skimage import measure
 
 from pgrf.errors import PgrfError
-from pgrf.render.records import temporary_name
+from pgrf.render.records import atomic_path
 
 PointFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -111,16 +111,11 @@ def save_mesh(mesh: Mesh, path: str | os.PathLike[str], binary: bool = True) -> 
     suffix = path.suffix.lower()
     if suffix not in (".ply", ".obj"):
         raise PgrfError(f"mesh file must end in .ply or .obj, got {path.name}")
-    partial = path.with_name(temporary_name(path.name))
-    try:
-        with partial.open("wb") as handle:
-            if suffix == ".obj":
-                _write_obj(mesh, handle)
-            else:
-                _write_ply(mesh, handle, binary)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
+    with atomic_path(path) as partial, partial.open("wb") as handle:
+        if suffix == ".obj":
+            _write_obj(mesh, handle)
+        else:
+            _write_ply(mesh, handle, binary)
     return path
 
 

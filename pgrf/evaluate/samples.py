@@ -18,7 +18,7 @@ from pgrf.evaluate.views import (
     seed_planes,
     to_uint8,
 )
-from pgrf.render.records import temporary_name
+from pgrf.render.records import atomic_path
 from pgrf.train.checkpoint import DatasetInfo
 from pgrf.train.generator import Generator
 from pgrf.train.poses import camera_tensors, sample_poses
@@ -62,12 +62,8 @@ def save_png(image: np.ndarray, path: str | os.PathLike[str]) -> Path:
     if path.suffix.lower() != ".png":
         raise PgrfError(f"image file must end in .png, got {path.name}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(temporary_name(path.name))
-    try:
+    with atomic_path(path) as partial:
         Image.fromarray(image).save(partial, format="PNG")
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
     return path
 
 

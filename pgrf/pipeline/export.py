@@ -19,7 +19,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import os
 import tarfile
 import zipfile
 from collections.abc import Iterator
@@ -34,7 +33,8 @@ from rich.progress import Progress
 
 from pgrf.errors import PgrfError
 from pgrf.pipeline.layout import read_card
-from pgrf.render.records import temporary_name
+from pgrf.pipeline.shards import iter_samples
+from pgrf.render.records import atomic_path
 
 LABELS = ("camera", "class")
 REQUIRED_FIELDS = ("model_id", "class", "yaw", "pitch", "c2w", "intrinsics")
@@ -89,10 +89,9 @@ def export_zip(shards_dir: Path, out: Path, labels: str = "camera", console: Con
         if not path.is_file():
             raise PgrfError(f"{path}: listed in dataset.json but missing; re-run pgrf pack")
     out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(temporary_name(out.name))
     label_of: dict[str, Any] = {}
     angles: dict[str, list[float]] = {}
-    try:
+    with atomic_path(out) as partial:
         with (zipfile.ZipFile(partial, "w", zipfile.ZIP_STORED, allowZip64=True) as archive,
               Progress(console=console or Console(stderr=True)) as progress):
             task = progress.add_task("export", total=sum(int(e.get("samples", 0)) for e in card["shards"]))
@@ -114,30 +113,16 @@ def export_zip(shards_dir: Path, out: Path, labels: str = "camera", console: Con
                 if count != entry.get("samples"):
                     raise PgrfError(f"{path}: {count} samples, dataset.json says {entry.get('samples')}; run pgrf verify")
             _write_document(archive, card, labels, label_of, angles)
-        os.replace(partial, out)
-    finally:
-        partial.unlink(missing_ok=True)
     return ExportResult(out, len(label_of), labels, int(card["resolution"]), out.stat().st_size)
 
 
 def _samples(path: Path) -> Iterator[tuple[str, bytes, dict[str, Any]]]:
     """(key, png bytes, json metadata) of each sample of one shard, in tar order."""
-    key, members = None, {}
     try:
-        with tarfile.open(path, "r|") as tar:
-            for member in tar:
-                if not member.isfile():
-                    continue
-                name_key, _, extension = member.name.partition(".")
-                if name_key != key and key is not None:
-                    yield _sample(path, key, members)
-                    members = {}
-                key = name_key
-                members[extension] = tar.extractfile(member).read()
+        for key, members in iter_samples(path):
+            yield _sample(path, key, members)
     except (tarfile.TarError, OSError, EOFError) as error:
         raise PgrfError(f"{path}: not a readable tar ({type(error).__name__}); run pgrf verify, then re-run pgrf pack") from None
-    if key is not None:
-        yield _sample(path, key, members)
 
 
 def _sample(path: Path, key: str, members: dict[str, bytes]) -> tuple[str, bytes, dict[str, Any]]:

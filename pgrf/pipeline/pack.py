@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import os
 import queue
 import re
 import time
@@ -150,9 +149,11 @@ def pack(render_dirs: list[Path], out: Path, config: Config, options: PackOption
     results = {**finished, **_write_shards(out, todo, settings, options.workers, console or Console(stderr=True))}
     ordered = [results[p.file] for p in plans]
     rows = [row for plan, result in zip(plans, ordered) for row in _index_rows(plan, set(result.keys))]
-    _write_atomic(out / INDEX_FILE, lambda path: pq.write_table(pa.Table.from_pylist(rows), path))
+    with records.atomic_path(out / INDEX_FILE) as partial:
+        pq.write_table(pa.Table.from_pylist(rows), partial)
     card = _card(collected, options, ordered, rows, render_dirs)
-    _write_atomic(out / CARD_FILE, lambda path: path.write_text(json.dumps(card, indent=2), encoding="utf-8"))
+    with records.atomic_path(out / CARD_FILE) as partial:
+        partial.write_text(json.dumps(card, indent=2), encoding="utf-8")
     return card
 
 
@@ -250,12 +251,6 @@ def _drain(ticks: Any) -> int:
             total += ticks.get_nowait()
         except queue.Empty:
             return total
-
-
-def _write_atomic(path: Path, write: Any) -> None:
-    partial = path.with_name(records.temporary_name(path.name))
-    write(partial)
-    os.replace(partial, path)
 
 
 def _index_rows(plan: ShardPlan, written: set[str]) -> list[dict[str, Any]]:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import tarfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from pgrf.render.records import temporary_name
+from pgrf.render.records import atomic_path
 
 FIXED_MTIME = 0
 """Every member's mtime, so the same inputs give byte-identical shards."""
@@ -17,8 +16,7 @@ FIXED_MTIME = 0
 
 def write_shard(path: Path, members: Iterable[tuple[str, bytes]]) -> str:
     """Write ``(name, data)`` members to ``path`` atomically; returns the file's sha256."""
-    partial = path.with_name(temporary_name(path.name))
-    try:
+    with atomic_path(path) as partial:
         with tarfile.open(partial, "w", format=tarfile.GNU_FORMAT) as tar:
             for name, data in members:
                 info = tarfile.TarInfo(name)
@@ -26,12 +24,25 @@ def write_shard(path: Path, members: Iterable[tuple[str, bytes]]) -> str:
                 info.uid = info.gid = 0
                 info.uname = info.gname = ""
                 tar.addfile(info, io.BytesIO(data))
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    digest = sha256(partial)
-    os.replace(partial, path)
-    return digest
+        return sha256(partial)
+
+
+def iter_samples(path: Path) -> Iterator[tuple[str, dict[str, bytes]]]:
+    """Stream a shard's samples in file order: (key, {extension: bytes}), grouping consecutive members
+    by the name up to the first dot. tarfile's errors (truncated or corrupt tar) reach the caller."""
+    key, members = None, {}
+    with tarfile.open(path, "r|") as tar:
+        for member in tar:
+            if not member.isfile():
+                continue
+            name_key, _, extension = member.name.partition(".")
+            if key is not None and name_key != key:
+                yield key, members
+                members = {}
+            key = name_key
+            members[extension] = tar.extractfile(member).read()
+    if key is not None:
+        yield key, members
 
 
 def sha256(path: Path) -> str:

@@ -14,8 +14,14 @@ import pyarrow.parquet as pq
 
 from pgrf.cameras import mirror_angles, mirror_c2w
 from pgrf.pipeline.images import BadImage, decode_png
-from pgrf.pipeline.layout import INDEX_FILE, MEMBERS, SAMPLE_FIELDS, original_key, read_card
-from pgrf.pipeline.shards import sha256
+from pgrf.pipeline.layout import (
+    INDEX_FILE,
+    MEMBERS,
+    SAMPLE_FIELDS,
+    original_key,
+    read_card,
+)
+from pgrf.pipeline.shards import iter_samples, sha256
 
 TOLERANCE = 1e-9
 
@@ -64,37 +70,29 @@ def _check_shard(path: Path, entry: dict[str, Any], card: dict[str, Any], index:
         return
     if sha256(path) != entry.get("sha256"):
         report.problems.append(f"{path.name}: sha256 differs from dataset.json (the file changed or is truncated)")
+    keys: list[str] = []
+    seen: set[str] = set()
     try:
-        samples = _read_tar(path)
+        for key, members in iter_samples(path):  # streamed: memory does not grow with the shard
+            where = f"{path.name}:{key}"
+            if key in cameras or key in seen:
+                report.problems.append(f"{where}: key also in {cameras[key]['shard'] if key in cameras else path.name}")
+            keys.append(key)
+            seen.add(key)
+            report.samples += 1
+            meta = _check_sample(where, members, card["resolution"], report)
+            if meta is not None:
+                cameras[key] = {"shard": path.name, "c2w": meta["c2w"], "yaw": meta["yaw"], "pitch": meta["pitch"],
+                                "mirrored": meta["mirrored"]}
     except (tarfile.TarError, OSError, EOFError) as error:
         report.problems.append(f"{path.name}: not a readable tar ({error})")
         return
-    if len(samples) != entry.get("samples"):
-        report.problems.append(f"{path.name}: {len(samples)} samples, dataset.json says {entry.get('samples')}")
-    for key, members in samples.items():
-        where = f"{path.name}:{key}"
-        if key in cameras:
-            report.problems.append(f"{where}: key also in {cameras[key]['shard']}")
-        report.samples += 1
-        meta = _check_sample(where, members, card["resolution"], report)
-        if meta is not None:
-            cameras[key] = {"shard": path.name, "c2w": meta["c2w"], "yaw": meta["yaw"], "pitch": meta["pitch"],
-                            "mirrored": meta["mirrored"]}
+    if len(keys) != entry.get("samples"):
+        report.problems.append(f"{path.name}: {len(keys)} samples, dataset.json says {entry.get('samples')}")
     if index is not None:
         rows = sorted((p, k) for s, p, k in zip(index["shard"], index["position"], index["key"]) if s == path.name)
-        if [k for _, k in rows] != list(samples):
+        if [k for _, k in rows] != keys:
             report.problems.append(f"{path.name}: {INDEX_FILE} rows do not match the shard's samples and their order")
-
-
-def _read_tar(path: Path) -> dict[str, dict[str, bytes]]:
-    """Members grouped by sample key (the name up to the first dot), in file order."""
-    samples: dict[str, dict[str, bytes]] = {}
-    with tarfile.open(path) as tar:
-        for member in tar:
-            key, _, extension = member.name.partition(".")
-            data = tar.extractfile(member)
-            samples.setdefault(key, {})[extension] = data.read() if data else b""
-    return samples
 
 
 def _check_sample(where: str, members: dict[str, bytes], resolution: int, report: Report) -> dict[str, Any] | None:

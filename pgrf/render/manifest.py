@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pgrf.render.records import finished_models, read_cameras, temporary_name
+from pgrf.render.records import atomic_path, finished_models, read_cameras
 
 MANIFEST_FILE = "manifest.parquet"
 
@@ -60,8 +59,6 @@ def write_manifest(category_dir: Path) -> int:
             for name, value in values.items():
                 rows[name].append(value)
     table = pa.table(rows, schema=MANIFEST_SCHEMA)
-    target = category_dir / MANIFEST_FILE
-    partial = category_dir / temporary_name(MANIFEST_FILE)
-    pq.write_table(table, partial)
-    os.replace(partial, target)
+    with atomic_path(category_dir / MANIFEST_FILE) as partial:
+        pq.write_table(table, partial)
     return table.num_rows

@@ -10,6 +10,8 @@ import os
 import shutil
 import socket
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -128,6 +130,18 @@ def latest_status(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 def temporary_name(stem: str) -> str:
     """Name of work in progress: ``.tmp-<stem>@<host>@<pid>``, so stale leftovers can be recognised."""
     return f"{TMP_PREFIX}{stem}@{socket.gethostname()}@{os.getpid()}"
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary file name beside ``path`` to write to: renamed to ``path`` when the block succeeds,
+    deleted when it fails, so ``path`` is either the previous file or the complete new one."""
+    partial = path.with_name(temporary_name(path.name))
+    try:
+        yield partial
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def remove_stale_work(category_dir: Path) -> int:

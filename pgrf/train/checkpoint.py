@@ -9,7 +9,6 @@ A checkpoint is a ``torch.save`` dict:
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 import torch
 
 from pgrf.errors import PgrfError
-from pgrf.render.records import temporary_name
+from pgrf.render.records import atomic_path
 from pgrf.train.generator import Generator
 from pgrf.train.presets import ModelConfig
 
@@ -38,12 +37,8 @@ class DatasetInfo:
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """Write ``state`` to ``path`` atomically: a crash leaves the previous file intact."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(temporary_name(path.name))
-    try:
+    with atomic_path(path) as partial:
         torch.save({"format": CHECKPOINT_FORMAT, **state}, partial)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> dict[str, Any]:
