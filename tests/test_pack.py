@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
+import pyspng
 import pytest
 import webdataset as wds
 from PIL import Image
@@ -17,7 +18,7 @@ from pgrf import cameras
 from pgrf.config import load_config
 from pgrf.datasets.synthetic import fake_renders
 from pgrf.errors import PgrfError
-from pgrf.pipeline.images import composite, read_rgba
+from pgrf.pipeline.images import composite, encode_png, read_rgba
 from pgrf.pipeline.pack import PackOptions, pack
 from pgrf.render import records
 from tests.conftest import CONFIG, run_pgrf
@@ -31,10 +32,11 @@ def _halo_png(path: Path) -> None:
     Image.fromarray(rgba, "RGBA").save(path)
 
 
-def test_resize_uses_premultiplied_alpha_so_edges_get_no_halo(tmp_path: Path) -> None:
+@pytest.mark.parametrize("resolution", [16, 28])  # an integer factor (alpha-box path) and a general resize
+def test_resize_uses_premultiplied_alpha_so_edges_get_no_halo(tmp_path: Path, resolution: int) -> None:
     _halo_png(tmp_path / "red.png")
-    white = composite(read_rgba(tmp_path / "red.png"), 16, "white").astype(int)
-    black = composite(read_rgba(tmp_path / "red.png"), 16, "black").astype(int)
+    white = np.asarray(composite(read_rgba(tmp_path / "red.png"), resolution, "white"), int)
+    black = np.asarray(composite(read_rgba(tmp_path / "red.png"), resolution, "black"), int)
     partial = (white[..., 1] > 0) & (white[..., 1] < 255)
     assert partial.any()  # some pixels are blends of object and background
     assert np.array_equal(white[..., 1], white[..., 2])  # over white: pure red-to-white blends, no green
@@ -42,6 +44,50 @@ def test_resize_uses_premultiplied_alpha_so_edges_get_no_halo(tmp_path: Path) ->
     straight = np.asarray(Image.open(tmp_path / "red.png"), float).reshape(16, 4, 16, 4, 4).mean(axis=(1, 3))
     naive_white = straight[..., :3] * straight[..., 3:] / 255 + (255 - straight[..., 3:])
     assert np.abs(naive_white[..., 1] - naive_white[..., 2]).max() > 10  # averaging straight alpha would tint
+
+
+def _reference_composite(rgba: np.ndarray, resolution: int, background: int) -> np.ndarray:
+    """The whole frame premultiplied and box-reduced, composited in floating point."""
+    factor = rgba.shape[0] // resolution
+    premultiplied = np.asarray(Image.fromarray(rgba, "RGBA").convert("RGBa").reduce(factor), float) / 255
+    rgb = premultiplied[..., :3] + (1 - premultiplied[..., 3:]) * background / 255
+    return np.rint(rgb * 255).astype(np.uint8)
+
+
+PLACEMENTS = {"off-centre, box not 4-aligned": (slice(61, 174), slice(7, 90)), "touching the bottom right": (slice(149, 192), slice(137, 192)),
+              "touching the bottom left": (slice(178, 192), slice(0, 31)), "the whole frame": (slice(0, 192), slice(0, 192))}
+
+
+@pytest.mark.parametrize("resolution", [192, 48, 24])
+@pytest.mark.parametrize("placement", PLACEMENTS)
+def test_composite_of_the_alpha_box_equals_the_whole_frame(resolution: int, placement: str) -> None:
+    rng = np.random.default_rng(resolution)
+    rgba = rng.integers(0, 256, (192, 192, 4), dtype=np.uint8)  # taller than one band (images.BAND_ROWS)
+    rgba[..., 3] = 0
+    rows, columns = PLACEMENTS[placement]
+    rgba[rows, columns, 3] = rng.integers(1, 256, rgba[rows, columns, 3].shape)
+    rgba[5, 3, 3] = 9  # and one stray pixel near a corner
+    for background, value in (("white", 255), ("black", 0)):
+        assert np.array_equal(np.asarray(composite(rgba, resolution, background)), _reference_composite(rgba, resolution, value))
+
+
+def test_composite_of_a_transparent_frame_is_the_background() -> None:
+    rgba = np.random.default_rng(0).integers(0, 256, (64, 64, 4), dtype=np.uint8)
+    rgba[..., 3] = 0
+    assert (np.asarray(composite(rgba, 16, "white")) == 255).all() and (np.asarray(composite(rgba, 16, "black")) == 0).all()
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 7), (9, 1), (33, 50), (256, 256)])
+def test_encoded_pngs_decode_to_the_same_pixels(shape: tuple[int, int]) -> None:
+    rng = np.random.default_rng(sum(shape))
+    rgb = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
+    rgb[: shape[0] // 2] = rgb[: shape[0] // 2, :1]  # flat runs as well as noise
+    data = encode_png(Image.fromarray(rgb, "RGB"))
+    assert np.array_equal(pyspng.load(data, format="RGB"), rgb)
+    with Image.open(io.BytesIO(data)) as image:  # Pillow checks every chunk's CRC
+        image.load()
+        assert image.mode == "RGB" and np.array_equal(np.asarray(image), rgb)
+    assert encode_png(Image.fromarray(rgb, "RGB")) == data
 
 
 @pytest.fixture()

@@ -7,6 +7,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from PIL import Image
+
 from pgrf.pipeline.images import BadImage, composite, encode_png, read_rgba
 from pgrf.pipeline.layout import SAMPLE_FIELDS
 from pgrf.pipeline.plan import Sample, ShardPlan
@@ -67,5 +69,6 @@ def _members(plan: ShardPlan, settings: EncodeSettings, result: ShardResult,
 
 def _encode(twins: list[Sample], settings: EncodeSettings) -> dict[str, bytes]:
     """PNGs of every sample of this shard made from one source image (a view and its mirrored copy)."""
-    rgb = composite(read_rgba(twins[0].image), settings.resolution, settings.background)
-    return {s.key: encode_png(rgb[:, ::-1] if s.meta["mirrored"] else rgb) for s in twins}
+    image = composite(read_rgba(twins[0].image), settings.resolution, settings.background)
+    return {s.key: encode_png(image.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if s.meta["mirrored"] else image)
+            for s in twins}

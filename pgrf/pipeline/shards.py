@@ -7,6 +7,7 @@ import io
 import tarfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from pgrf.render.records import atomic_path
 
@@ -15,16 +16,31 @@ FIXED_MTIME = 0
 
 
 def write_shard(path: Path, members: Iterable[tuple[str, bytes]]) -> str:
-    """Write ``(name, data)`` members to ``path`` atomically; returns the file's sha256."""
-    with atomic_path(path) as partial:
-        with tarfile.open(partial, "w", format=tarfile.GNU_FORMAT) as tar:
+    """Write ``(name, data)`` members to ``path`` atomically; returns the file's sha256 (hashed as written)."""
+    with atomic_path(path) as partial, partial.open("wb") as handle:
+        hashing = _HashingWriter(handle)
+        with tarfile.open(fileobj=hashing, mode="w", format=tarfile.GNU_FORMAT) as tar:
             for name, data in members:
                 info = tarfile.TarInfo(name)
                 info.size, info.mtime, info.mode = len(data), FIXED_MTIME, 0o644
                 info.uid = info.gid = 0
                 info.uname = info.gname = ""
                 tar.addfile(info, io.BytesIO(data))
-        return sha256(partial)
+        return hashing.hasher.hexdigest()
+
+
+class _HashingWriter:
+    """The write side of a file that also feeds every byte to a sha256."""
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self.handle, self.hasher = handle, hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self.hasher.update(data)
+        return self.handle.write(data)
+
+    def tell(self) -> int:
+        return self.handle.tell()
 
 
 def iter_samples(path: Path) -> Iterator[tuple[str, dict[str, bytes]]]:
