@@ -6,13 +6,26 @@ import json
 import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from rich.console import Console
 from rich.table import Table
 
 from pgrf.render import records
+
+T = TypeVar("T")
+
+
+def in_work_dir(work_dir: Path | None, prefix: str, run: Callable[[Path], T]) -> T:
+    """``run(folder)`` in ``work_dir`` (created and kept) or in a temporary folder removed afterwards."""
+    if work_dir:
+        work_dir.mkdir(parents=True, exist_ok=True)
+        return run(work_dir.resolve())
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        return run(Path(tmp))
 
 
 def render_sample_plants(work: Path, views: int, resolution: int) -> Path:

@@ -25,13 +25,13 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from common import in_work_dir
 from PIL import Image
 from rich.console import Console
 from rich.table import Table
@@ -355,12 +355,7 @@ def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     start = time.monotonic()
-    if args.work_dir:
-        args.work_dir.mkdir(parents=True, exist_ok=True)
-        figures = bench(args, args.work_dir.resolve())
-    else:
-        with tempfile.TemporaryDirectory(prefix="pgrf-bench-") as tmp:
-            figures = bench(args, Path(tmp))
+    figures = in_work_dir(args.work_dir, "pgrf-bench-", lambda work: bench(args, work))
     figures["total_seconds"] = round(time.monotonic() - start, 1)
     print_details(figures)
     summary = markdown(figures)
