@@ -38,7 +38,7 @@ REPO = Path(__file__).resolve().parent.parent
 DENOISE_FAST = {"denoising_prefilter": "FAST", "denoising_quality": "BALANCED"}
 SETTINGS: dict[str, dict[str, Any]] = {
     "baseline: 128 spp fixed, no denoiser, no persistent data": {"samples": 128, "adaptive_threshold": 0.0, "denoise": False, "persistent": False},
-    "ours: assets.toml [render] defaults": {},
+    "ours: assets.toml defaults (32 spp, adaptive 0.02, OIDN accurate prefilter, high quality)": {},
     "32 spp, adaptive 0.02, OIDN fast prefilter, balanced quality": {"cycles": DENOISE_FAST},
     "32 spp, adaptive 0.02, no denoiser": {"denoise": False},
     "64 spp, adaptive 0.01, OIDN fast prefilter, balanced quality": {"samples": 64, "adaptive_threshold": 0.01, "cycles": DENOISE_FAST},
@@ -61,11 +61,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def sampled_views(views: int) -> int:
+    """How many cameras are drawn per model (the first ``views`` are timed, the next one warms up);
+    the cameras depend on this count, so it also names the reference folder."""
+    return max(views + 1, 16)
+
+
 def render_setting(models: list[Any], options: dict[str, Any], resolution: int, views: int, out: Path) -> float:
     """Render ``views`` views of every model with one setting into ``out``; returns mean seconds per view."""
     config = load_config(REPO / "assets.toml")
     overrides = {k: options[k] for k in ("samples", "adaptive_threshold", "denoise") if k in options}
-    settings = with_overrides(config.render, resolution=resolution, views=max(views + 1, 16), workers=1, **overrides)
+    settings = with_overrides(config.render, resolution=resolution, views=sampled_views(views), workers=1, **overrides)
     seconds = []
     for _, spec in models:
         scene.reset()
@@ -112,7 +118,7 @@ def sweep(args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
     if not (work / "library").is_dir():
         make_sample_library(work / "library")
     models = load_models(load_config(REPO / "assets.toml"), work / "library")[: args.models]
-    reference = work / f"reference-{args.resolution}"
+    reference = work / f"reference-{args.resolution}px-{sampled_views(args.views)}cameras-{REFERENCE_SAMPLES}spp"
     if not all((reference / spec.model_id / f"{i:04d}.png").is_file() for _, spec in models for i in range(args.views)):
         render_setting(models, REFERENCE, args.resolution, args.views, reference)
     rows = []
