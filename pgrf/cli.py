@@ -21,6 +21,8 @@ from pgrf.errors import PgrfError
 if TYPE_CHECKING:
     from pgrf.datasets.assets import Catalog
     from pgrf.render.runner import Outcome, Plan
+    from pgrf.train.checkpoint import DatasetInfo
+    from pgrf.train.generator import Generator
 
 app = typer.Typer(help="Render 3D asset libraries into posed multi-view datasets (EpiGRAF's M-Plants/M-Food).",
                   no_args_is_help=True, pretty_exceptions_show_locals=False, add_completion=False)
@@ -259,6 +261,8 @@ DeviceOption = Annotated[str, typer.Option(help="auto | cpu | cuda[:N].")]
 TruncationOption = Annotated[float, typer.Option("--truncation", help="Truncation ψ toward the average w (1: none).")]
 ClassOption = Annotated[Optional[str], typer.Option("--class", help="Class index or name [default: drawn per seed].")]
 ResolutionOption = Annotated[Optional[int], typer.Option(help="Render size in pixels [default: the dataset's].")]
+PitchOption = Annotated[float, typer.Option(help="Camera polar angle from +Z in degrees (90: level, less: from above).")]
+ColumnsOption = Annotated[Optional[int], typer.Option(help="Grid columns [default: ⌈√seeds⌉].")]
 
 
 @app.command()
@@ -313,9 +317,9 @@ def sample(
     class_: ClassOption = None,
     resolution: ResolutionOption = None,
     yaw: Annotated[float, typer.Option(help="Camera yaw in degrees (azimuth from +X toward +Y).")] = 30.0,
-    pitch: Annotated[float, typer.Option(help="Camera polar angle from +Z in degrees (90: level, less: from above).")] = 70.0,
+    pitch: PitchOption = 70.0,
     random_poses: Annotated[bool, typer.Option("--random-poses", help="A random camera per seed, drawn like the data's.")] = False,
-    columns: Annotated[Optional[int], typer.Option(help="Grid columns [default: ⌈√seeds⌉].")] = None,
+    columns: ColumnsOption = None,
     batch: Annotated[int, typer.Option(help="Seeds rendered at a time.")] = 8,
     device: DeviceOption = "auto",
 ) -> None:
@@ -323,17 +327,9 @@ def sample(
     import math
 
     from pgrf.evaluate.samples import sample_grid, save_png
-    from pgrf.evaluate.views import (
-        class_index,
-        dataset_resolution,
-        parse_seeds,
-        resolve_device,
-    )
-    from pgrf.train.checkpoint import load_generator
+    from pgrf.evaluate.views import class_index
 
-    seed_list = parse_seeds(seeds)
-    generator, info = load_generator(checkpoint, resolve_device(device))
-    size = dataset_resolution(info, resolution)
+    seed_list, generator, info, size = _seeded_generator(checkpoint, seeds, resolution, device)
     grid = sample_grid(generator, info, seed_list, size, truncation, class_index(class_, info.class_names),
                        math.radians(yaw), math.radians(pitch), random_poses, columns, batch)
     console.print(f"{len(seed_list)} samples at {size}² → {escape(str(save_png(grid, out)))}")
@@ -344,7 +340,7 @@ def video(
     checkpoint: CheckpointArgument,
     out: Annotated[Path, typer.Option(help="turntable.gif, turntable.mp4, or a folder name for PNG frames.")] = Path("turntable.gif"),
     seeds: Annotated[str, typer.Option(help="Seeds: a range 0-3, a list 1,5,7, or both.")] = "0-3",
-    pitch: Annotated[float, typer.Option(help="Camera polar angle from +Z in degrees (90: level, less: from above).")] = 70.0,
+    pitch: PitchOption = 70.0,
     frames: Annotated[int, typer.Option(help="Frames per full turn.")] = 120,
     fps: Annotated[float, typer.Option(help="Frames per second.")] = 30.0,
     spiral: Annotated[bool, typer.Option("--spiral", help="Swing the pitch ±20° once per turn.")] = False,
@@ -353,25 +349,17 @@ def video(
     truncation: TruncationOption = 1.0,
     class_: ClassOption = None,
     resolution: ResolutionOption = None,
-    columns: Annotated[Optional[int], typer.Option(help="Grid columns [default: ⌈√seeds⌉].")] = None,
+    columns: ColumnsOption = None,
     device: DeviceOption = "auto",
 ) -> None:
     """A turntable video of a grid of seeds (360° of yaw), every frame rendered from the same tri-planes."""
     import math
 
     from pgrf.evaluate.video import check_video_path, turntable, write_videos
-    from pgrf.evaluate.views import (
-        class_index,
-        dataset_resolution,
-        parse_seeds,
-        resolve_device,
-    )
-    from pgrf.train.checkpoint import load_generator
+    from pgrf.evaluate.views import class_index
 
     check_video_path(out)
-    seed_list = parse_seeds(seeds)
-    generator, info = load_generator(checkpoint, resolve_device(device))
-    size = dataset_resolution(info, resolution)
+    seed_list, generator, info, size = _seeded_generator(checkpoint, seeds, resolution, device)
     channels = ("rgb",) + ("depth",) * depth + ("alpha",) * alpha
     stream = turntable(generator, info, seed_list, size, frames, math.radians(pitch), spiral, truncation,
                        class_index(class_, info.class_names), channels, columns=columns)
@@ -408,6 +396,17 @@ def mesh(
     out.parent.mkdir(parents=True, exist_ok=True)
     path = save_mesh(result, out)
     console.print(f"{len(result.vertices)} vertices, {len(result.faces)} faces → {escape(str(path))}")
+
+
+def _seeded_generator(checkpoint: Path, seeds: str, resolution: int | None,
+                      device: str) -> tuple[list[int], Generator, DatasetInfo, int]:
+    """What ``sample`` and ``video`` start from: the parsed seeds, G_ema and its dataset info, the render size."""
+    from pgrf.evaluate.views import dataset_resolution, parse_seeds, resolve_device
+    from pgrf.train.checkpoint import load_generator
+
+    seed_list = parse_seeds(seeds)
+    generator, info = load_generator(checkpoint, resolve_device(device))
+    return seed_list, generator, info, dataset_resolution(info, resolution)
 
 
 @contextmanager
