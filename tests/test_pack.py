@@ -35,8 +35,8 @@ def _halo_png(path: Path) -> None:
 @pytest.mark.parametrize("resolution", [16, 28])  # an integer factor (alpha-box path) and a general resize
 def test_resize_uses_premultiplied_alpha_so_edges_get_no_halo(tmp_path: Path, resolution: int) -> None:
     _halo_png(tmp_path / "red.png")
-    white = np.asarray(composite(read_rgba(tmp_path / "red.png"), resolution, "white"), int)
-    black = np.asarray(composite(read_rgba(tmp_path / "red.png"), resolution, "black"), int)
+    white = np.asarray(composite(read_rgba(tmp_path / "red.png"), resolution, "white").convert("RGB"), int)
+    black = np.asarray(composite(read_rgba(tmp_path / "red.png"), resolution, "black").convert("RGB"), int)
     partial = (white[..., 1] > 0) & (white[..., 1] < 255)
     assert partial.any()  # some pixels are blends of object and background
     assert np.array_equal(white[..., 1], white[..., 2])  # over white: pure red-to-white blends, no green
@@ -68,13 +68,13 @@ def test_composite_of_the_alpha_box_equals_the_whole_frame(resolution: int, plac
     rgba[rows, columns, 3] = rng.integers(1, 256, rgba[rows, columns, 3].shape)
     rgba[5, 3, 3] = 9  # and one stray pixel near a corner
     for background, value in (("white", 255), ("black", 0)):
-        assert np.array_equal(np.asarray(composite(rgba, resolution, background)), _reference_composite(rgba, resolution, value))
+        assert np.array_equal(np.asarray(composite(rgba, resolution, background).convert("RGB")), _reference_composite(rgba, resolution, value))
 
 
 def test_composite_of_a_transparent_frame_is_the_background() -> None:
     rgba = np.random.default_rng(0).integers(0, 256, (64, 64, 4), dtype=np.uint8)
     rgba[..., 3] = 0
-    assert (np.asarray(composite(rgba, 16, "white")) == 255).all() and (np.asarray(composite(rgba, 16, "black")) == 0).all()
+    assert (np.asarray(composite(rgba, 16, "white").convert("RGB")) == 255).all() and (np.asarray(composite(rgba, 16, "black").convert("RGB")) == 0).all()
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (1, 7), (9, 1), (33, 50), (256, 256)])

@@ -62,7 +62,10 @@ def read_rgba(path: Path) -> np.ndarray:
 
 
 def composite(rgba: np.ndarray, resolution: int, background: str) -> Image.Image:
-    """uint8 RGBA (H, W, 4) → an RGB image of resolution² over a white or black background."""
+    """uint8 RGBA (H, W, 4) → an RGB image of resolution² over a white or black background.
+
+    The image's mode is RGBX (RGB padded to 4 bytes a pixel, so it is made and flipped a word at a
+    time); ``encode_png`` and ``.convert("RGB")`` take it as it is."""
     height, width = rgba.shape[:2]
     rgba = np.ascontiguousarray(rgba)
     if width != height or width % resolution:
@@ -71,9 +74,10 @@ def composite(rgba: np.ndarray, resolution: int, background: str) -> Image.Image
         colour = np.asarray(premultiplied).astype(np.int16)
         if BACKGROUNDS[background]:
             colour[..., :3] += 255 - colour[..., 3:]
-        return Image.fromarray(np.clip(colour[..., :3], 0, 255).astype(np.uint8), "RGB")  # bicubic may overshoot
+        colour[..., 3] = 255
+        return Image.fromarray(np.clip(colour, 0, 255).astype(np.uint8), "RGBX")  # bicubic may overshoot
     factor = width // resolution
-    canvas = np.zeros((resolution, resolution), "<u4")  # premultiplied RGBa pixels, packed; 0 = transparent
+    canvas = Image.new("RGBa", (resolution, resolution))  # premultiplied; all 0 = transparent
     band = max(factor, BAND_ROWS // factor * factor)
     for start in range(0, height, band):
         box = _window(rgba, 0, start, width, min(start + band, height)).getbbox(alpha_only=True)
@@ -82,8 +86,9 @@ def composite(rgba: np.ndarray, resolution: int, background: str) -> Image.Image
         left, top = box[0] // factor, (start + box[1]) // factor
         right, bottom = -(-box[2] // factor), -(-(start + box[3]) // factor)
         window = _window(rgba, left * factor, top * factor, right * factor, bottom * factor)
-        canvas[top:bottom, left:right] = np.asarray(window.convert("RGBa").reduce(factor)).view("<u4")[..., 0]
-    return Image.frombuffer("RGBX", (resolution, resolution), _over(canvas, background), "raw", "RGBX", 0, 1).convert("RGB")
+        canvas.paste(window.convert("RGBa").reduce(factor), (left, top))
+    pixels = _over(np.frombuffer(canvas.tobytes(), "<u4").copy(), background)
+    return Image.frombuffer("RGBX", (resolution, resolution), pixels, "raw", "RGBX", 0, 1)
 
 
 def _window(rgba: np.ndarray, left: int, top: int, right: int, bottom: int) -> Image.Image:
@@ -96,16 +101,22 @@ def _window(rgba: np.ndarray, left: int, top: int, right: int, bottom: int) -> I
 
 
 def _over(pixels: np.ndarray, background: str) -> np.ndarray:
-    """Box-reduced premultiplied RGBa pixels packed in uint32 → packed RGBX pixels over the background.
+    """Premultiplied RGBa pixels packed in uint32, in place → RGBX pixels over the background.
 
-    Exact integer arithmetic: colour + (255 − alpha) · background / 255, and no channel overflows
-    because a premultiplied colour never exceeds its alpha (so the sum is at most 255)."""
-    colour = pixels & 0xFFFFFF
-    return colour + (255 - (pixels >> 24)) * 0x010101 if BACKGROUNDS[background] else colour
+    Exact integer arithmetic: colour + (255 − alpha) · background / 255 in every channel. No channel
+    overflows into the next because a premultiplied colour never exceeds its alpha (so the sum is at
+    most 255); the alpha byte becomes a don't-care pad byte."""
+    if BACKGROUNDS[background]:
+        under = pixels >> 24
+        np.subtract(255, under, out=under)
+        under *= 0x010101
+        pixels += under
+    return pixels
 
 
 def encode_png(image: Image.Image) -> bytes:
-    """Deterministic 8-bit RGB PNG: every row Up-filtered, deflated by ISA-L at level 1, no ancillary chunks."""
+    """Deterministic 8-bit RGB PNG of an RGB or RGBX image: every row Up-filtered, deflated by ISA-L at
+    level 1, no ancillary chunks."""
     width, height = image.size
     rows = np.frombuffer(image.tobytes("raw", "RGB"), np.uint8).reshape(height, width * 3)
     filtered = np.empty((height, width * 3 + 1), np.uint8)
