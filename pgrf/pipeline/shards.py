@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import tarfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO
 
 from pgrf.render.records import atomic_path
 
@@ -16,31 +14,27 @@ FIXED_MTIME = 0
 
 
 def write_shard(path: Path, members: Iterable[tuple[str, bytes]]) -> str:
-    """Write ``(name, data)`` members to ``path`` atomically; returns the file's sha256 (hashed as written)."""
+    """Write ``(name, data)`` members to ``path`` atomically as a GNU tar; returns the file's sha256.
+
+    tarfile makes each member's header; the member (header, data, padding to 512 bytes) is written
+    and hashed in one piece, and the archive ends as tarfile ends it (two zero blocks, padded to a
+    whole record). ``addfile`` would copy every member through a file object and write it in pieces,
+    which costs a third of a millisecond per sample."""
+    info = tarfile.TarInfo()
+    info.mtime, info.mode, info.uid, info.gid, info.uname, info.gname = FIXED_MTIME, 0o644, 0, 0, "", ""
+    hasher = hashlib.sha256()
+    size = 0
     with atomic_path(path) as partial, partial.open("wb") as handle:
-        hashing = _HashingWriter(handle)
-        with tarfile.open(fileobj=hashing, mode="w", format=tarfile.GNU_FORMAT) as tar:
-            for name, data in members:
-                info = tarfile.TarInfo(name)
-                info.size, info.mtime, info.mode = len(data), FIXED_MTIME, 0o644
-                info.uid = info.gid = 0
-                info.uname = info.gname = ""
-                tar.addfile(info, io.BytesIO(data))
-        return hashing.hasher.hexdigest()
-
-
-class _HashingWriter:
-    """The write side of a file that also feeds every byte to a sha256."""
-
-    def __init__(self, handle: BinaryIO) -> None:
-        self.handle, self.hasher = handle, hashlib.sha256()
-
-    def write(self, data: bytes) -> int:
-        self.hasher.update(data)
-        return self.handle.write(data)
-
-    def tell(self) -> int:
-        return self.handle.tell()
+        for name, data in members:
+            info.name, info.size = name, len(data)
+            block = b"".join((info.tobuf(tarfile.GNU_FORMAT), data, bytes(-len(data) % tarfile.BLOCKSIZE)))
+            hasher.update(block)
+            handle.write(block)
+            size += len(block)
+        end = bytes(2 * tarfile.BLOCKSIZE + -(size + 2 * tarfile.BLOCKSIZE) % tarfile.RECORDSIZE)
+        hasher.update(end)
+        handle.write(end)
+    return hasher.hexdigest()
 
 
 def iter_samples(path: Path) -> Iterator[tuple[str, dict[str, bytes]]]:
