@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,12 +9,9 @@ from pathlib import Path
 from PIL import Image
 
 from pgrf.pipeline.images import BadImage, composite, encode_png, read_rgba
-from pgrf.pipeline.layout import SAMPLE_FIELDS
 from pgrf.pipeline.plan import Sample, ShardPlan
 from pgrf.pipeline.shards import write_shard
 
-CARD_ONLY = ("mean_alpha",)
-"""Sample metadata kept for the index but not written into the shard's json member."""
 
 @dataclass(frozen=True)
 class EncodeSettings:
@@ -62,9 +58,8 @@ def _members(plan: ShardPlan, settings: EncodeSettings, result: ShardResult,
                 result.bad_files.append(str(sample.image))
                 continue
         result.keys.append(sample.key)
-        meta = {k: sample.meta[k] for k in SAMPLE_FIELDS}  # mean_alpha stays in the index
         yield f"{sample.key}.png", pending.pop(sample.key)
-        yield f"{sample.key}.json", json.dumps(meta, sort_keys=True).encode()
+        yield f"{sample.key}.json", sample.member_json
         yield f"{sample.key}.cls", str(sample.meta["class"]).encode()
 
 def _encode(twins: list[Sample], settings: EncodeSettings) -> dict[str, bytes]:

@@ -12,10 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from pgrf.pipeline.layout import SAMPLE_FIELDS
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,12 @@ class Sample:
     key: str
     image: Path
     meta: dict[str, Any]
+
+    @cached_property
+    def member_json(self) -> bytes:
+        """The sample's json member: its metadata's SAMPLE_FIELDS, keys sorted (``mean_alpha`` stays in the
+        index). Made once, for the plan's digest, and travels with the sample to the worker that writes it."""
+        return json.dumps({k: self.meta[k] for k in SAMPLE_FIELDS}, sort_keys=True).encode()
 
 
 @dataclass(frozen=True)
@@ -52,9 +61,21 @@ def plan_shards(samples: list[Sample], samples_per_shard: int, seed: int, name: 
 
 
 def _digest(samples: tuple[Sample, ...], settings: dict[str, Any]) -> str:
+    """Everything that decides a shard's bytes: the settings, and each sample's key, source file
+    (path, size, mtime) and json member."""
     hasher = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    sources: dict[Path, str] = {}  # a view and its mirrored copy share one file
     for sample in samples:
-        stat = sample.image.stat() if sample.image.exists() else None
-        source = [str(sample.image), stat.st_size, stat.st_mtime_ns] if stat else [str(sample.image)]
-        hasher.update(json.dumps([sample.key, source, sample.meta], sort_keys=True).encode())
+        if sample.image not in sources:
+            sources[sample.image] = _source(sample.image)
+        hasher.update(f"{sample.key}\0{sources[sample.image]}\0".encode())
+        hasher.update(sample.member_json)
     return hasher.hexdigest()
+
+
+def _source(image: Path) -> str:
+    try:
+        stat = image.stat()
+    except OSError:  # missing now: the shard cannot be finished, so it is never taken as done
+        return f"{image}\0missing"
+    return f"{image}\0{stat.st_size}\0{stat.st_mtime_ns}"
