@@ -8,7 +8,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from pgrf.pipeline.images import BadImage, composite, encode_png, read_rgba
+from pgrf.pipeline.composite import composite
+from pgrf.pipeline.images import BadImage, encode_png, read_rgba
 from pgrf.pipeline.plan import Sample, ShardPlan
 from pgrf.pipeline.shards import write_shard
 

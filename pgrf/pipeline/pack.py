@@ -34,8 +34,8 @@ from pgrf import __version__
 from pgrf.cameras import mirror_angles, mirror_c2w
 from pgrf.config import Config
 from pgrf.errors import PgrfError
+from pgrf.pipeline.composite import BACKGROUNDS
 from pgrf.pipeline.encode import EncodeSettings, ShardResult, encode_shard
-from pgrf.pipeline.images import BACKGROUNDS
 from pgrf.pipeline.layout import CARD_FILE, CARD_SCHEMA, INDEX_FILE, sample_key
 from pgrf.pipeline.plan import Sample, ShardPlan, plan_shards
 from pgrf.pipeline.shards import sha256
