@@ -9,7 +9,7 @@ When the render size is a whole multiple of the output size (1024² → 256², t
 kernel does all of it in one pass: each output pixel is ``(Σ colour·alpha + (255·f² − Σ alpha) ·
 background) / (255·f²)`` over its f×f box, in integers and rounded once (Pillow's premultiply-then-
 reduce rounds twice). Boxes without any alpha are skipped after a cheap OR over the box's rows, and
-~90 % of a typical render's boxes are empty. On the sample plants this takes ~1.3 ms per 1024² render
+~90 % of a typical render's boxes are empty. On the sample plants this takes ~1.3-1.5 ms per 1024² render
 against ~3.5 ms for the same steps in Pillow (finding alpha boxes, premultiplying, reducing), which
 was most of what pack spent besides decoding (bench/pack.py). Each factor compiles once (~2 s) into
 numba's on-disk cache; later processes load it. Other sizes take Pillow's premultiplied
@@ -46,7 +46,7 @@ def composite(rgba: np.ndarray, resolution: int, background: str) -> Image.Image
 
 
 @numba.njit(cache=True, nogil=True)
-def _box_over(pixels: np.ndarray, steps: tuple[int, ...], background: int) -> np.ndarray:  # pragma: no cover
+def _box_over(pixels: np.ndarray, steps: tuple[int, ...], background: int) -> np.ndarray:
     """(H, W) straight-alpha RGBA words → (H/f, W/f) RGBX words, f = len(steps): each f×f box's
     premultiplied mean over the grey level ``background``, rounded to nearest.
 
