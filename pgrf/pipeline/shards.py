@@ -23,15 +23,13 @@ def write_shard(path: Path, members: Iterable[tuple[str, bytes]]) -> str:
     info = tarfile.TarInfo()
     info.mtime, info.mode, info.uid, info.gid, info.uname, info.gname = FIXED_MTIME, 0o644, 0, 0, "", ""
     hasher = hashlib.sha256()
-    size = 0
     with atomic_path(path) as partial, partial.open("wb") as handle:
         for name, data in members:
             info.name, info.size = name, len(data)
             block = b"".join((info.tobuf(tarfile.GNU_FORMAT), data, bytes(-len(data) % tarfile.BLOCKSIZE)))
             hasher.update(block)
             handle.write(block)
-            size += len(block)
-        end = bytes(2 * tarfile.BLOCKSIZE + -(size + 2 * tarfile.BLOCKSIZE) % tarfile.RECORDSIZE)
+        end = bytes(2 * tarfile.BLOCKSIZE + -(handle.tell() + 2 * tarfile.BLOCKSIZE) % tarfile.RECORDSIZE)
         hasher.update(end)
         handle.write(end)
     return hasher.hexdigest()
