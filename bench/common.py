@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from rich.console import Console
 from rich.table import Table
 
-from pgrf.render import records
+from pgrf.formats import renders as records
 
 T = TypeVar("T")
 

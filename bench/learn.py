@@ -29,11 +29,11 @@ import torch.nn.functional as F
 from rich.console import Console
 
 from pgrf.datasets.loader import exact_loader
-from pgrf.train.checkpoint import load_generator
-from pgrf.train.generator import Generator
+from pgrf.model.checkpoint import load_generator
+from pgrf.model.generator import Generator
 from pgrf.train.loop import train
 from pgrf.train.options import TrainOptions
-from pgrf.train.poses import sample_poses
+from pgrf.model.poses import sample_poses
 
 console = Console()
 BATCH = 8

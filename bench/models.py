@@ -33,11 +33,11 @@ from rich.console import Console
 from rich.table import Table
 
 from pgrf import cameras
-from pgrf.train.discriminator import Discriminator
-from pgrf.train.generator import Generator
-from pgrf.train.patches import PatchSampler
-from pgrf.train.presets import ModelConfig, preset
-from pgrf.train.rays import patch_rays
+from pgrf.model.discriminator import Discriminator
+from pgrf.model.generator import Generator
+from pgrf.model.patches import PatchSampler
+from pgrf.model.presets import ModelConfig, preset
+from pgrf.model.rays import patch_rays
 
 console = Console(width=None if sys.stdout.isatty() else 120)
 

@@ -37,10 +37,10 @@ from rich.console import Console
 from rich.table import Table
 
 from pgrf.config import Category, Config, RenderSettings, load_config, with_overrides
-from pgrf.datasets.assets import Catalog, ModelSpec
+from pgrf.formats.catalog import Catalog, ModelSpec
 from pgrf.datasets.discovery import discover
 from pgrf.datasets.sample_library import make_sample_library
-from pgrf.render.records import view_file
+from pgrf.formats.renders import view_file
 from pgrf.render.runner import Runner, plan
 
 REPO = Path(__file__).resolve().parent.parent

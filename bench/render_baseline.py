@@ -31,9 +31,9 @@ import bpy
 
 from pgrf.cameras import sample_views
 from pgrf.config import RenderSettings
-from pgrf.datasets.assets import ModelSpec
+from pgrf.formats.catalog import ModelSpec
 from pgrf.render import importing, materials, scene
-from pgrf.render.records import view_file
+from pgrf.formats.renders import view_file
 
 GPU_BACKENDS = ("OPTIX", "CUDA", "HIP", "ONEAPI", "METAL")
 

@@ -30,7 +30,7 @@ from pgrf.pipeline.pack import PackOptions, pack
 from pgrf.train import distributed
 from pgrf.train.loop import batches_of, build, step
 from pgrf.train.options import TrainOptions
-from pgrf.train.poses import sample_poses
+from pgrf.model.poses import sample_poses
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -19,10 +19,10 @@ from pgrf.config import load_config, with_overrides
 from pgrf.errors import PgrfError
 
 if TYPE_CHECKING:
-    from pgrf.datasets.assets import Catalog
+    from pgrf.formats.catalog import Catalog
     from pgrf.render.runner import Outcome, Plan
-    from pgrf.train.checkpoint import DatasetInfo
-    from pgrf.train.generator import Generator
+    from pgrf.model.checkpoint import DatasetInfo
+    from pgrf.model.generator import Generator
 
 app = typer.Typer(help="Render 3D asset libraries into posed multi-view datasets (EpiGRAF's M-Plants/M-Food).",
                   no_args_is_help=True, pretty_exceptions_show_locals=False, add_completion=False)
@@ -285,7 +285,7 @@ def fid(
     from pgrf.datasets.loader import shard_urls
     from pgrf.evaluate.metrics import compute_fid, inception_network
     from pgrf.evaluate.views import resolve_device
-    from pgrf.train.checkpoint import load_generator
+    from pgrf.model.checkpoint import load_generator
 
     target = resolve_device(device)
     network = inception_network(inception, target)
@@ -385,7 +385,7 @@ def mesh(
     from pgrf.evaluate.geometry import generator_mesh
     from pgrf.evaluate.mesh import save_mesh
     from pgrf.evaluate.views import class_index, resolve_device
-    from pgrf.train.checkpoint import load_generator
+    from pgrf.model.checkpoint import load_generator
 
     if out.suffix.lower() not in (".ply", ".obj"):
         raise PgrfError(f"mesh file must end in .ply or .obj, got {out.name}")
@@ -402,7 +402,7 @@ def _seeded_generator(checkpoint: Path, seeds: str, resolution: int | None,
                       device: str) -> tuple[list[int], Generator, DatasetInfo, int]:
     """What ``sample`` and ``video`` start from: the parsed seeds, G_ema and its dataset info, the render size."""
     from pgrf.evaluate.views import dataset_resolution, parse_seeds, resolve_device
-    from pgrf.train.checkpoint import load_generator
+    from pgrf.model.checkpoint import load_generator
 
     seed_list = parse_seeds(seeds)
     generator, info = load_generator(checkpoint, resolve_device(device))

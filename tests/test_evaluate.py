@@ -41,11 +41,12 @@ from pgrf.evaluate.views import (
     to_uint8,
 )
 from pgrf.pipeline.pack import PackOptions, pack
-from pgrf.train.checkpoint import DatasetInfo, load_generator, save_checkpoint
-from pgrf.train.generator import Generator, seeded_latents
-from pgrf.train.poses import camera_tensors
-from pgrf.train.presets import preset
-from pgrf.train.volume import render_rays
+from pgrf.model.checkpoint import DatasetInfo, load_generator
+from pgrf.train.checkpoint import save_checkpoint
+from pgrf.model.generator import Generator, seeded_latents
+from pgrf.model.poses import camera_tensors
+from pgrf.model.presets import preset
+from pgrf.model.volume import render_rays
 from tests.conftest import CONFIG, run_pgrf
 from tests.test_mesh import read_ply
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import tarfile
@@ -19,9 +20,9 @@ from pgrf.config import load_config
 from pgrf.datasets.synthetic import fake_renders
 from pgrf.errors import PgrfError
 from pgrf.pipeline.composite import composite
-from pgrf.pipeline.images import encode_png, read_rgba
+from pgrf.formats.images import encode_png, read_rgba
 from pgrf.pipeline.pack import PackOptions, pack
-from pgrf.render import records
+from pgrf.formats import renders as records
 from tests.conftest import CONFIG, run_pgrf
 
 
@@ -155,6 +156,21 @@ def test_same_inputs_and_seed_give_identical_shards(renders: list[Path], tmp_pat
     assert [s["sha256"] for s in first["shards"]] != [s["sha256"] for s in other["shards"]]
     for shard in first["shards"]:
         assert (tmp_path / "one" / shard["file"]).read_bytes() == (tmp_path / "two" / shard["file"]).read_bytes()
+
+
+PINNED_SHARDS = ["056ee9b9772423b8fd7264bec00d33a936e614131e31986aa4cdf9ec4a3b77da",
+                 "dd0d2a769a09a0c8ccfe22ebbc9bad7d46af2ccce1328691b3de37735de32395",
+                 "fe65d03a21c81551fecac5de763e355cf05fadf88e0633bff66ebbb15dc199f3"]
+PINNED_INDEX = "f151580105c630974a27aaee1687043cba2391aeba9f2632d66aab4e1a3e97fb"
+
+
+def test_a_small_pack_is_byte_identical_to_the_pinned_one(tmp_path: Path) -> None:
+    """Shard and index bytes measured before the re-layering (pgrf 0.1.0): a refactor must not change them."""
+    plants = fake_renders(tmp_path / "r", "plants", {"a_var1": 0.5, "b_var1": 0.3, "c_var2": 0.02}, views=3, resolution=32)
+    card = pack([plants], tmp_path / "s", load_config(CONFIG),
+                PackOptions(resolution=16, samples_per_shard=5, seed=3, name="pin", min_mean_alpha=0.05))
+    assert [s["sha256"] for s in card["shards"]] == PINNED_SHARDS
+    assert hashlib.sha256((tmp_path / "s" / "index.parquet").read_bytes()).hexdigest() == PINNED_INDEX
 
 
 def test_webdataset_reads_the_shards(renders: list[Path], tmp_path: Path) -> None:

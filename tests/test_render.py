@@ -18,7 +18,9 @@ from PIL import Image
 from pgrf import cameras
 from pgrf.config import load_config, with_overrides
 from pgrf.datasets.discovery import discover
-from pgrf.render import manifest, records
+from pgrf import fileio
+from pgrf.formats import manifest
+from pgrf.formats import renders as records
 from pgrf.render.runner import in_shard, plan
 from tests.conftest import CONFIG, REPO, TINY, run_pgrf
 
@@ -34,7 +36,7 @@ def rendered(sample_library: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 def _log(category_dir: Path) -> dict[str, dict]:
-    return records.latest_status(records.read_log(category_dir))
+    return records.latest_status(records.read_records(category_dir))
 
 
 def test_render_writes_the_design_layout(rendered) -> None:
@@ -100,13 +102,13 @@ def test_manifest_has_one_row_per_view_of_every_finished_model(rendered) -> None
 
 def test_rerun_only_retries_failures(rendered, sample_library: Path) -> None:
     _, out = rendered
-    before = {c: len(records.read_log(out / c)) for c in ("sample-plants", "sample-food")}
+    before = {c: len(records.read_records(out / c)) for c in ("sample-plants", "sample-food")}
     mtime = (out / "sample-plants" / "rbfqjd2_var1" / "cameras.json").stat().st_mtime_ns
     result = run_pgrf("render", "-c", "sample-plants", "-c", "sample-food", "--library", str(sample_library),
                       "--out", str(out), *TINY)
     assert result.returncode == 1
-    new_plants = records.read_log(out / "sample-plants")[before["sample-plants"]:]
-    new_food = records.read_log(out / "sample-food")[before["sample-food"]:]
+    new_plants = records.read_records(out / "sample-plants")[before["sample-plants"]:]
+    new_food = records.read_records(out / "sample-food")[before["sample-food"]:]
     assert {r["model_id"] for r in new_plants} == {"xmissing_var1"}
     assert {r["model_id"] for r in new_food} == {"xcorrupt", "xempty"}  # skipped_small is not re-imported
     assert all(r["attempt"] == 2 for r in new_plants + new_food)
@@ -186,12 +188,12 @@ def test_interrupted_run_resumes_without_partial_or_repeated_models(sample_libra
     at_stop = set(records.finished_models(category))
     for model_dir in records.finished_models(category).values():
         assert len(list((model_dir / "views").glob("*.png"))) == 8  # nothing partial counts as finished
-    log_before = len(records.read_log(category))
+    log_before = len(records.read_records(category))
     result = run_pgrf("render", "-c", "sample-plants", "--library", str(sample_library), "--out", str(tmp_path), *flags)
     assert result.returncode == 1, result.stderr  # only the faulty plant fails
     finished = records.finished_models(category)
     assert PLANTS_OK <= set(finished) and not list(category.glob(".tmp-*"))
-    again = {r["model_id"] for r in records.read_log(category)[log_before:] if r["status"] in ("rendered", "sparse")}
+    again = {r["model_id"] for r in records.read_records(category)[log_before:] if r["status"] in ("rendered", "sparse")}
     assert again and not again & at_stop  # no finished model rendered twice
     table = pq.read_table(category / manifest.MANIFEST_FILE)
     assert table.num_rows == 8 * len(finished)
@@ -246,7 +248,7 @@ def test_force_replaces_a_finished_model_and_passes_are_written(sample_library: 
     assert run_pgrf(*args).returncode == 0  # --limit 1 renders only the apple (first in id order)
     first = records.read_cameras(tmp_path / "sample-food" / "tgmlbdyp")
     assert run_pgrf(*args, "--force", "--passes", "depth,normal").returncode == 0
-    log = [r for r in records.read_log(tmp_path / "sample-food") if r["model_id"] == "tgmlbdyp"]
+    log = [r for r in records.read_records(tmp_path / "sample-food") if r["model_id"] == "tgmlbdyp"]
     assert [r["attempt"] for r in log] == [1, 2]
     second = records.read_cameras(tmp_path / "sample-food" / "tgmlbdyp")
     assert second["views"][0]["c2w"] == first["views"][0]["c2w"] and second["render"]["passes"] == ["depth", "normal"]
@@ -279,7 +281,7 @@ def test_unavailable_device_stops_the_run_with_one_line(sample_library: Path, tm
     assert result.returncode == 2
     assert "--device optix: no OPTIX device found; use --device auto or cpu" in result.stderr.replace("\n", " ")
     assert "Traceback" not in result.stderr
-    assert not records.read_log(tmp_path / "sample-food")  # a settings error is not a model's attempt
+    assert not records.read_records(tmp_path / "sample-food")  # a settings error is not a model's attempt
 
 
 def test_filtered_models_are_rejudged_from_the_log_when_the_threshold_changes(sample_library: Path, tmp_path: Path) -> None:
@@ -287,7 +289,7 @@ def test_filtered_models_are_rejudged_from_the_log_when_the_threshold_changes(sa
     category = cfg.category("sample-food")
     catalog = discover(cfg.library_root(category, str(sample_library)), category)
     tmp_path.mkdir(exist_ok=True)
-    records.append_log(tmp_path, {"model_id": "vhzdaa3", "status": "skipped_small", "normalisation": {"dims_product": 0.144}})
+    records.append_record(tmp_path, {"model_id": "vhzdaa3", "status": "skipped_small", "normalisation": {"dims_product": 0.144}})
     strict = plan(catalog, tmp_path, with_overrides(cfg.render, min_dim_product=2.0))
     assert strict.filtered == ["vhzdaa3"] and "vhzdaa3" not in {m.model_id for m in strict.todo}
     lenient = plan(catalog, tmp_path, with_overrides(cfg.render, min_dim_product=0.1))

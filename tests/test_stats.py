@@ -20,7 +20,7 @@ from pgrf.datasets.stats import compute_stats, print_stats
 from pgrf.datasets.synthetic import fake_renders
 from pgrf.errors import PgrfError
 from pgrf.pipeline.pack import PackOptions, pack
-from pgrf.render.manifest import write_manifest
+from pgrf.formats.manifest import write_manifest
 from tests.conftest import CONFIG
 
 RADIUS, FOV = 3.5, math.pi / 4

@@ -20,10 +20,10 @@ from pgrf.datasets.synthetic import fake_renders
 from pgrf.errors import PgrfError
 from pgrf.pipeline.pack import PackOptions, pack
 from pgrf.train import loop, losses
-from pgrf.train.checkpoint import load_checkpoint, load_generator
-from pgrf.train.generator import density_noise_at
+from pgrf.model.checkpoint import load_checkpoint, load_generator
+from pgrf.model.generator import density_noise_at
 from pgrf.train.options import TrainOptions
-from pgrf.train.presets import preset
+from pgrf.model.presets import preset
 from tests.conftest import CONFIG, REPO, run_pgrf
 
 

@@ -11,19 +11,19 @@ import torch.nn.functional as F
 
 from pgrf import cameras
 from pgrf.errors import PgrfError
-from pgrf.train.discriminator import Discriminator, minibatch_stddev
-from pgrf.train.generator import Generator, density_noise_at, seeded_latents
-from pgrf.train.layers import (
+from pgrf.model.discriminator import Discriminator, minibatch_stddev
+from pgrf.model.generator import Generator, density_noise_at, seeded_latents
+from pgrf.model.layers import (
     ModulatedConv2d,
     downsample2x,
     modulated_conv2d,
     upsample2x,
 )
-from pgrf.train.mapping import MappingNetwork
-from pgrf.train.patches import PatchSampler
-from pgrf.train.presets import PRESETS, ModelConfig, preset
-from pgrf.train.synthesis import SynthesisNetwork
-from pgrf.train.triplane import TriPlaneDecoder, sample_triplanes
+from pgrf.model.mapping import MappingNetwork
+from pgrf.model.patches import PatchSampler
+from pgrf.model.presets import PRESETS, ModelConfig, preset
+from pgrf.model.synthesis import SynthesisNetwork
+from pgrf.model.triplane import TriPlaneDecoder, sample_triplanes
 
 TINY = preset("tiny").override(c_dim=3, camera_cond=True)
 BATCH = 4

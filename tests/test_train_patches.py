@@ -11,14 +11,14 @@ import torch.nn.functional as F
 from scipy import stats
 
 from pgrf import cameras
-from pgrf.train.patches import (
+from pgrf.model.patches import (
     PatchSampler,
     beta_at,
     extract_patches,
     full_image_patches,
     min_scale_at,
 )
-from pgrf.train.rays import patch_rays
+from pgrf.model.rays import patch_rays
 
 
 def test_beta_schedule_endpoints() -> None:

@@ -11,11 +11,11 @@ import torch
 from PIL import Image
 
 from pgrf import cameras
-from pgrf.train.generator import Generator, seeded_latents
-from pgrf.train.patches import extract_patches, full_image_patches
-from pgrf.train.presets import preset
-from pgrf.train.rays import patch_rays
-from pgrf.train.volume import Field, Rendered, render_rays
+from pgrf.model.generator import Generator, seeded_latents
+from pgrf.model.patches import extract_patches, full_image_patches
+from pgrf.model.presets import preset
+from pgrf.model.rays import patch_rays
+from pgrf.model.volume import Field, Rendered, render_rays
 from tests.conftest import run_pgrf
 
 SOLID = 1e3

@@ -1,49 +1,14 @@
-"""What discovery finds: renderable models and the things it could not use."""
+"""Naming and choosing files during discovery: safe unique model ids, mesh format preference."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
+
+from pgrf.formats.catalog import ModelSpec
 
 MESH_SUFFIXES = (".fbx", ".obj", ".abc", ".glb", ".gltf")
 """Mesh formats pgrf imports, in order of preference when an asset has several."""
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """One model to render: where its files are and how it is labelled."""
-
-    model_id: str
-    asset_id: str
-    asset_name: str
-    category: str
-    class_name: str
-    source: str
-    files: tuple[str, ...]
-    textures: dict[str, str] = field(default_factory=dict)
-    problems: tuple[str, ...] = ()
-
-    @property
-    def usable(self) -> bool:
-        return not self.problems
-
-
-@dataclass(frozen=True)
-class Problem:
-    """Something in the library that could not be used, and why."""
-
-    path: str
-    reason: str
-
-
-@dataclass
-class Catalog:
-    """Models of one category plus the library's unusable entries."""
-
-    category: str
-    root: str
-    models: list[ModelSpec] = field(default_factory=list)
-    problems: list[Problem] = field(default_factory=list)
 
 
 def safe_id(text: str) -> str:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pgrf.config import Category
 from pgrf.datasets import folders, megascans
-from pgrf.datasets.assets import Catalog
+from pgrf.formats.catalog import Catalog
 
 
 def discover(root: Path, category: Category, texture_size: str = "2K") -> Catalog:

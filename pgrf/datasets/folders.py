@@ -9,15 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from pgrf.config import Category
-from pgrf.datasets.assets import (
-    MESH_SUFFIXES,
-    Catalog,
-    ModelSpec,
-    Problem,
-    mesh_rank,
-    safe_id,
-    unique_ids,
-)
+from pgrf.datasets.assets import MESH_SUFFIXES, mesh_rank, safe_id, unique_ids
+from pgrf.formats.catalog import Catalog, ModelSpec, Problem
 
 
 def discover(root: Path, category: Category) -> Catalog:

@@ -35,8 +35,8 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from pgrf.cameras import mirror_angles, mirror_c2w
 from pgrf.errors import PgrfError
-from pgrf.pipeline.images import BadImage, decode_png
-from pgrf.pipeline.layout import MIRROR_SUFFIX, original_key, read_card
+from pgrf.formats.images import BadImage, decode_png
+from pgrf.formats.shards import MIRROR_SUFFIX, original_key, read_card
 
 Batch = dict[str, Any]
 """``image`` uint8 (B, 3, H, W); ``label`` int64 (B,); ``c2w`` float32 (B, 4, 4) OpenCV camera-to-world;

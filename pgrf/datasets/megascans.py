@@ -21,14 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from pgrf.config import Category
-from pgrf.datasets.assets import (
-    Catalog,
-    ModelSpec,
-    Problem,
-    mesh_rank,
-    safe_id,
-    unique_ids,
-)
+from pgrf.datasets.assets import mesh_rank, safe_id, unique_ids
+from pgrf.formats.catalog import Catalog, ModelSpec, Problem
 
 TEXTURE_PATTERN = re.compile(
     r"^(?P<prefix>.+?)_(?P<size>\d+K)_(?P<map>[A-Za-z]+)\.(?P<ext>jpe?g|png|exr|tiff?)$", re.IGNORECASE

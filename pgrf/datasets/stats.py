@@ -30,9 +30,9 @@ from scipy import stats as scipy_stats
 
 from pgrf.config import Config
 from pgrf.errors import PgrfError
-from pgrf.pipeline.layout import CARD_FILE, INDEX_FILE, read_card
-from pgrf.render import records
-from pgrf.render.manifest import MANIFEST_FILE, MANIFEST_SCHEMA
+from pgrf.formats.shards import CARD_FILE, INDEX_FILE, read_card
+from pgrf.formats import renders as records
+from pgrf.formats.manifest import MANIFEST_FILE, MANIFEST_SCHEMA
 
 ANGLE_BINS = 36
 ALPHA_BINS = 40
@@ -203,7 +203,7 @@ def _render_stats(path: Path, category_dirs: list[Path], config: Config | None, 
     resolutions: set[int] = set()
     for category_dir in category_dirs:
         table = _category_views(category_dir)
-        latest = records.latest_status(records.read_log(category_dir))
+        latest = records.latest_status(records.read_records(category_dir))
         status.update(r.get("status", "unknown") for r in latest.values())
         if table.num_rows:
             parts.append(table)

@@ -11,8 +11,8 @@ from PIL import Image
 
 from pgrf import cameras
 from pgrf.config import RenderSettings
-from pgrf.datasets.assets import ModelSpec
-from pgrf.render import records
+from pgrf.formats.catalog import ModelSpec
+from pgrf.formats import renders as records
 
 
 def fake_renders(root: Path, category: str, models: dict[str, float], views: int = 3, resolution: int = 32) -> Path:
@@ -36,5 +36,5 @@ def fake_renders(root: Path, category: str, models: dict[str, float], views: int
             Image.fromarray(rgba, "RGBA").save(category_dir / model_id / records.view_file(index))
         doc = records.cameras_document(spec, settings, sampled, [alpha] * views, {}, "CPU", "5.0.1")
         (category_dir / model_id / records.CAMERAS_FILE).write_text(json.dumps(doc))
-    records.append_log(category_dir, {"model_id": "tiny", "status": "skipped_small"})
+    records.append_record(category_dir, {"model_id": "tiny", "status": "skipped_small"})
     return category_dir

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pgrf.render.records import atomic_path
+from pgrf.fileio import atomic_path
 
 STATS_SCHEMA = 1
 

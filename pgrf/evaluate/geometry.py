@@ -1,7 +1,7 @@
 """Meshes of a trained G: its density σ on a grid over [-1, 1]³ → marching cubes → vertex colours from the decoder.
 
 σ is the renderer's: softplus of the decoder's raw density at the tri-plane features, zero outside
-the normalised asset's box (``pgrf.train.volume``). Vertices are in the dataset's world frame
+the normalised asset's box (``pgrf.model.volume``). Vertices are in the dataset's world frame
 (DESIGN.md §1: +Z up, the asset inside [-1, 1]³).
 """
 
@@ -12,8 +12,8 @@ import torch.nn.functional as F
 
 from pgrf.evaluate.mesh import Mesh, PointFn, extract_mesh
 from pgrf.evaluate.views import seed_classes, seed_planes
-from pgrf.train.generator import Generator
-from pgrf.train.triplane import sample_triplanes
+from pgrf.model.generator import Generator
+from pgrf.model.triplane import sample_triplanes
 
 DEFAULT_THRESHOLD = 10.0
 """The σ level of the surface (as pi-GAN and EG3D extract their meshes)."""

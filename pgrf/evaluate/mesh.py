@@ -20,7 +20,7 @@ import torch
 from skimage import measure
 
 from pgrf.errors import PgrfError
-from pgrf.render.records import atomic_path
+from pgrf.fileio import atomic_path
 
 PointFn = Callable[[torch.Tensor], torch.Tensor]
 

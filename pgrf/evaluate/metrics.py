@@ -39,11 +39,11 @@ from pgrf.evaluate.fid import (
 )
 from pgrf.evaluate.inception import load_inception, resolve_weights
 from pgrf.evaluate.views import to_uint8
-from pgrf.pipeline.layout import INDEX_FILE, read_card
+from pgrf.formats.shards import INDEX_FILE, read_card
 from pgrf.pipeline.shards import sha256
-from pgrf.train.checkpoint import DatasetInfo
-from pgrf.train.generator import Generator
-from pgrf.train.poses import sample_poses
+from pgrf.model.checkpoint import DatasetInfo
+from pgrf.model.generator import Generator
+from pgrf.model.poses import sample_poses
 
 MISSING_WEIGHTS = "FID needs the Inception weights: --inception FILE or PGRF_INCEPTION"
 FAKE_BLOCK = 1024

@@ -18,10 +18,10 @@ from pgrf.evaluate.views import (
     seed_planes,
     to_uint8,
 )
-from pgrf.render.records import atomic_path
-from pgrf.train.checkpoint import DatasetInfo
-from pgrf.train.generator import Generator
-from pgrf.train.poses import camera_tensors, sample_poses
+from pgrf.fileio import atomic_path
+from pgrf.model.checkpoint import DatasetInfo
+from pgrf.model.generator import Generator
+from pgrf.model.poses import camera_tensors, sample_poses
 
 DEFAULT_YAW = math.radians(30.0)
 DEFAULT_PITCH = math.radians(70.0)

@@ -31,10 +31,10 @@ from pgrf.evaluate.views import (
     seed_planes,
     to_uint8,
 )
-from pgrf.render.records import temporary_name
-from pgrf.train.checkpoint import DatasetInfo
-from pgrf.train.generator import Generator
-from pgrf.train.poses import camera_tensors
+from pgrf.fileio import temporary_name
+from pgrf.model.checkpoint import DatasetInfo
+from pgrf.model.generator import Generator
+from pgrf.model.poses import camera_tensors
 
 SPIRAL_AMPLITUDE = math.radians(20.0)
 """How far a spiral's pitch swings above and below the chosen pitch, once per turn."""

@@ -15,10 +15,10 @@ import numpy as np
 import torch
 
 from pgrf.errors import PgrfError
-from pgrf.train.checkpoint import DatasetInfo
-from pgrf.train.generator import Generator, seeded_latents
-from pgrf.train.patches import full_image_patches
-from pgrf.train.rays import SCENE_RADIUS, patch_rays
+from pgrf.model.checkpoint import DatasetInfo
+from pgrf.model.generator import Generator, seeded_latents
+from pgrf.model.patches import full_image_patches
+from pgrf.model.rays import SCENE_RADIUS, patch_rays
 
 
 def resolve_device(name: str = "auto") -> torch.device:

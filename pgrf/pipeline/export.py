@@ -32,9 +32,9 @@ from rich.markup import escape
 from rich.progress import Progress
 
 from pgrf.errors import PgrfError
-from pgrf.pipeline.layout import read_card
+from pgrf.formats.shards import read_card
 from pgrf.pipeline.shards import iter_samples
-from pgrf.render.records import atomic_path
+from pgrf.fileio import atomic_path
 
 LABELS = ("camera", "class")
 REQUIRED_FIELDS = ("model_id", "class", "yaw", "pitch", "c2w", "intrinsics")

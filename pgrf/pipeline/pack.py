@@ -30,16 +30,16 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from pgrf import __version__
+from pgrf import __version__, fileio
 from pgrf.cameras import mirror_angles, mirror_c2w
 from pgrf.config import Config
 from pgrf.errors import PgrfError
 from pgrf.pipeline.composite import BACKGROUNDS
 from pgrf.pipeline.encode import EncodeSettings, ShardResult, encode_shard
-from pgrf.pipeline.layout import CARD_FILE, CARD_SCHEMA, INDEX_FILE, sample_key
+from pgrf.formats.shards import CARD_FILE, CARD_SCHEMA, INDEX_FILE, sample_key
 from pgrf.pipeline.plan import Sample, ShardPlan, plan_shards
 from pgrf.pipeline.shards import sha256
-from pgrf.render import records
+from pgrf.formats import renders as records
 
 JOURNAL_FILE = ".pack-journal.jsonl"
 
@@ -90,7 +90,7 @@ def collect(render_dirs: list[Path], config: Config, options: PackOptions) -> Co
         finished = records.finished_models(category_dir)
         if not finished:
             raise PgrfError(f"{category_dir}: no finished models (model folders with cameras.json); run pgrf render first")
-        log = records.latest_status(records.read_log(category_dir))
+        log = records.latest_status(records.read_records(category_dir))
         removed["min_dim_product"] += sum(1 for r in log.values() if r.get("status") == "skipped_small")
         for model_id, model_dir in finished.items():
             doc = records.read_cameras(model_dir)
@@ -142,17 +142,17 @@ def pack(render_dirs: list[Path], out: Path, config: Config, options: PackOption
     digest_settings = {"resolution": options.resolution, "background": options.background}
     plans = plan_shards(collected.samples, options.samples_per_shard, options.seed, options.name, digest_settings)
     out.mkdir(parents=True, exist_ok=True)
-    records.remove_stale_work(out)
+    fileio.remove_stale_work(out)
     _remove_outdated_shards(out, options.name, {p.file for p in plans})
     finished = _finished_shards(out, plans, options.skip_bad)
     todo = [p for p in plans if p.file not in finished]
     results = {**finished, **_write_shards(out, todo, settings, options.workers, console or Console(stderr=True))}
     ordered = [results[p.file] for p in plans]
     rows = [row for plan, result in zip(plans, ordered) for row in _index_rows(plan, set(result.keys))]
-    with records.atomic_path(out / INDEX_FILE) as partial:
+    with fileio.atomic_path(out / INDEX_FILE) as partial:
         pq.write_table(pa.Table.from_pylist(rows), partial)
     card = _card(collected, options, ordered, rows, render_dirs)
-    with records.atomic_path(out / CARD_FILE) as partial:
+    with fileio.atomic_path(out / CARD_FILE) as partial:
         partial.write_text(json.dumps(card, indent=2), encoding="utf-8")
     return card
 
@@ -166,7 +166,7 @@ def _remove_outdated_shards(out: Path, name: str, planned: set[str]) -> None:
 
 def _finished_shards(out: Path, plans: list[ShardPlan], skip_bad: bool) -> dict[str, ShardResult]:
     """Shards an earlier run finished from the same plan, still intact on disk."""
-    journal = {r["file"]: r for r in records.read_log(out, JOURNAL_FILE)}
+    journal = {r["file"]: r for r in fileio.read_log(out, JOURNAL_FILE)}
     finished = {}
     for plan in plans:
         entry = journal.get(plan.file)
@@ -186,7 +186,7 @@ def _write_shards(out: Path, plans: list[ShardPlan], settings: EncodeSettings, w
 
     def finish(result: ShardResult) -> None:
         results[result.file] = result
-        records.append_log(out, {"event": "shard", **asdict(result)}, JOURNAL_FILE)
+        fileio.append_log(out, JOURNAL_FILE, {"event": "shard", **asdict(result)})
 
     with Progress(*columns, console=console) as progress:
         task = progress.add_task("pack", total=sum(len(p.samples) for p in plans))

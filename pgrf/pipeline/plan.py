@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from pgrf.pipeline.layout import SAMPLE_FIELDS
+from pgrf.formats.shards import SAMPLE_FIELDS
 
 
 @dataclass(frozen=True)

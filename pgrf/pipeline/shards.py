@@ -7,7 +7,7 @@ import tarfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from pgrf.render.records import atomic_path
+from pgrf.fileio import atomic_path
 
 FIXED_MTIME = 0
 """Every member's mtime, so the same inputs give byte-identical shards."""

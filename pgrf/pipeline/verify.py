@@ -13,8 +13,8 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from pgrf.cameras import mirror_angles, mirror_c2w
-from pgrf.pipeline.images import BadImage, decode_png
-from pgrf.pipeline.layout import (
+from pgrf.formats.images import BadImage, decode_png
+from pgrf.formats.shards import (
     INDEX_FILE,
     MEMBERS,
     SAMPLE_FIELDS,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pgrf.config import RenderSettings
-from pgrf.datasets.assets import ModelSpec
+from pgrf.formats.catalog import ModelSpec
 
 
 @dataclass(frozen=True)

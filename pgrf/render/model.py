@@ -19,12 +19,8 @@ from pgrf.cameras import sample_views
 from pgrf.config import RenderSettings
 from pgrf.render import importing, materials, scene
 from pgrf.render.job import RenderJob
-from pgrf.render.records import (
-    CAMERAS_FILE,
-    cameras_document,
-    temporary_name,
-    view_file,
-)
+from pgrf.fileio import temporary_name
+from pgrf.formats.renders import CAMERAS_FILE, cameras_document, view_file
 
 
 def render_model(job: RenderJob, on_view: Callable[[int], None] = lambda i: None) -> dict[str, Any]:

@@ -29,8 +29,10 @@ from rich.progress import (
 )
 
 from pgrf.config import Category, RenderSettings
-from pgrf.datasets.assets import Catalog, ModelSpec
-from pgrf.render import manifest, records
+from pgrf.formats.catalog import Catalog, ModelSpec
+from pgrf import fileio
+from pgrf.formats import manifest
+from pgrf.formats import renders as records
 from pgrf.render.job import RenderJob
 from pgrf.render.worker import log_path, output_tail, worker_main
 
@@ -61,7 +63,7 @@ def plan(catalog: Catalog, category_dir: Path, settings: RenderSettings, *, forc
     """Split the catalog into models to render now and models already dealt with."""
     result = Plan()
     finished = records.finished_models(category_dir)
-    latest = records.latest_status(records.read_log(category_dir))
+    latest = records.latest_status(records.read_records(category_dir))
     for spec in sorted(catalog.models, key=lambda m: m.model_id):
         if not in_shard(spec.model_id, shard_index, num_shards):
             result.other_shards += 1
@@ -137,11 +139,11 @@ class Runner:
         self.threads = max(1, (os.cpu_count() or 1) // settings.workers) if settings.workers > 1 else 0
         self.outcome = Outcome()
         self.pending: deque[ModelSpec] = deque()
-        self.attempts = Counter(r["model_id"] for r in records.read_log(category_dir))
+        self.attempts = Counter(r["model_id"] for r in records.read_records(category_dir))
 
     def run(self, plan: Plan) -> Outcome:
         self.category_dir.mkdir(parents=True, exist_ok=True)
-        records.remove_stale_work(self.category_dir)
+        fileio.remove_stale_work(self.category_dir)
         start = time.monotonic()
         for spec in plan.unusable:
             self._log(spec, {"status": "failed", "reason": "; ".join(spec.problems), "seconds": 0.0})
@@ -163,7 +165,7 @@ class Runner:
         finally:
             for slot in slots:
                 self._stop(slot, kill=self.outcome.interrupted or slot.spec is not None)
-            records.remove_stale_work(self.category_dir)
+            fileio.remove_stale_work(self.category_dir)
             manifest.write_manifest(self.category_dir)
         self.outcome.seconds = time.monotonic() - start
         return self.outcome
@@ -257,5 +259,5 @@ class Runner:
         full = {"model_id": spec.model_id, "asset_id": spec.asset_id, "category": self.category.name,
                 "attempt": self.attempts[spec.model_id], **record}
         full.setdefault("reason", "")
-        records.append_log(self.category_dir, full)
+        records.append_record(self.category_dir, full)
         self.outcome.records.append(full)

@@ -31,19 +31,14 @@ from pgrf.datasets.loader import Batch, Split, shard_urls, train_loader
 from pgrf.errors import PgrfError
 from pgrf.evaluate.samples import save_png
 from pgrf.evaluate.views import image_grid, to_uint8
-from pgrf.pipeline.layout import read_card
-from pgrf.render.records import append_log
+from pgrf.formats.shards import read_card
+from pgrf.fileio import append_log
 from pgrf.train import distributed
 from pgrf.train.augment import AdaptiveP, AugmentPipe
-from pgrf.train.checkpoint import (
-    LATEST,
-    dataset_info,
-    load_checkpoint,
-    model_config,
-    save_checkpoint,
-)
-from pgrf.train.discriminator import Discriminator
-from pgrf.train.generator import Generator, density_noise_at, seeded_latents
+from pgrf.model.checkpoint import LATEST, dataset_info, load_checkpoint, model_config
+from pgrf.train.checkpoint import save_checkpoint
+from pgrf.model.discriminator import Discriminator
+from pgrf.model.generator import Generator, density_noise_at, seeded_latents
 from pgrf.train.losses import (
     blur,
     blur_sigma_at,
@@ -55,9 +50,9 @@ from pgrf.train.losses import (
     update_ema,
 )
 from pgrf.train.options import TrainOptions
-from pgrf.train.patches import PatchSampler, beta_at, extract_patches
-from pgrf.train.poses import camera_tensors, sample_poses
-from pgrf.train.presets import ModelConfig, preset
+from pgrf.model.patches import PatchSampler, beta_at, extract_patches
+from pgrf.model.poses import camera_tensors, sample_poses
+from pgrf.model.presets import ModelConfig, preset
 
 ADA_INTERVAL_STEPS = 4
 """ADA's p is adjusted every this many steps (as StyleGAN2-ADA)."""
@@ -233,7 +228,7 @@ def _loop(run: Run, console: Console) -> None:
                 stats = tick.close(run, done)
                 run.progress.last_tick = done
                 if context.main:
-                    append_log(run.folder, stats, STATS_FILE)
+                    append_log(run.folder, STATS_FILE, stats)
                 display.update(task, completed=run.kimg, info=f"{stats['images_per_s']:.1f} img/s  G {stats['loss_G']:.3f}  "
                                                               f"D {stats['loss_D']:.3f}  p {stats['ada_p']:.3f}")
             _periodic(run, done >= total)
@@ -394,7 +389,7 @@ def _fid(run: Run) -> None:
 
     result = compute_fid(run.G_ema, dataset_info({"dataset": _dataset_facts(run)}), run.options.shards, run.options.inception,
                          run.options.fid_num, device=run.context.device, seed=run.options.seed)
-    append_log(run.folder, {"kimg": run.kimg, **result}, STATS_FILE)
+    append_log(run.folder, STATS_FILE, {"kimg": run.kimg, **result})
 
 
 def checkpoint_state(run: Run) -> dict[str, Any]:

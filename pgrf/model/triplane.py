@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pgrf.train.layers import FullyConnected
+from pgrf.model.layers import FullyConnected
 
 _PLANE_AXES = [0, 1, 0, 2, 1, 2]
 """The (first, second) world axes of the XY, XZ and YZ planes."""

@@ -6,13 +6,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from pgrf.train.mapping import MappingNetwork
-from pgrf.train.patches import full_image_patches
-from pgrf.train.presets import ModelConfig
-from pgrf.train.rays import Rays, patch_rays
-from pgrf.train.synthesis import SynthesisNetwork
-from pgrf.train.triplane import TriPlaneDecoder, sample_triplanes
-from pgrf.train.volume import Rendered, render_rays
+from pgrf.model.mapping import MappingNetwork
+from pgrf.model.patches import full_image_patches
+from pgrf.model.presets import ModelConfig
+from pgrf.model.rays import Rays, patch_rays
+from pgrf.model.synthesis import SynthesisNetwork
+from pgrf.model.triplane import TriPlaneDecoder, sample_triplanes
+from pgrf.model.volume import Rendered, render_rays
 
 
 def seeded_latents(seeds: list[int], z_dim: int) -> torch.Tensor:
@@ -32,7 +32,7 @@ class Generator(nn.Module):
 
     ``z`` (B, z_dim) ~ N(0, I); ``c`` (B, c_dim) one-hot labels or None; ``c2w`` (B, 4, 4) OpenCV
     camera-to-world and ``intrinsics`` (B, 3, 3) normalised K, exactly as in cameras.json and the
-    shards; ``patch`` (B, 3) = (s, δx, δy) as in ``pgrf.train.patches``. In training mode ray samples
+    shards; ``patch`` (B, 3) = (s, δx, δy) as in ``pgrf.model.patches``. In training mode ray samples
     are jittered and synthesis noise is random; in eval mode both are fixed, so output depends on z only.
     """
 

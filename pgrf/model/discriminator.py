@@ -11,9 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pgrf.train.layers import Conv2d, FullyConnected, normalize_2nd_moment
-from pgrf.train.presets import ModelConfig
-from pgrf.train.synthesis import channels_at
+from pgrf.model.layers import Conv2d, FullyConnected, normalize_2nd_moment
+from pgrf.model.presets import ModelConfig
+from pgrf.model.synthesis import channels_at
 
 SQRT_HALF = math.sqrt(0.5)
 

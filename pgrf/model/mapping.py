@@ -7,7 +7,7 @@ from itertools import pairwise
 import torch
 from torch import nn
 
-from pgrf.train.layers import FullyConnected, normalize_2nd_moment
+from pgrf.model.layers import FullyConnected, normalize_2nd_moment
 
 
 class MappingNetwork(nn.Module):

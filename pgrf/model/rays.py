@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from pgrf.cameras import unproject
-from pgrf.train.patches import patch_coordinates
+from pgrf.model.patches import patch_coordinates
 
 SCENE_RADIUS = math.sqrt(3.0)
 """Radius of the sphere around [-1, 1]³, the normalised asset's box: it bounds near and far."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from pgrf.train.rays import Rays
+from pgrf.model.rays import Rays
 
 Field = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 

@@ -8,7 +8,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pgrf.render.records import atomic_path, finished_models, read_cameras
+from pgrf.fileio import atomic_path
+from pgrf.formats.renders import finished_models, read_cameras
 
 MANIFEST_FILE = "manifest.parquet"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from pgrf.train.layers import ModulatedConv2d, upsample2x
+from pgrf.model.layers import ModulatedConv2d, upsample2x
 
 
 def channels_at(resolution: int, base: int, maximum: int) -> int:

@@ -1,0 +1,82 @@
+"""Writing files safely: atomic replacement, work-in-progress names, JSON-lines logs, stale-work cleanup.
+
+Every stage writes through these, so an interrupted or crashed run leaves either the previous file or
+the complete new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+TMP_PREFIX = ".tmp-"
+
+
+def temporary_name(stem: str) -> str:
+    """Name of work in progress: ``.tmp-<stem>@<host>@<pid>``, so stale leftovers can be recognised."""
+    return f"{TMP_PREFIX}{stem}@{socket.gethostname()}@{os.getpid()}"
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary file name beside ``path`` to write to: renamed to ``path`` when the block succeeds,
+    deleted when it fails, so ``path`` is either the previous file or the complete new one."""
+    partial = path.with_name(temporary_name(path.name))
+    try:
+        yield partial
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def append_log(folder: Path, name: str, record: dict[str, Any]) -> None:
+    """Append one record to the JSON-lines log ``folder/name`` with a single write (safe with several writers)."""
+    line = json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S"), **record}) + "\n"
+    fd = os.open(folder / name, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line.encode("utf-8"))
+    finally:
+        os.close(fd)
+
+
+def read_log(folder: Path, name: str) -> list[dict[str, Any]]:
+    """Every complete record of the JSON-lines log ``folder/name`` (a line cut short by a crash is ignored)."""
+    path = folder / name
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
+
+
+def remove_stale_work(folder: Path) -> int:
+    """Delete work-in-progress entries left by dead processes of this host; returns how many."""
+    removed = 0
+    host = socket.gethostname()
+    for path in folder.glob(f"{TMP_PREFIX}*@*@*") if folder.is_dir() else ():
+        _, owner, pid = path.name.rsplit("@", 2)
+        if owner == host and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+            removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

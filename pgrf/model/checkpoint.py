@@ -1,0 +1,67 @@
+"""Reading training checkpoints and loading G from one for inference (pgrf.train.checkpoint writes them).
+
+A checkpoint is a ``torch.save`` dict:
+``format`` (CHECKPOINT_FORMAT), ``pgrf_version``, ``model_config`` (ModelConfig fields), ``dataset``
+(resolution, radius, fov, class_names, mirror, shards), ``options`` (the run's TrainOptions),
+``G``, ``G_ema``, ``D`` and ``opt_G``/``opt_D`` state dicts, ``augment`` (ADA p controller state),
+``progress`` (images seen, steps, batches drawn) and ``rng`` (torch, CUDA and the loop's generators).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pgrf.errors import PgrfError
+from pgrf.model.generator import Generator
+from pgrf.model.presets import ModelConfig
+
+CHECKPOINT_FORMAT = 1
+LATEST = "latest.pt"
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a trained G needs to know about its data: image size, camera model, classes."""
+
+    resolution: int
+    radius: float
+    fov: float
+    class_names: list[str]
+
+
+def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint written by ``pgrf train``, or raise a one-line error naming the file."""
+    if path.is_dir():
+        path = path / LATEST
+    if not path.is_file():
+        raise PgrfError(f"{path}: no such checkpoint; give a .pt file or a run's checkpoints folder written by pgrf train")
+    try:
+        state = torch.load(path, map_location=device, weights_only=False)
+    except (RuntimeError, EOFError, OSError, ValueError) as error:
+        raise PgrfError(f"{path}: not a readable checkpoint ({str(error).splitlines()[0]}); use another snapshot") from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise PgrfError(f"{path}: not a pgrf checkpoint of format {CHECKPOINT_FORMAT}")
+    return state
+
+
+def model_config(state: dict[str, Any]) -> ModelConfig:
+    """The ModelConfig a checkpoint was trained with."""
+    return ModelConfig(**state["model_config"])
+
+
+def dataset_info(state: dict[str, Any]) -> DatasetInfo:
+    """The dataset facts stored in a checkpoint."""
+    data = state["dataset"]
+    return DatasetInfo(int(data["resolution"]), float(data["radius"]), float(data["fov"]), list(data["class_names"]))
+
+
+def load_generator(path: Path, device: str | torch.device = "cpu") -> tuple[Generator, DatasetInfo]:
+    """G_ema of a checkpoint, in eval mode on ``device``, and its dataset facts."""
+    state = load_checkpoint(path, device)
+    generator = Generator(model_config(state)).to(device)
+    generator.load_state_dict(state["G_ema"])
+    return generator.eval().requires_grad_(False), dataset_info(state)
