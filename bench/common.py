@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -44,8 +45,7 @@ def replicate(source: Path, out: Path, copies: int) -> list[Path]:
             target = out / f"{model_id}c{copy}"
             shutil.copytree(model_dir, target)
             doc = records.read_cameras(target)
-            doc["model_id"] = f"{model_id}c{copy}"
-            (target / records.CAMERAS_FILE).write_text(json.dumps(doc))
+            records.write_cameras(target, replace(doc, model_id=f"{model_id}c{copy}"))
     return sorted(out.glob("*/views/*.png"))
 
 

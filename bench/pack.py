@@ -120,7 +120,7 @@ def child(renders: Path, out: Path, workers: int) -> None:
     seconds = time.perf_counter() - start
     standalone += [decode_rate(files)] if workers == 1 else []
     peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
-    print(json.dumps({"seconds": seconds, "samples": card["counts"]["samples"], "views": card["counts"]["unique_views"],
+    print(json.dumps({"seconds": seconds, "samples": card.counts.samples, "views": card.counts.unique_views,
                       "peak_rss_mib": peak / 1024, "decode_seconds": decoding.seconds, "standalone_decode": standalone}))
 
 

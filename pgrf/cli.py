@@ -21,7 +21,7 @@ from pgrf.errors import PgrfError
 if TYPE_CHECKING:
     from pgrf.formats.catalog import Catalog
     from pgrf.render.runner import Outcome, Plan
-    from pgrf.model.checkpoint import DatasetInfo
+    from pgrf.formats.card import DatasetInfo
     from pgrf.model.generator import Generator
 
 app = typer.Typer(help="Render 3D asset libraries into posed multi-view datasets (EpiGRAF's M-Plants/M-Food).",
@@ -160,11 +160,11 @@ def pack(
                           skip_bad=skip_bad)
     with _interruptible("finished shards are kept; run the same command again to write the rest"):
         card = run_pack(renders, out, load_config(config), options, console=errors)
-    counts, removed = card["counts"], card["filters"]["removed_models"]
-    console.print(f"{counts['samples']} samples ({counts['unique_views']} views, {counts['models']} models, {counts['classes']} "
-                  f"classes) in {len(card['shards'])} shards → {escape(str(out))}; filters removed {removed['min_mean_alpha']} "
+    counts, removed = card.counts, card.filters.removed_models
+    console.print(f"{counts.samples} samples ({counts.unique_views} views, {counts.models} models, {counts.classes} "
+                  f"classes) in {len(card.shards)} shards → {escape(str(out))}; filters removed {removed['min_mean_alpha']} "
                   f"sparse and {removed['min_dim_product']} small models")
-    for file in card["skipped_bad"]["files"]:
+    for file in card.skipped_bad.files:
         errors.print(f"[yellow]skipped[/yellow] unreadable {escape(file)}")
 
 
@@ -447,13 +447,13 @@ def _print_outcome(name: str, outcome: Outcome, category_dir: Path) -> None:
         table.add_row(status, str(count))
     rate = outcome.views / outcome.seconds if outcome.seconds else 0.0
     table.caption = f"{outcome.views} views in {outcome.seconds:.1f} s ({rate:.2f} views/s)"
-    devices = sorted({r["device"] for r in outcome.records if r.get("device")})
+    devices = sorted({r.device for r in outcome.records if r.device})
     if devices:
         table.caption += f" on {', '.join(devices)}"
     errors.print(table)
     for record in outcome.records:
-        if record["status"] in ("failed", "timeout"):
-            errors.print(f"[red]{record['status']}[/red] {record['model_id']}: {escape(record['reason'])}")
+        if record.status.error:
+            errors.print(f"[red]{record.status}[/red] {record.model_id}: {escape(record.reason)}")
 
 
 def main() -> None:

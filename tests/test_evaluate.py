@@ -41,7 +41,8 @@ from pgrf.evaluate.views import (
     to_uint8,
 )
 from pgrf.pipeline.pack import PackOptions, pack
-from pgrf.model.checkpoint import DatasetInfo, load_generator
+from pgrf.formats.card import DatasetInfo
+from pgrf.model.checkpoint import load_generator
 from pgrf.train.checkpoint import save_checkpoint
 from pgrf.model.generator import Generator, seeded_latents
 from pgrf.model.poses import camera_tensors

@@ -23,6 +23,7 @@ from pgrf.pipeline.composite import composite
 from pgrf.formats.images import encode_png, read_rgba
 from pgrf.pipeline.pack import PackOptions, pack
 from pgrf.formats import renders as records
+from pgrf.formats.schema import to_json
 from tests.conftest import CONFIG, run_pgrf
 
 
@@ -116,14 +117,14 @@ def _members(shard: Path) -> dict[str, bytes]:
 
 def test_pack_writes_design_layout(renders: list[Path], tmp_path: Path) -> None:
     card = pack(renders, tmp_path / "shards", load_config(CONFIG), PackOptions(resolution=16, samples_per_shard=5, name="mixed"))
-    assert card["counts"] == {"samples": 18, "unique_views": 9, "models": 3, "classes": 2}
-    assert card["filters"]["removed_models"] == {"min_mean_alpha": 1, "min_dim_product": 2}  # plants' 0.03 threshold
-    assert [s["samples"] for s in card["shards"]] == [5, 5, 5, 3]
+    assert to_json(card.counts) == {"samples": 18, "unique_views": 9, "models": 3, "classes": 2}
+    assert card.filters.removed_models == {"min_mean_alpha": 1, "min_dim_product": 2}  # plants' 0.03 threshold
+    assert [s.samples for s in card.shards] == [5, 5, 5, 3]
     index = pq.read_table(tmp_path / "shards" / "index.parquet").to_pylist()
     assert len({r["key"] for r in index}) == 18 and all("." not in r["key"] for r in index)
-    for shard in card["shards"]:
-        members = _members(tmp_path / "shards" / shard["file"])
-        rows = sorted((r for r in index if r["shard"] == shard["file"]), key=lambda r: r["position"])
+    for shard in card.shards:
+        members = _members(tmp_path / "shards" / shard.file)
+        rows = sorted((r for r in index if r["shard"] == shard.file), key=lambda r: r["position"])
         assert list(members) == [f"{r['key']}.{ext}" for r in rows for ext in ("png", "json", "cls")]
         for row in rows:
             meta = json.loads(members[f"{row['key']}.json"])
@@ -135,7 +136,7 @@ def test_pack_writes_design_layout(renders: list[Path], tmp_path: Path) -> None:
 
 def test_mirrored_samples_flip_the_image_and_mirror_the_camera(renders: list[Path], tmp_path: Path) -> None:
     card = pack(renders, tmp_path / "shards", load_config(CONFIG), PackOptions(resolution=32, samples_per_shard=100))
-    members = _members(tmp_path / "shards" / card["shards"][0]["file"])
+    members = _members(tmp_path / "shards" / card.shards[0].file)
     mirrored = [name[:-len("_m.json")] for name in members if name.endswith("_m.json")]
     assert len(mirrored) == 9
     for key in mirrored:
@@ -152,10 +153,10 @@ def test_same_inputs_and_seed_give_identical_shards(renders: list[Path], tmp_pat
     first = pack(renders, tmp_path / "one", config, PackOptions(resolution=16, samples_per_shard=7))
     again = pack(renders, tmp_path / "two", config, PackOptions(resolution=16, samples_per_shard=7))
     other = pack(renders, tmp_path / "three", config, PackOptions(resolution=16, samples_per_shard=7, seed=1))
-    assert [s["sha256"] for s in first["shards"]] == [s["sha256"] for s in again["shards"]]
-    assert [s["sha256"] for s in first["shards"]] != [s["sha256"] for s in other["shards"]]
-    for shard in first["shards"]:
-        assert (tmp_path / "one" / shard["file"]).read_bytes() == (tmp_path / "two" / shard["file"]).read_bytes()
+    assert [s.sha256 for s in first.shards] == [s.sha256 for s in again.shards]
+    assert [s.sha256 for s in first.shards] != [s.sha256 for s in other.shards]
+    for shard in first.shards:
+        assert (tmp_path / "one" / shard.file).read_bytes() == (tmp_path / "two" / shard.file).read_bytes()
 
 
 PINNED_SHARDS = ["056ee9b9772423b8fd7264bec00d33a936e614131e31986aa4cdf9ec4a3b77da",
@@ -169,13 +170,13 @@ def test_a_small_pack_is_byte_identical_to_the_pinned_one(tmp_path: Path) -> Non
     plants = fake_renders(tmp_path / "r", "plants", {"a_var1": 0.5, "b_var1": 0.3, "c_var2": 0.02}, views=3, resolution=32)
     card = pack([plants], tmp_path / "s", load_config(CONFIG),
                 PackOptions(resolution=16, samples_per_shard=5, seed=3, name="pin", min_mean_alpha=0.05))
-    assert [s["sha256"] for s in card["shards"]] == PINNED_SHARDS
+    assert [s.sha256 for s in card.shards] == PINNED_SHARDS
     assert hashlib.sha256((tmp_path / "s" / "index.parquet").read_bytes()).hexdigest() == PINNED_INDEX
 
 
 def test_webdataset_reads_the_shards(renders: list[Path], tmp_path: Path) -> None:
     card = pack(renders, tmp_path / "shards", load_config(CONFIG), PackOptions(resolution=16, samples_per_shard=4, mirror=False))
-    urls = [str(tmp_path / "shards" / s["file"]) for s in card["shards"]]
+    urls = [str(tmp_path / "shards" / s.file) for s in card.shards]
     samples = list(wds.WebDataset(urls, shardshuffle=False).decode("rgb8").to_tuple("__key__", "png", "json", "cls"))
     assert len(samples) == 9 and {s[2]["model_id"] for s in samples} == {"a_var1", "b_var1", "apple"}
     assert all(s[1].shape == (16, 16, 3) for s in samples)
@@ -203,7 +204,7 @@ def test_output_does_not_depend_on_worker_count(renders: list[Path], tmp_path: P
     config = load_config(CONFIG)
     one = pack(renders, tmp_path / "one", config, PackOptions(resolution=16, samples_per_shard=4, workers=1))
     two = pack(renders, tmp_path / "two", config, PackOptions(resolution=16, samples_per_shard=4, workers=2))
-    assert len(one["shards"]) == 5 and one["shards"] == two["shards"]
+    assert len(one.shards) == 5 and one.shards == two.shards
     assert {n: b for n, (_, b) in _shard_files(tmp_path / "one").items()} == {n: b for n, (_, b) in _shard_files(tmp_path / "two").items()}
     assert pq.read_table(tmp_path / "one" / "index.parquet").equals(pq.read_table(tmp_path / "two" / "index.parquet"))
 
@@ -215,8 +216,8 @@ def test_each_view_is_decoded_once_for_itself_and_its_mirrored_copy(renders: lis
     decoded: list[Path] = []
     monkeypatch.setattr(encode, "read_rgba", lambda path: decoded.append(path) or read_rgba(path))
     card = pack(renders, tmp_path / "shards", load_config(CONFIG), PackOptions(resolution=16, samples_per_shard=4))
-    assert card["counts"]["samples"] == 18
-    assert 9 <= len(decoded) <= 9 + len(card["shards"]) - 1  # a pair cut by a shard boundary is decoded in both shards
+    assert card.counts.samples == 18
+    assert 9 <= len(decoded) <= 9 + len(card.shards) - 1  # a pair cut by a shard boundary is decoded in both shards
 
 
 def test_rerun_after_interruption_keeps_finished_shards(renders: list[Path], tmp_path: Path,
@@ -244,7 +245,7 @@ def test_rerun_after_interruption_keeps_finished_shards(renders: list[Path], tmp
     after = _shard_files(out)
     assert all(after[name] == before[name] for name in before)  # untouched: same mtime, same bytes
     fresh = pack(renders, tmp_path / "fresh", config, options)
-    assert card["shards"] == fresh["shards"]
+    assert card.shards == fresh.shards
 
 
 def test_corrupt_png_stops_the_run_or_is_skipped(renders: list[Path], tmp_path: Path) -> None:
@@ -256,8 +257,8 @@ def test_corrupt_png_stops_the_run_or_is_skipped(renders: list[Path], tmp_path: 
     result = run_pgrf("pack", *map(str, renders), "--out", str(tmp_path / "cli"), "--resolution", "16", "--workers", "2")
     assert result.returncode == 2 and str(broken) in result.stderr and "Traceback" not in result.stderr
     card = pack(renders, tmp_path / "lenient", config, PackOptions(resolution=16, samples_per_shard=4, skip_bad=True))
-    assert card["skipped_bad"] == {"samples": 2, "files": [str(broken)]}
-    assert card["counts"]["samples"] == 16 and sum(s["samples"] for s in card["shards"]) == 16
+    assert to_json(card.skipped_bad) == {"samples": 2, "files": [str(broken)]}
+    assert card.counts.samples == 16 and sum(s.samples for s in card.shards) == 16
     keys = set(pq.read_table(tmp_path / "lenient" / "index.parquet").column("key").to_pylist())
     assert "a_var1_v0001" not in keys and "a_var1_v0001_m" not in keys and "a_var1_v0002" in keys
 
@@ -281,19 +282,19 @@ def test_verify_accepts_a_pack_and_names_every_kind_of_damage(renders: list[Path
     ok = run_pgrf("verify", str(out))
     assert ok.returncode == 0 and "18 samples: OK" in ok.stdout
 
-    first = out / card["shards"][0]["file"]
+    first = out / card.shards[0].file
     mirrored = next(n for n in _members(first) if n.endswith("_m.json"))
     _rewrite_member(first, mirrored, lambda b: json.dumps({**json.loads(b), "c2w": np.eye(4).tolist()}).encode())
-    png = next(n for n in _members(out / card["shards"][1]["file"]) if n.endswith(".png"))
-    _rewrite_member(out / card["shards"][1]["file"], png, lambda b: b[:30])
-    last = out / card["shards"][-1]["file"]
+    png = next(n for n in _members(out / card.shards[1].file) if n.endswith(".png"))
+    _rewrite_member(out / card.shards[1].file, png, lambda b: b[:30])
+    last = out / card.shards[-1].file
     last.write_bytes(last.read_bytes()[:1000])
     (out / "stray-000000.tar").write_bytes(first.read_bytes())
     problems = verify(out).problems
     text = "\n".join(problems)
-    assert f"{first.name}: sha256 differs" in text and f"{card['shards'][1]['file']}: sha256 differs" in text
+    assert f"{first.name}: sha256 differs" in text and f"{card.shards[1].file}: sha256 differs" in text
     assert f"{first.name}:{mirrored[:-5]}: camera is not S·c2w·F" in text
-    assert f"{card['shards'][1]['file']}:{png[:-4]}: not a readable PNG" in text
+    assert f"{card.shards[1].file}:{png[:-4]}: not a readable PNG" in text
     assert f"{last.name}: " in text and "stray-000000.tar: shard not listed in dataset.json" in text
     bad = run_pgrf("verify", str(out))
     assert bad.returncode == 1 and "problems" in bad.stdout and "camera is not S·c2w·F" in bad.stderr

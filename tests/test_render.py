@@ -35,8 +35,20 @@ def rendered(sample_library: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     return result, out
 
 
+def _cameras(model_dir: Path) -> dict:
+    """A model's cameras.json as written on disk (after checking it validates against its contract)."""
+    records.read_cameras(model_dir)
+    return json.loads((model_dir / records.CAMERAS_FILE).read_text())
+
+
+def _records(category_dir: Path) -> list[dict]:
+    """The render log's records as written on disk (after checking they validate against their contract)."""
+    records.read_records(category_dir)
+    return fileio.read_log(category_dir, records.LOG_FILE)
+
+
 def _log(category_dir: Path) -> dict[str, dict]:
-    return records.latest_status(records.read_records(category_dir))
+    return {record["model_id"]: record for record in _records(category_dir)}
 
 
 def test_render_writes_the_design_layout(rendered) -> None:
@@ -46,7 +58,7 @@ def test_render_writes_the_design_layout(rendered) -> None:
     finished = records.finished_models(plants)
     assert PLANTS_OK <= set(finished)
     assert not list(plants.glob(".tmp-*"))
-    doc = records.read_cameras(finished["sfmhcbkr_var1"])
+    doc = _cameras(finished["sfmhcbkr_var1"])
     for key in ("schema", "model_id", "asset_id", "asset_name", "category", "class_name", "source_files", "render",
                 "blender_version", "normalisation", "mean_alpha", "views"):
         assert key in doc
@@ -94,7 +106,7 @@ def test_manifest_has_one_row_per_view_of_every_finished_model(rendered) -> None
     finished = records.finished_models(out / "sample-plants")
     assert len(table) == 3 * len(finished)
     row = next(r for r in table if r["model_id"] == "rbfqjd2_var2" and r["view"] == 1)
-    doc = records.read_cameras(finished["rbfqjd2_var2"])
+    doc = _cameras(finished["rbfqjd2_var2"])
     assert row["file"] == "rbfqjd2_var2/views/0001.png"
     assert np.allclose(np.reshape(row["c2w"], (4, 4)), doc["views"][1]["c2w"])
     assert row["yaw"] == doc["views"][1]["yaw"] and row["mean_alpha"] == doc["mean_alpha"]
@@ -102,13 +114,13 @@ def test_manifest_has_one_row_per_view_of_every_finished_model(rendered) -> None
 
 def test_rerun_only_retries_failures(rendered, sample_library: Path) -> None:
     _, out = rendered
-    before = {c: len(records.read_records(out / c)) for c in ("sample-plants", "sample-food")}
+    before = {c: len(_records(out / c)) for c in ("sample-plants", "sample-food")}
     mtime = (out / "sample-plants" / "rbfqjd2_var1" / "cameras.json").stat().st_mtime_ns
     result = run_pgrf("render", "-c", "sample-plants", "-c", "sample-food", "--library", str(sample_library),
                       "--out", str(out), *TINY)
     assert result.returncode == 1
-    new_plants = records.read_records(out / "sample-plants")[before["sample-plants"]:]
-    new_food = records.read_records(out / "sample-food")[before["sample-food"]:]
+    new_plants = _records(out / "sample-plants")[before["sample-plants"]:]
+    new_food = _records(out / "sample-food")[before["sample-food"]:]
     assert {r["model_id"] for r in new_plants} == {"xmissing_var1"}
     assert {r["model_id"] for r in new_food} == {"xcorrupt", "xempty"}  # skipped_small is not re-imported
     assert all(r["attempt"] == 2 for r in new_plants + new_food)
@@ -146,7 +158,7 @@ def test_projected_geometry_matches_the_rendered_alpha(tmp_path: Path) -> None:
     result = run_pgrf("render", "-c", "shapes", "--config", str(config), "--library", str(tmp_path / "lib"),
                       "--out", str(tmp_path / "out"), "--views", "6", "--resolution", "64", "--samples", "4", "--no-denoise")
     assert result.returncode == 0, result.stderr
-    doc = records.read_cameras(tmp_path / "out" / "shapes" / "shapes_corner")
+    doc = _cameras(tmp_path / "out" / "shapes" / "shapes_corner")
     norm = doc["normalisation"]
     blender_frame = triangles[..., [0, 2, 1]] * np.array([1.0, -1.0, 1.0])  # OBJ is Y-up: (x, y, z) -> (x, -z, y)
     world = (blender_frame + norm["offset"]) * norm["scale"]
@@ -188,12 +200,12 @@ def test_interrupted_run_resumes_without_partial_or_repeated_models(sample_libra
     at_stop = set(records.finished_models(category))
     for model_dir in records.finished_models(category).values():
         assert len(list((model_dir / "views").glob("*.png"))) == 8  # nothing partial counts as finished
-    log_before = len(records.read_records(category))
+    log_before = len(_records(category))
     result = run_pgrf("render", "-c", "sample-plants", "--library", str(sample_library), "--out", str(tmp_path), *flags)
     assert result.returncode == 1, result.stderr  # only the faulty plant fails
     finished = records.finished_models(category)
     assert PLANTS_OK <= set(finished) and not list(category.glob(".tmp-*"))
-    again = {r["model_id"] for r in records.read_records(category)[log_before:] if r["status"] in ("rendered", "sparse")}
+    again = {r["model_id"] for r in _records(category)[log_before:] if r["status"] in ("rendered", "sparse")}
     assert again and not again & at_stop  # no finished model rendered twice
     table = pq.read_table(category / manifest.MANIFEST_FILE)
     assert table.num_rows == 8 * len(finished)
@@ -246,11 +258,11 @@ def test_bad_shard_arguments_are_one_line_errors(sample_library: Path) -> None:
 def test_force_replaces_a_finished_model_and_passes_are_written(sample_library: Path, tmp_path: Path) -> None:
     args = ["render", "-c", "sample-food", "--library", str(sample_library), "--out", str(tmp_path), *TINY, "--limit", "1"]
     assert run_pgrf(*args).returncode == 0  # --limit 1 renders only the apple (first in id order)
-    first = records.read_cameras(tmp_path / "sample-food" / "tgmlbdyp")
+    first = _cameras(tmp_path / "sample-food" / "tgmlbdyp")
     assert run_pgrf(*args, "--force", "--passes", "depth,normal").returncode == 0
-    log = [r for r in records.read_records(tmp_path / "sample-food") if r["model_id"] == "tgmlbdyp"]
+    log = [r for r in _records(tmp_path / "sample-food") if r["model_id"] == "tgmlbdyp"]
     assert [r["attempt"] for r in log] == [1, 2]
-    second = records.read_cameras(tmp_path / "sample-food" / "tgmlbdyp")
+    second = _cameras(tmp_path / "sample-food" / "tgmlbdyp")
     assert second["views"][0]["c2w"] == first["views"][0]["c2w"] and second["render"]["passes"] == ["depth", "normal"]
     exr = (tmp_path / "sample-food" / "tgmlbdyp" / "passes" / "0000.exr").read_bytes()
     assert exr[:4] == b"\x76\x2f\x31\x01"  # OpenEXR magic
@@ -281,7 +293,7 @@ def test_unavailable_device_stops_the_run_with_one_line(sample_library: Path, tm
     assert result.returncode == 2
     assert "--device optix: no OPTIX device found; use --device auto or cpu" in result.stderr.replace("\n", " ")
     assert "Traceback" not in result.stderr
-    assert not records.read_records(tmp_path / "sample-food")  # a settings error is not a model's attempt
+    assert not _records(tmp_path / "sample-food")  # a settings error is not a model's attempt
 
 
 def test_filtered_models_are_rejudged_from_the_log_when_the_threshold_changes(sample_library: Path, tmp_path: Path) -> None:
@@ -289,7 +301,8 @@ def test_filtered_models_are_rejudged_from_the_log_when_the_threshold_changes(sa
     category = cfg.category("sample-food")
     catalog = discover(cfg.library_root(category, str(sample_library)), category)
     tmp_path.mkdir(exist_ok=True)
-    records.append_record(tmp_path, {"model_id": "vhzdaa3", "status": "skipped_small", "normalisation": {"dims_product": 0.144}})
+    small = records.Normalisation(1.0, [0.0, 0.0, 0.0], [2.0, 0.6, 0.12], 0.144)
+    records.append_record(tmp_path, records.RenderRecord("vhzdaa3", records.Status.SKIPPED_SMALL, normalisation=small))
     strict = plan(catalog, tmp_path, with_overrides(cfg.render, min_dim_product=2.0))
     assert strict.filtered == ["vhzdaa3"] and "vhzdaa3" not in {m.model_id for m in strict.todo}
     lenient = plan(catalog, tmp_path, with_overrides(cfg.render, min_dim_product=0.1))

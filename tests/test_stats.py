@@ -14,6 +14,7 @@ from PIL import Image
 from rich.console import Console
 
 from pgrf import cameras
+from pgrf.formats.card import CARD_SCHEMA, CameraModel, Counts, DatasetCard, Filters, ShardEntry, SkippedBad, write_card
 from pgrf.config import load_config
 from pgrf.datasets.plots import PLOTS, write_plots
 from pgrf.datasets.stats import compute_stats, print_stats
@@ -55,11 +56,13 @@ def _synthetic_shards(out: Path, prefix: str, models: int, classes: int, views: 
                       "asset_id": columns["model_id"], "category": [prefix] * n})
     out.mkdir(parents=True)
     pq.write_table(table, out / "index.parquet")
-    card = {"schema": 1, "name": prefix, "resolution": 256, "shards": [{"file": "x-000000.tar", "samples": n}], "class_names": [f"{prefix}-class{c:02d}" for c in range(classes)],
-            "counts": {"samples": n, "unique_views": len(yaw), "models": models, "classes": classes}, "mirror": mirror,
-            "filters": {"thresholds": {"min_mean_alpha": {prefix: 0.03}, "min_dim_product": 2.0},
-                        "removed_models": {"min_mean_alpha": 7, "min_dim_product": 3}}}
-    (out / "dataset.json").write_text(json.dumps(card))
+    card = DatasetCard(
+        schema=CARD_SCHEMA, name=prefix, resolution=256, background="white", camera=CameraModel(RADIUS, FOV),
+        counts=Counts(samples=n, unique_views=len(yaw), models=models, classes=classes),
+        class_names=[f"{prefix}-class{c:02d}" for c in range(classes)], mirror=mirror, seed=0,
+        filters=Filters({"min_mean_alpha": {prefix: 0.03}, "min_dim_product": 2.0}, {"min_mean_alpha": 7, "min_dim_product": 3}),
+        skipped_bad=SkippedBad(0, []), inputs=[], shards=[ShardEntry("x-000000.tar", n, "")], pgrf_version="test", created="")
+    write_card(out, card)
     return out
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import json
 import random
 import warnings
 from collections.abc import Iterator, Sequence
@@ -33,10 +32,11 @@ import torch
 import webdataset as wds
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from pgrf.cameras import mirror_angles, mirror_c2w
 from pgrf.errors import PgrfError
+from pgrf.formats.card import read_card
 from pgrf.formats.images import BadImage, decode_png
-from pgrf.formats.shards import MIRROR_SUFFIX, original_key, read_card
+from pgrf.formats.schema import FormatError
+from pgrf.formats.shards import SampleMeta
 
 Batch = dict[str, Any]
 """``image`` uint8 (B, 3, H, W); ``label`` int64 (B,); ``c2w`` float32 (B, 4, 4) OpenCV camera-to-world;
@@ -53,7 +53,7 @@ def shard_urls(shards: str | Path | Sequence[str | Path]) -> list[str]:
         return wds.shardlists.expand_urls(text)
     path = Path(text)
     if path.is_dir():
-        return [str(path / entry["file"]) for entry in read_card(path)["shards"]]
+        return [str(path / entry.file) for entry in read_card(path).shards]
     urls = wds.shardlists.expand_urls(text)
     missing = [url for url in urls if not Path(url).is_file()]
     if missing:
@@ -137,46 +137,44 @@ def _seed(*parts: int) -> int:
     return int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:8], "little")
 
 
-def _decode(raw: dict[str, Any], counter: _Skipped, flip: bool, both: bool) -> Iterator[dict[str, Any]]:
+@dataclass(frozen=True)
+class _Decoded:
+    """One decoded sample: RGB pixels (H, W, 3) and its json member."""
+
+    image: np.ndarray
+    meta: SampleMeta
+
+    def mirrored(self) -> _Decoded:
+        """The flipped image with the mirrored camera (as ``pgrf pack --mirror``); mirroring is an involution."""
+        return _Decoded(np.ascontiguousarray(self.image[:, ::-1]), self.meta.mirrored_copy())
+
+
+def _decode(raw: dict[str, Any], counter: _Skipped, flip: bool, both: bool) -> Iterator[_Decoded]:
     """The decoded sample; when ``flip``, its mirrored copy instead (or as well, when ``both``)."""
     key = raw.get("__key__", "?")
     try:
-        meta = json.loads(raw["json"])
-        image = decode_png(raw["png"], "RGB", key)
-        sample = {"key": key, "image": image, "label": int(meta["class"]), "c2w": np.asarray(meta["c2w"], np.float32),
-                  "intrinsics": np.asarray(meta["intrinsics"], np.float32), "yaw": float(meta["yaw"]),
-                  "pitch": float(meta["pitch"]), "mirrored": bool(meta["mirrored"])}
-    except (KeyError, ValueError, TypeError, BadImage) as error:
+        sample = _Decoded(decode_png(raw["png"], "RGB", key), SampleMeta.parse(raw["json"], key))
+    except (KeyError, BadImage, FormatError) as error:
         counter.bad_sample(key, str(error) or type(error).__name__)
         return
     if both or not flip:
         yield sample
     if flip:
-        yield mirror_sample(sample)
+        yield sample.mirrored()
 
 
-def mirror_sample(sample: dict[str, Any]) -> dict[str, Any]:
-    """The mirrored copy of a decoded sample: flipped image, ``S · c2w · F``, −yaw (as ``pgrf pack --mirror``).
-
-    Mirroring is an involution: the mirror of a mirrored sample is its original.
-    """
-    yaw, pitch = mirror_angles(sample["yaw"], sample["pitch"])
-    key = original_key(sample["key"]) if sample["mirrored"] else sample["key"] + MIRROR_SUFFIX
-    return {**sample, "key": key, "image": np.ascontiguousarray(sample["image"][:, ::-1]),
-            "c2w": mirror_c2w(sample["c2w"]).astype(np.float32), "yaw": yaw, "pitch": pitch, "mirrored": not sample["mirrored"]}
-
-
-def collate(samples: list[dict[str, Any]], skipped: int = 0) -> Batch:
+def collate(samples: list[_Decoded], skipped: int = 0) -> Batch:
     """Stack decoded samples into a batch of tensors."""
-    images = np.stack([s["image"] for s in samples]).transpose(0, 3, 1, 2)
+    images = np.stack([s.image for s in samples]).transpose(0, 3, 1, 2)
+    metas = [s.meta for s in samples]
     return {"image": torch.from_numpy(np.ascontiguousarray(images)),
-            "label": torch.tensor([s["label"] for s in samples], dtype=torch.int64),
-            "c2w": torch.from_numpy(np.stack([s["c2w"] for s in samples])),
-            "intrinsics": torch.from_numpy(np.stack([s["intrinsics"] for s in samples])),
-            "yaw": torch.tensor([s["yaw"] for s in samples], dtype=torch.float32),
-            "pitch": torch.tensor([s["pitch"] for s in samples], dtype=torch.float32),
-            "mirrored": torch.tensor([s["mirrored"] for s in samples]),
-            "key": [s["key"] for s in samples], "skipped": skipped}
+            "label": torch.tensor([m.class_index for m in metas], dtype=torch.int64),
+            "c2w": torch.from_numpy(np.asarray([m.c2w for m in metas], np.float32)),
+            "intrinsics": torch.from_numpy(np.asarray([m.intrinsics for m in metas], np.float32)),
+            "yaw": torch.tensor([m.yaw for m in metas], dtype=torch.float32),
+            "pitch": torch.tensor([m.pitch for m in metas], dtype=torch.float32),
+            "mirrored": torch.tensor([m.mirrored for m in metas]),
+            "key": [m.key for m in metas], "skipped": skipped}
 
 
 def train_loader(shards: str | Path | Sequence[str | Path], batch_size: int, batches_per_epoch: int, *,

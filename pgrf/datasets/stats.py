@@ -30,8 +30,10 @@ from scipy import stats as scipy_stats
 
 from pgrf.config import Config
 from pgrf.errors import PgrfError
-from pgrf.formats.shards import CARD_FILE, INDEX_FILE, read_card
+from pgrf.formats.card import CARD_FILE, read_card
+from pgrf.formats.shards import INDEX_FILE
 from pgrf.formats import renders as records
+from pgrf.formats.renders import Status
 from pgrf.formats.manifest import MANIFEST_FILE, MANIFEST_SCHEMA
 
 ANGLE_BINS = 36
@@ -176,7 +178,7 @@ def _shard_stats(path: Path) -> StatsResult:
     if index.num_rows == 0:
         raise PgrfError(f"{path / INDEX_FILE}: no samples; re-run pgrf pack")
     columns = {name: index.column(name).to_numpy(zero_copy_only=False) for name in SHARD_COLUMNS}
-    class_names = card.get("class_names", [])
+    class_names = card.class_names
     classes = columns["class"].astype(np.int64)
     if class_names and (classes.min() < 0 or classes.max() >= len(class_names)):
         raise PgrfError(f"{path / INDEX_FILE}: class index out of range of dataset.json's class_names; re-run pgrf pack")
@@ -185,15 +187,13 @@ def _shard_stats(path: Path) -> StatsResult:
     first = np.unique(columns["model_id"], return_index=True)[1]
     views = _Views(columns["model_id"][unique], columns["category"][unique], names[unique], columns["yaw"][unique],
                    columns["pitch"][unique], dict(zip(columns["model_id"][first], columns["mean_alpha"][first].tolist())))
-    filters = card.get("filters", {})
-    thresholds, removed = filters.get("thresholds", {}), filters.get("removed_models", {})
-    resolution = card.get("resolution")
-    result = _summarise(path, "shards", views, [int(resolution)] if resolution else [],
+    thresholds, removed = card.filters.thresholds, card.filters.removed_models
+    result = _summarise(path, "shards", views, [card.resolution],
                         [FilterStat(name, thresholds.get(name), int(count)) for name, count in removed.items()])
     result.images_with_mirrors, result.mirrored = index.num_rows, bool((~unique).any())
-    counts = card.get("counts", {})
-    if counts and (counts.get("samples"), counts.get("unique_views")) != (index.num_rows, result.images):
-        result.notes.append(f"dataset.json counts ({counts.get('samples')} samples, {counts.get('unique_views')} unique) "
+    counts = card.counts
+    if (counts.samples, counts.unique_views) != (index.num_rows, result.images):
+        result.notes.append(f"{CARD_FILE} counts ({counts.samples} samples, {counts.unique_views} unique) "
                             f"differ from index.parquet ({index.num_rows}, {result.images}); run pgrf verify")
     return result
 
@@ -204,7 +204,7 @@ def _render_stats(path: Path, category_dirs: list[Path], config: Config | None, 
     for category_dir in category_dirs:
         table = _category_views(category_dir)
         latest = records.latest_status(records.read_records(category_dir))
-        status.update(r.get("status", "unknown") for r in latest.values())
+        status.update(str(r.status) for r in latest.values())
         if table.num_rows:
             parts.append(table)
             resolutions.update(int(r) for r in np.unique(table.column("resolution").to_numpy()))
@@ -222,7 +222,7 @@ def _render_stats(path: Path, category_dirs: list[Path], config: Config | None, 
     views = _Views(col["model_id"][keep], col["category"][keep], col["class_name"][keep], col["yaw"][keep],
                    col["pitch"][keep], dict(zip(col["model_id"][first], col["mean_alpha"][first].tolist())))
     sparse = len(np.unique(col["model_id"][~keep]))
-    small = status.get("skipped_small", 0)
+    small = status.get(Status.SKIPPED_SMALL, 0)
     filters = [FilterStat("min_mean_alpha", thresholds, sparse),
                FilterStat("min_dim_product", config.render.min_dim_product if config else None, small)]
     result = _summarise(path, "renders", views, sorted(resolutions), filters)
@@ -248,14 +248,9 @@ def _category_views(category_dir: Path) -> pa.Table:
             return table.cast(VIEW_SCHEMA)
     rows: dict[str, list[Any]] = {name: [] for name in MANIFEST_COLUMNS}
     for model_id, model_dir in finished.items():
-        try:
-            doc = records.read_cameras(model_dir)
-            values = [(model_id, doc["category"], doc["class_name"], v["yaw"], v["pitch"], doc["mean_alpha"],
-                       doc["render"]["resolution"]) for v in doc["views"]]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise PgrfError(f"{model_dir / records.CAMERAS_FILE}: unreadable ({type(exc).__name__}); "
-                            "delete the model folder and re-run pgrf render") from None
-        for value in values:
+        doc = records.read_cameras(model_dir)
+        for value in [(model_id, doc.category, doc.class_name, v.yaw, v.pitch, doc.mean_alpha, doc.render.resolution)
+                      for v in doc.views]:
             for name, item in zip(MANIFEST_COLUMNS, value):
                 rows[name].append(item)
     return pa.table(rows, schema=VIEW_SCHEMA)

@@ -3,7 +3,6 @@ synthetic pixels, for tests and benchmarks of the stages after rendering."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +33,9 @@ def fake_renders(root: Path, category: str, models: dict[str, float], views: int
             rgba[..., 0] = 40 * index
             rgba[int(8 * unit):int(24 * unit), int(4 * unit):int((4 + 28 * alpha) * unit)] = (200, 50 * i, 10, 255)
             Image.fromarray(rgba, "RGBA").save(category_dir / model_id / records.view_file(index))
-        doc = records.cameras_document(spec, settings, sampled, [alpha] * views, {}, "CPU", "5.0.1")
-        (category_dir / model_id / records.CAMERAS_FILE).write_text(json.dumps(doc))
-    records.append_record(category_dir, {"model_id": "tiny", "status": "skipped_small"})
+        normalisation = records.Normalisation(1.0, [0.0, 0.0, 0.0], [2.0, 2.0, 2.0], 8.0)
+        doc = records.cameras_document(spec, settings, sampled, [alpha] * views, normalisation, "CPU", "5.0.1")
+        records.write_cameras(category_dir / model_id, doc)
+    tiny = records.Normalisation(1.0, [0.0, 0.0, 0.0], [2.0, 0.1, 0.1], 0.02)
+    records.append_record(category_dir, records.RenderRecord("tiny", records.Status.SKIPPED_SMALL, normalisation=tiny))
     return category_dir

@@ -39,9 +39,9 @@ from pgrf.evaluate.fid import (
 )
 from pgrf.evaluate.inception import load_inception, resolve_weights
 from pgrf.evaluate.views import to_uint8
-from pgrf.formats.shards import INDEX_FILE, read_card
+from pgrf.formats.card import DatasetInfo, read_card
+from pgrf.formats.shards import INDEX_FILE
 from pgrf.pipeline.shards import sha256
-from pgrf.model.checkpoint import DatasetInfo
 from pgrf.model.generator import Generator
 from pgrf.model.poses import sample_poses
 
@@ -81,7 +81,7 @@ def shards_identity(shards: str | Path) -> tuple[str, Path] | None:
     path = Path(shards)
     if path.is_dir():
         card = read_card(path)
-        return json.dumps([[s["file"], s["sha256"]] for s in card["shards"]]), path
+        return json.dumps([[s.file, s.sha256] for s in card.shards]), path
     urls = shard_urls(shards)
     if any("://" in url or url.startswith("pipe:") for url in urls):
         return None

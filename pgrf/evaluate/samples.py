@@ -19,7 +19,7 @@ from pgrf.evaluate.views import (
     to_uint8,
 )
 from pgrf.fileio import atomic_path
-from pgrf.model.checkpoint import DatasetInfo
+from pgrf.formats.card import DatasetInfo
 from pgrf.model.generator import Generator
 from pgrf.model.poses import camera_tensors, sample_poses
 

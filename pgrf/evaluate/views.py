@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from pgrf.errors import PgrfError
-from pgrf.model.checkpoint import DatasetInfo
+from pgrf.formats.card import DatasetInfo
 from pgrf.model.generator import Generator, seeded_latents
 from pgrf.model.patches import full_image_patches
 from pgrf.model.rays import SCENE_RADIUS, patch_rays

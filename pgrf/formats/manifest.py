@@ -39,23 +39,23 @@ def write_manifest(category_dir: Path) -> int:
     rows: dict[str, list[Any]] = {name: [] for name in MANIFEST_SCHEMA.names}
     for model_id, model_dir in finished_models(category_dir).items():
         doc = read_cameras(model_dir)
-        for view in doc["views"]:
+        for view in doc.views:
             values = {
                 "model_id": model_id,
-                "asset_id": doc["asset_id"],
-                "category": doc["category"],
-                "class_name": doc["class_name"],
-                "view": view["index"],
-                "file": f"{model_id}/{view['file']}",
-                "yaw": view["yaw"],
-                "pitch": view["pitch"],
-                "radius": doc["render"]["radius"],
-                "fov": doc["render"]["fov"],
-                "c2w": [x for row in view["c2w"] for x in row],
-                "intrinsics": [x for row in view["intrinsics"] for x in row],
-                "alpha_coverage": view["alpha_coverage"],
-                "mean_alpha": doc["mean_alpha"],
-                "resolution": doc["render"]["resolution"],
+                "asset_id": doc.asset_id,
+                "category": doc.category,
+                "class_name": doc.class_name,
+                "view": view.index,
+                "file": f"{model_id}/{view.file}",
+                "yaw": view.yaw,
+                "pitch": view.pitch,
+                "radius": doc.render.radius,
+                "fov": doc.render.fov,
+                "c2w": [x for row in view.c2w for x in row],
+                "intrinsics": [x for row in view.intrinsics for x in row],
+                "alpha_coverage": view.alpha_coverage,
+                "mean_alpha": doc.mean_alpha,
+                "resolution": doc.render.resolution,
             }
             for name, value in values.items():
                 rows[name].append(value)

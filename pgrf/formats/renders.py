@@ -1,4 +1,5 @@
-"""The render stage's per-model files (DESIGN.md §2): ``cameras.json`` and ``render-log.jsonl``.
+"""The render stage's files (DESIGN.md §2): each model's ``cameras.json`` and the category's
+``render-log.jsonl``, as typed contracts (pgrf.formats.schema).
 
 No bpy here: the orchestrator, workers, tests and later stages read these files without Blender.
 """
@@ -6,21 +7,117 @@ No bpy here: the orchestrator, workers, tests and later stages read these files 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import ClassVar
 
 from pgrf import __version__, fileio
 from pgrf.cameras import View
 from pgrf.config import RenderSettings
 from pgrf.formats.catalog import ModelSpec
+from pgrf.formats.schema import FormatError, Invalid, check_matrix, from_json, to_json
 
 CAMERAS_SCHEMA = 1
 CAMERAS_FILE = "cameras.json"
 LOG_FILE = "render-log.jsonl"
 
 
+class Status(StrEnum):
+    """What became of one attempt at a model."""
+
+    RENDERED = "rendered"
+    SPARSE = "sparse"
+    """Rendered, but its mean alpha is below the category's min_mean_alpha: kept on disk, left out of packs."""
+    SKIPPED_SMALL = "skipped_small"
+    """Normalised dims_product below min_dim_product: not rendered."""
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+
+    @property
+    def finished(self) -> bool:
+        """The model folder is complete on disk."""
+        return self in (Status.RENDERED, Status.SPARSE)
+
+    @property
+    def error(self) -> bool:
+        """The attempt failed and will be retried."""
+        return self in (Status.FAILED, Status.TIMEOUT)
+
+
 def view_file(index: int) -> str:
     return f"views/{index:04d}.png"
+
+
+@dataclass(frozen=True)
+class Normalisation:
+    """How a model was moved and scaled into the scene bound, and its resulting extents."""
+
+    scale: float
+    offset: list[float]
+    dims: list[float]
+    dims_product: float
+
+
+@dataclass(frozen=True)
+class RenderedView:
+    """One view of a model: its file, camera (DESIGN.md §1) and alpha coverage."""
+
+    index: int
+    file: str
+    yaw: float
+    pitch: float
+    c2w: list[list[float]]
+    intrinsics: list[list[float]]
+    alpha_coverage: float
+
+    def __post_init__(self) -> None:
+        check_matrix(self.c2w, 4, "c2w")
+        check_matrix(self.intrinsics, 3, "intrinsics")
+
+
+@dataclass(frozen=True)
+class RenderInfo:
+    """The settings a model was rendered with."""
+
+    engine: str
+    device: str
+    samples: int
+    adaptive_threshold: float
+    denoiser: str | None
+    resolution: int
+    fov: float
+    radius: float
+    seed: int
+    passes: list[str]
+    hdri: str | None
+
+
+@dataclass(frozen=True)
+class Cameras:
+    """A finished model's ``cameras.json``."""
+
+    schema: int
+    model_id: str
+    asset_id: str
+    asset_name: str
+    category: str
+    class_name: str
+    source_files: list[str]
+    render: RenderInfo
+    blender_version: str
+    pgrf_version: str
+    normalisation: Normalisation
+    mean_alpha: float
+    views: list[RenderedView]
+
+    def __post_init__(self) -> None:
+        if self.schema != CAMERAS_SCHEMA:
+            raise Invalid(f"schema {self.schema} is not {CAMERAS_SCHEMA}")
+
+    def settings_differ(self, settings: RenderSettings) -> bool:
+        """Whether ``settings`` would render other views (count, size or camera seed)."""
+        return (len(self.views), self.render.resolution, self.render.seed) != (settings.views, settings.resolution, settings.seed)
 
 
 def cameras_document(
@@ -28,53 +125,56 @@ def cameras_document(
     settings: RenderSettings,
     views: list[View],
     coverage: list[float],
-    normalisation: dict[str, Any],
+    normalisation: Normalisation,
     device: str,
     blender_version: str,
-) -> dict[str, Any]:
-    """The content of one model's ``cameras.json``."""
-    return {
-        "schema": CAMERAS_SCHEMA,
-        "model_id": spec.model_id,
-        "asset_id": spec.asset_id,
-        "asset_name": spec.asset_name,
-        "category": spec.category,
-        "class_name": spec.class_name,
-        "source_files": list(spec.files),
-        "render": {
-            "engine": "CYCLES",
-            "device": device,
-            "samples": settings.samples,
-            "adaptive_threshold": settings.adaptive_threshold,
-            "denoiser": "OPENIMAGEDENOISE" if settings.denoise else None,
-            "resolution": settings.resolution,
-            "fov": settings.fov,
-            "radius": settings.radius,
-            "seed": settings.seed,
-            "passes": list(settings.passes),
-            "hdri": settings.hdri or None,
-        },
-        "blender_version": blender_version,
-        "pgrf_version": __version__,
-        "normalisation": normalisation,
-        "mean_alpha": float(sum(coverage) / len(coverage)) if coverage else 0.0,
-        "views": [
-            {
-                "index": i,
-                "file": view_file(i),
-                "yaw": view.yaw,
-                "pitch": view.pitch,
-                "c2w": view.c2w.tolist(),
-                "intrinsics": view.intrinsics.tolist(),
-                "alpha_coverage": coverage[i],
-            }
+) -> Cameras:
+    """The ``cameras.json`` of one model."""
+    return Cameras(
+        schema=CAMERAS_SCHEMA,
+        model_id=spec.model_id,
+        asset_id=spec.asset_id,
+        asset_name=spec.asset_name,
+        category=spec.category,
+        class_name=spec.class_name,
+        source_files=list(spec.files),
+        render=RenderInfo(
+            engine="CYCLES",
+            device=device,
+            samples=settings.samples,
+            adaptive_threshold=settings.adaptive_threshold,
+            denoiser="OPENIMAGEDENOISE" if settings.denoise else None,
+            resolution=settings.resolution,
+            fov=settings.fov,
+            radius=settings.radius,
+            seed=settings.seed,
+            passes=list(settings.passes),
+            hdri=settings.hdri or None,
+        ),
+        blender_version=blender_version,
+        pgrf_version=__version__,
+        normalisation=normalisation,
+        mean_alpha=float(sum(coverage) / len(coverage)) if coverage else 0.0,
+        views=[
+            RenderedView(i, view_file(i), view.yaw, view.pitch, view.c2w.tolist(), view.intrinsics.tolist(), coverage[i])
             for i, view in enumerate(views)
         ],
-    }
+    )
 
 
-def read_cameras(model_dir: Path) -> dict[str, Any]:
-    return json.loads((model_dir / CAMERAS_FILE).read_text(encoding="utf-8"))
+def write_cameras(model_dir: Path, cameras: Cameras) -> None:
+    """Write a model's ``cameras.json``."""
+    (model_dir / CAMERAS_FILE).write_text(json.dumps(to_json(cameras)), encoding="utf-8")
+
+
+def read_cameras(model_dir: Path) -> Cameras:
+    """A model's ``cameras.json``, validated; a bad file is a one-line error naming it and the field."""
+    path = model_dir / CAMERAS_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise FormatError(f"{path}: unreadable ({type(error).__name__}); re-render the model (pgrf render --force)") from None
+    return from_json(Cameras, data, str(path), "re-render the model (pgrf render --force)")
 
 
 def finished_models(category_dir: Path) -> dict[str, Path]:
@@ -88,19 +188,48 @@ def finished_models(category_dir: Path) -> dict[str, Path]:
     }
 
 
-def append_record(category_dir: Path, record: dict[str, Any]) -> None:
+@dataclass(frozen=True)
+class RenderRecord:
+    """One line of ``render-log.jsonl``: one attempt at one model (unknown keys of other versions are ignored)."""
+
+    OMIT_NONE: ClassVar[bool] = True
+
+    model_id: str
+    status: Status
+    time: str | None = None
+    """Added when the line is written."""
+    asset_id: str | None = None
+    category: str | None = None
+    attempt: int | None = None
+    device: str | None = None
+    normalisation: Normalisation | None = None
+    reason: str = ""
+    mean_alpha: float | None = None
+    views: int | None = None
+    seconds: float | None = None
+    worker_peak_rss_mb: float | None = None
+    blender_tail: str | None = None
+
+    def too_small_for(self, settings: RenderSettings) -> bool:
+        """A size-filtered model that ``settings`` would still filter out (judged from its logged normalisation)."""
+        return (self.status is Status.SKIPPED_SMALL and self.normalisation is not None
+                and self.normalisation.dims_product < settings.min_dim_product)
+
+
+def append_record(category_dir: Path, record: RenderRecord) -> None:
     """Append one model's record to the category's render log."""
-    fileio.append_log(category_dir, LOG_FILE, record)
+    document = to_json(record)
+    document.pop("time", None)
+    fileio.append_log(category_dir, LOG_FILE, document)
 
 
-def read_records(category_dir: Path) -> list[dict[str, Any]]:
-    """Every complete record of the category's render log, oldest first."""
-    return fileio.read_log(category_dir, LOG_FILE)
+def read_records(category_dir: Path) -> list[RenderRecord]:
+    """Every complete record of the category's render log, oldest first (a line cut short by a crash is ignored)."""
+    path = category_dir / LOG_FILE
+    return [from_json(RenderRecord, data, f"{path}: record {number}", "fix or delete that line")
+            for number, data in enumerate(fileio.read_log(category_dir, LOG_FILE), 1)]
 
 
-def latest_status(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def latest_status(records: list[RenderRecord]) -> dict[str, RenderRecord]:
     """The most recent record of each model."""
-    latest: dict[str, dict[str, Any]] = {}
-    for record in records:
-        latest[record["model_id"]] = record
-    return latest
+    return {record.model_id: record for record in records}

@@ -1,22 +1,21 @@
-"""The shard folder's layout (DESIGN.md §3): file names, sample keys and members, and reading the card."""
+"""The shard folder's samples (DESIGN.md §3): keys, members, each sample's json, index rows and the
+pack journal, as typed contracts (pgrf.formats.schema). The dataset card is in ``pgrf.formats.card``."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from pgrf.errors import PgrfError
+from pgrf import fileio
+from pgrf.cameras import mirror_angles, mirror_c2w
+from pgrf.formats.schema import FormatError, check_matrix, from_json, key, to_json
 
-CARD_FILE = "dataset.json"
 INDEX_FILE = "index.parquet"
-CARD_SCHEMA = 1
+JOURNAL_FILE = ".pack-journal.jsonl"
 MEMBERS = ("png", "json", "cls")
 """Every sample's members, in the order they are written."""
-
-SAMPLE_FIELDS = ("model_id", "asset_id", "category", "class", "class_name", "view", "yaw", "pitch", "radius", "fov",
-                 "c2w", "intrinsics", "mirrored", "resolution")
-"""Keys of every sample's json member."""
 
 MIRROR_SUFFIX = "_m"
 
@@ -31,17 +30,79 @@ def original_key(key: str) -> str:
     return key.removesuffix(MIRROR_SUFFIX)
 
 
-def read_card(shards_dir: Path) -> dict[str, Any]:
-    """The dataset card of a shard folder, or a one-line error saying what is wrong."""
-    path = shards_dir / CARD_FILE
-    if not shards_dir.is_dir():
-        raise PgrfError(f"{shards_dir}: no such shard folder; give the --out folder of pgrf pack")
-    if not path.is_file():
-        raise PgrfError(f"{path}: missing; {shards_dir} is not a finished pgrf pack output (re-run pgrf pack)")
-    try:
-        card = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise PgrfError(f"{path}: not valid JSON ({error}); re-run pgrf pack") from None
-    if not isinstance(card, dict) or card.get("schema") != CARD_SCHEMA or not isinstance(card.get("shards"), list):
-        raise PgrfError(f"{path}: not a pgrf dataset card of schema {CARD_SCHEMA}; re-run pgrf pack")
-    return card
+@dataclass(frozen=True)
+class SampleMeta:
+    """A sample's ``<key>.json`` member: where it comes from, its class and its camera (DESIGN.md §1)."""
+
+    model_id: str
+    asset_id: str
+    category: str
+    class_index: int = key("class")
+    class_name: str
+    view: int
+    yaw: float
+    pitch: float
+    radius: float
+    fov: float
+    c2w: list[list[float]]
+    intrinsics: list[list[float]]
+    mirrored: bool
+    resolution: int
+
+    def __post_init__(self) -> None:
+        check_matrix(self.c2w, 4, "c2w")
+        check_matrix(self.intrinsics, 3, "intrinsics")
+
+    @property
+    def key(self) -> str:
+        return sample_key(self.model_id, self.view, self.mirrored)
+
+    def mirrored_copy(self) -> SampleMeta:
+        """The sample of the horizontally flipped image: ``S · c2w · F``, −yaw, same pitch (an involution)."""
+        yaw, pitch = mirror_angles(self.yaw, self.pitch)
+        return replace(self, yaw=yaw, pitch=pitch, c2w=mirror_c2w(self.c2w).tolist(), mirrored=not self.mirrored)
+
+    def member(self) -> bytes:
+        """The json member's bytes (keys sorted)."""
+        return json.dumps(to_json(self), sort_keys=True).encode()
+
+    @classmethod
+    def parse(cls, data: bytes, where: str) -> SampleMeta:
+        """A json member, validated; a bad one is a one-line FormatError naming ``where`` and the field."""
+        try:
+            document = json.loads(data)
+        except (ValueError, UnicodeDecodeError):
+            document = None
+        if document is None:
+            raise FormatError(f"{where}: json member missing or not valid JSON; run pgrf verify, then re-run pgrf pack")
+        return from_json(cls, document, where, "run pgrf verify, then re-run pgrf pack")
+
+
+def index_row(meta: SampleMeta, shard: str, position: int, mean_alpha: float) -> dict[str, Any]:
+    """One row of ``index.parquet`` (columns in this order)."""
+    return {"key": meta.key, "shard": shard, "position": position, "model_id": meta.model_id, "asset_id": meta.asset_id,
+            "category": meta.category, "class": meta.class_index, "view": meta.view, "yaw": meta.yaw, "pitch": meta.pitch,
+            "mirrored": meta.mirrored, "mean_alpha": mean_alpha}
+
+
+@dataclass
+class ShardRecord:
+    """A finished shard, as journaled in ``.pack-journal.jsonl``: its plan digest, sha256, keys and skipped files."""
+
+    file: str
+    digest: str
+    sha256: str = ""
+    keys: list[str] = field(default_factory=list)
+    bad_files: list[str] = field(default_factory=list)
+
+    @staticmethod
+    def read_journal(out: Path) -> dict[str, ShardRecord]:
+        """The journaled shards of a pack folder, by file name (the latest entry of each)."""
+        path = out / JOURNAL_FILE
+        entries = (from_json(ShardRecord, data, str(path), f"delete {path} and re-run pgrf pack")
+                   for data in fileio.read_log(out, JOURNAL_FILE))
+        return {entry.file: entry for entry in entries}
+
+    def journal(self, out: Path) -> None:
+        """Append this shard to the pack folder's journal."""
+        fileio.append_log(out, JOURNAL_FILE, {"event": "shard", **to_json(self)})

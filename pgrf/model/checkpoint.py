@@ -9,28 +9,18 @@ A checkpoint is a ``torch.save`` dict:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from pgrf.errors import PgrfError
+from pgrf.formats.card import DatasetInfo
 from pgrf.model.generator import Generator
 from pgrf.model.presets import ModelConfig
 
 CHECKPOINT_FORMAT = 1
 LATEST = "latest.pt"
-
-
-@dataclass(frozen=True)
-class DatasetInfo:
-    """What a trained G needs to know about its data: image size, camera model, classes."""
-
-    resolution: int
-    radius: float
-    fov: float
-    class_names: list[str]
 
 
 def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> dict[str, Any]:
@@ -55,8 +45,7 @@ def model_config(state: dict[str, Any]) -> ModelConfig:
 
 def dataset_info(state: dict[str, Any]) -> DatasetInfo:
     """The dataset facts stored in a checkpoint."""
-    data = state["dataset"]
-    return DatasetInfo(int(data["resolution"]), float(data["radius"]), float(data["fov"]), list(data["class_names"]))
+    return DatasetInfo.parse(state["dataset"], "checkpoint")
 
 
 def load_generator(path: Path, device: str | torch.device = "cpu") -> tuple[Generator, DatasetInfo]:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
 
 from pgrf.pipeline.composite import composite
 from pgrf.formats.images import BadImage, encode_png, read_rgba
+from pgrf.formats.shards import ShardRecord
 from pgrf.pipeline.plan import Sample, ShardPlan
 from pgrf.pipeline.shards import write_shard
 
@@ -22,23 +23,14 @@ class EncodeSettings:
     background: str
     skip_bad: bool
 
-@dataclass
-class ShardResult:
-    """A finished shard: its file, sha256, the keys written and the files skipped as unreadable."""
 
-    file: str
-    digest: str
-    sha256: str = ""
-    keys: list[str] = field(default_factory=list)
-    bad_files: list[str] = field(default_factory=list)
-
-def encode_shard(out: Path, plan: ShardPlan, settings: EncodeSettings, progress: Callable[[int], None]) -> ShardResult:
+def encode_shard(out: Path, plan: ShardPlan, settings: EncodeSettings, progress: Callable[[int], None]) -> ShardRecord:
     """Write ``plan`` to ``out / plan.file`` (atomically); bad PNGs stop it unless ``settings.skip_bad``."""
-    result = ShardResult(plan.file, plan.digest)
+    result = ShardRecord(plan.file, plan.digest)
     result.sha256 = write_shard(out / plan.file, _members(plan, settings, result, progress))
     return result
 
-def _members(plan: ShardPlan, settings: EncodeSettings, result: ShardResult,
+def _members(plan: ShardPlan, settings: EncodeSettings, result: ShardRecord,
              progress: Callable[[int], None]) -> Iterator[tuple[str, bytes]]:
     by_image: dict[Path, list[Sample]] = {}
     for sample in plan.samples:
@@ -61,10 +53,10 @@ def _members(plan: ShardPlan, settings: EncodeSettings, result: ShardResult,
         result.keys.append(sample.key)
         yield f"{sample.key}.png", pending.pop(sample.key)
         yield f"{sample.key}.json", sample.member_json
-        yield f"{sample.key}.cls", str(sample.meta["class"]).encode()
+        yield f"{sample.key}.cls", str(sample.meta.class_index).encode()
 
 def _encode(twins: list[Sample], settings: EncodeSettings) -> dict[str, bytes]:
     """PNGs of every sample of this shard made from one source image (a view and its mirrored copy)."""
     image = composite(read_rgba(twins[0].image), settings.resolution, settings.background)
-    return {s.key: encode_png(image.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if s.meta["mirrored"] else image)
+    return {s.key: encode_png(image.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if s.meta.mirrored else image)
             for s in twins}

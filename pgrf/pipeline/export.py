@@ -32,12 +32,12 @@ from rich.markup import escape
 from rich.progress import Progress
 
 from pgrf.errors import PgrfError
-from pgrf.formats.shards import read_card
+from pgrf.formats.card import DatasetCard, read_card
+from pgrf.formats.shards import SampleMeta
 from pgrf.pipeline.shards import iter_samples
 from pgrf.fileio import atomic_path
 
 LABELS = ("camera", "class")
-REQUIRED_FIELDS = ("model_id", "class", "yaw", "pitch", "c2w", "intrinsics")
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 """Every member's timestamp (the earliest a zip can hold), so the same shards give the same bytes."""
 
@@ -84,7 +84,7 @@ def export_zip(shards_dir: Path, out: Path, labels: str = "camera", console: Con
     if out.suffix.lower() != ".zip":
         raise PgrfError(f"{out}: the output must be a .zip file (StyleGAN-family loaders need the extension)")
     card = read_card(shards_dir)
-    paths = [shards_dir / entry["file"] for entry in card["shards"]]
+    paths = [shards_dir / entry.file for entry in card.shards]
     for path in paths:
         if not path.is_file():
             raise PgrfError(f"{path}: listed in dataset.json but missing; re-run pgrf pack")
@@ -94,29 +94,29 @@ def export_zip(shards_dir: Path, out: Path, labels: str = "camera", console: Con
     with atomic_path(out) as partial:
         with (zipfile.ZipFile(partial, "w", zipfile.ZIP_STORED, allowZip64=True) as archive,
               Progress(console=console or Console(stderr=True)) as progress):
-            task = progress.add_task("export", total=sum(int(e.get("samples", 0)) for e in card["shards"]))
-            for path, entry in zip(paths, card["shards"]):
+            task = progress.add_task("export", total=sum(e.samples for e in card.shards))
+            for path, entry in zip(paths, card.shards):
                 count = 0
                 for key, png, meta in _samples(path):
-                    name = image_name(meta["model_id"], key)
+                    name = image_name(meta.model_id, key)
                     if name.split("/", 1)[0] == out.stem:
-                        raise PgrfError(f"{out}: model {meta['model_id']} has the zip's own name, which loaders strip "
+                        raise PgrfError(f"{out}: model {meta.model_id} has the zip's own name, which loaders strip "
                                         "from file names; choose another --out name")
                     if name in label_of:
                         raise PgrfError(f"{path}: sample {key} appears twice in the shards; run pgrf verify")
                     _write(archive, name, png)
-                    label_of[name] = (np.array(camera_label(meta["c2w"], meta["intrinsics"])) if labels == "camera"
-                                      else int(meta["class"]))
-                    angles[name] = epigraf_angles(meta["yaw"], meta["pitch"])
+                    label_of[name] = (np.array(camera_label(meta.c2w, meta.intrinsics)) if labels == "camera"
+                                      else meta.class_index)
+                    angles[name] = epigraf_angles(meta.yaw, meta.pitch)
                     count += 1
                     progress.advance(task)
-                if count != entry.get("samples"):
-                    raise PgrfError(f"{path}: {count} samples, dataset.json says {entry.get('samples')}; run pgrf verify")
+                if count != entry.samples:
+                    raise PgrfError(f"{path}: {count} samples, dataset.json says {entry.samples}; run pgrf verify")
             _write_document(archive, card, labels, label_of, angles)
-    return ExportResult(out, len(label_of), labels, int(card["resolution"]), out.stat().st_size)
+    return ExportResult(out, len(label_of), labels, card.resolution, out.stat().st_size)
 
 
-def _samples(path: Path) -> Iterator[tuple[str, bytes, dict[str, Any]]]:
+def _samples(path: Path) -> Iterator[tuple[str, bytes, SampleMeta]]:
     """(key, png bytes, json metadata) of each sample of one shard, in tar order."""
     try:
         for key, members in iter_samples(path):
@@ -125,16 +125,10 @@ def _samples(path: Path) -> Iterator[tuple[str, bytes, dict[str, Any]]]:
         raise PgrfError(f"{path}: not a readable tar ({type(error).__name__}); run pgrf verify, then re-run pgrf pack") from None
 
 
-def _sample(path: Path, key: str, members: dict[str, bytes]) -> tuple[str, bytes, dict[str, Any]]:
+def _sample(path: Path, key: str, members: dict[str, bytes]) -> tuple[str, bytes, SampleMeta]:
     if "png" not in members or "json" not in members:
         raise PgrfError(f"{path}: sample {key} lacks its png or json member; run pgrf verify")
-    try:
-        meta = json.loads(members["json"])
-    except ValueError:
-        meta = None
-    if not isinstance(meta, dict) or any(field not in meta for field in REQUIRED_FIELDS):
-        raise PgrfError(f"{path}: sample {key} has a json member without {', '.join(REQUIRED_FIELDS)}; run pgrf verify")
-    return key, members["png"], meta
+    return key, members["png"], SampleMeta.parse(members["json"], f"{path}: sample {key}")
 
 
 def _info(name: str) -> zipfile.ZipInfo:
@@ -147,7 +141,7 @@ def _write(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
     archive.writestr(_info(name), data)
 
 
-def _write_document(archive: zipfile.ZipFile, card: dict[str, Any], labels: str, label_of: dict[str, Any],
+def _write_document(archive: zipfile.ZipFile, card: DatasetCard, labels: str, label_of: dict[str, Any],
                     angles: dict[str, list[float]]) -> None:
     """``dataset.json``, streamed in chunks so a large dataset never becomes one JSON tree in memory."""
     names = sorted(label_of)
@@ -169,15 +163,13 @@ def _write_joined(handle: IO[bytes], items: Iterator[str], chunk: int = 4096) ->
         first = False
 
 
-def _conventions(card: dict[str, Any], labels: str) -> dict[str, Any]:
+def _conventions(card: DatasetCard, labels: str) -> dict[str, Any]:
     """The ``pgrf`` entry of dataset.json: where the data came from and what labels and angles mean."""
-    camera = card.get("camera", {})
     return {
-        "source": card.get("name"),
-        "resolution": card.get("resolution"),
-        "class_names": card.get("class_names", []),
-        "camera": {"radius": camera.get("radius"), "fov": camera.get("fov"),
-                   "fov_degrees": math.degrees(camera["fov"]) if camera.get("fov") is not None else None},
+        "source": card.name,
+        "resolution": card.resolution,
+        "class_names": card.class_names,
+        "camera": {"radius": card.camera.radius, "fov": card.camera.fov, "fov_degrees": math.degrees(card.camera.fov)},
         "labels": "camera: OpenCV c2w (16, row-major) + normalised K (9, row-major), pgrf world (+Z up)"
                   if labels == "camera" else "class: index into class_names",
         "camera_angles": "EpiGRAF [yaw, pitch, roll] = [-pgrf_yaw wrapped to [-pi, pi), pgrf_pitch, 0]; "

@@ -9,13 +9,12 @@ so a re-run after an interruption keeps the finished shards and writes only the 
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import queue
 import re
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,18 +30,16 @@ from rich.progress import (
 )
 
 from pgrf import __version__, fileio
-from pgrf.cameras import mirror_angles, mirror_c2w
 from pgrf.config import Config
 from pgrf.errors import PgrfError
+from pgrf.formats import renders as records
+from pgrf.formats.card import CARD_SCHEMA, CameraModel, Counts, DatasetCard, Filters, ShardEntry, SkippedBad, write_card
+from pgrf.formats.renders import Cameras, Status
+from pgrf.formats.shards import INDEX_FILE, SampleMeta, ShardRecord, index_row
 from pgrf.pipeline.composite import BACKGROUNDS
-from pgrf.pipeline.encode import EncodeSettings, ShardResult, encode_shard
-from pgrf.formats.shards import CARD_FILE, CARD_SCHEMA, INDEX_FILE, sample_key
+from pgrf.pipeline.encode import EncodeSettings, encode_shard
 from pgrf.pipeline.plan import Sample, ShardPlan, plan_shards
 from pgrf.pipeline.shards import sha256
-from pgrf.formats import renders as records
-
-JOURNAL_FILE = ".pack-journal.jsonl"
-
 
 @dataclass(frozen=True)
 class PackOptions:
@@ -80,7 +77,7 @@ class Collected:
 
 def collect(render_dirs: list[Path], config: Config, options: PackOptions) -> Collected:
     """Read every finished model of the render folders; leave out sparse models; number the classes."""
-    included: list[tuple[Path, dict[str, Any]]] = []
+    included: list[tuple[Path, Cameras]] = []
     removed = {"min_mean_alpha": 0, "min_dim_product": 0}
     thresholds: dict[str, Any] = {"min_mean_alpha": {}, "min_dim_product": config.render.min_dim_product}
     seen: dict[str, Path] = {}
@@ -91,23 +88,23 @@ def collect(render_dirs: list[Path], config: Config, options: PackOptions) -> Co
         if not finished:
             raise PgrfError(f"{category_dir}: no finished models (model folders with cameras.json); run pgrf render first")
         log = records.latest_status(records.read_records(category_dir))
-        removed["min_dim_product"] += sum(1 for r in log.values() if r.get("status") == "skipped_small")
+        removed["min_dim_product"] += sum(1 for r in log.values() if r.status is Status.SKIPPED_SMALL)
         for model_id, model_dir in finished.items():
             doc = records.read_cameras(model_dir)
-            threshold = _min_mean_alpha(config, doc["category"], options)
-            thresholds["min_mean_alpha"][doc["category"]] = threshold
-            if doc["mean_alpha"] < threshold:
+            threshold = _min_mean_alpha(config, doc.category, options)
+            thresholds["min_mean_alpha"][doc.category] = threshold
+            if doc.mean_alpha < threshold:
                 removed["min_mean_alpha"] += 1
                 continue
             if model_id in seen:
                 raise PgrfError(f"model id {model_id} is in both {seen[model_id]} and {category_dir}; pack them separately")
             seen[model_id] = category_dir
             included.append((model_dir, doc))
-    cameras = {(doc["render"]["radius"], doc["render"]["fov"]) for _, doc in included}
+    cameras = {(doc.render.radius, doc.render.fov) for _, doc in included}
     if len(cameras) > 1:
         raise PgrfError(f"the renders use different camera models (radius, fov): {sorted(cameras)}; pack them separately")
-    classes = sorted({doc["class_name"] for _, doc in included})
-    samples = [s for model_dir, doc in included for s in _samples(model_dir, doc, classes.index(doc["class_name"]), options)]
+    classes = sorted({doc.class_name for _, doc in included})
+    samples = [s for model_dir, doc in included for s in _samples(model_dir, doc, classes.index(doc.class_name), options)]
     return Collected(samples, classes, len(included), removed, thresholds)
 
 
@@ -117,23 +114,20 @@ def _min_mean_alpha(config: Config, category: str, options: PackOptions) -> floa
     return config.categories[category].min_mean_alpha if category in config.categories else 0.0
 
 
-def _samples(model_dir: Path, doc: dict[str, Any], class_index: int, options: PackOptions) -> list[Sample]:
+def _samples(model_dir: Path, doc: Cameras, class_index: int, options: PackOptions) -> list[Sample]:
     samples = []
-    for view in doc["views"]:
-        meta = {"model_id": doc["model_id"], "asset_id": doc["asset_id"], "category": doc["category"], "class": class_index,
-                "class_name": doc["class_name"], "view": view["index"], "yaw": view["yaw"], "pitch": view["pitch"],
-                "radius": doc["render"]["radius"], "fov": doc["render"]["fov"], "c2w": view["c2w"],
-                "intrinsics": view["intrinsics"], "mirrored": False, "resolution": options.resolution,
-                "mean_alpha": doc["mean_alpha"]}
-        samples.append(Sample(sample_key(doc["model_id"], view["index"], False), model_dir / view["file"], meta))
+    for view in doc.views:
+        meta = SampleMeta(model_id=doc.model_id, asset_id=doc.asset_id, category=doc.category, class_index=class_index,
+                          class_name=doc.class_name, view=view.index, yaw=view.yaw, pitch=view.pitch,
+                          radius=doc.render.radius, fov=doc.render.fov, c2w=view.c2w, intrinsics=view.intrinsics,
+                          mirrored=False, resolution=options.resolution)
+        samples.append(Sample(model_dir / view.file, meta, doc.mean_alpha))
         if options.mirror:
-            yaw, pitch = mirror_angles(view["yaw"], view["pitch"])
-            mirrored = {**meta, "yaw": yaw, "pitch": pitch, "c2w": mirror_c2w(view["c2w"]).tolist(), "mirrored": True}
-            samples.append(Sample(sample_key(doc["model_id"], view["index"], True), model_dir / view["file"], mirrored))
+            samples.append(Sample(model_dir / view.file, meta.mirrored_copy(), doc.mean_alpha))
     return samples
 
 
-def pack(render_dirs: list[Path], out: Path, config: Config, options: PackOptions, console: Console | None = None) -> dict[str, Any]:
+def pack(render_dirs: list[Path], out: Path, config: Config, options: PackOptions, console: Console | None = None) -> DatasetCard:
     """Write shards, index and card to ``out`` (resuming an interrupted run); returns the card."""
     collected = collect(render_dirs, config, options)
     if not collected.samples:
@@ -148,12 +142,13 @@ def pack(render_dirs: list[Path], out: Path, config: Config, options: PackOption
     todo = [p for p in plans if p.file not in finished]
     results = {**finished, **_write_shards(out, todo, settings, options.workers, console or Console(stderr=True))}
     ordered = [results[p.file] for p in plans]
-    rows = [row for plan, result in zip(plans, ordered) for row in _index_rows(plan, set(result.keys))]
+    written = [_written(plan, set(result.keys)) for plan, result in zip(plans, ordered)]
+    rows = [index_row(sample.meta, plan.file, position, sample.mean_alpha)
+            for plan, samples in zip(plans, written) for position, sample in enumerate(samples)]
     with fileio.atomic_path(out / INDEX_FILE) as partial:
         pq.write_table(pa.Table.from_pylist(rows), partial)
-    card = _card(collected, options, ordered, rows, render_dirs)
-    with fileio.atomic_path(out / CARD_FILE) as partial:
-        partial.write_text(json.dumps(card, indent=2), encoding="utf-8")
+    card = _card(collected, options, ordered, [sample for samples in written for sample in samples], render_dirs)
+    write_card(out, card)
     return card
 
 
@@ -164,29 +159,29 @@ def _remove_outdated_shards(out: Path, name: str, planned: set[str]) -> None:
             path.unlink()
 
 
-def _finished_shards(out: Path, plans: list[ShardPlan], skip_bad: bool) -> dict[str, ShardResult]:
+def _finished_shards(out: Path, plans: list[ShardPlan], skip_bad: bool) -> dict[str, ShardRecord]:
     """Shards an earlier run finished from the same plan, still intact on disk."""
-    journal = {r["file"]: r for r in fileio.read_log(out, JOURNAL_FILE)}
+    journal = ShardRecord.read_journal(out)
     finished = {}
     for plan in plans:
         entry = journal.get(plan.file)
         path = out / plan.file
-        if not entry or entry["digest"] != plan.digest or not path.is_file() or (entry["bad_files"] and not skip_bad):
+        if not entry or entry.digest != plan.digest or not path.is_file() or (entry.bad_files and not skip_bad):
             continue
-        if sha256(path) == entry["sha256"]:
-            finished[plan.file] = ShardResult(plan.file, plan.digest, entry["sha256"], entry["keys"], entry["bad_files"])
+        if sha256(path) == entry.sha256:
+            finished[plan.file] = entry
     return finished
 
 
 def _write_shards(out: Path, plans: list[ShardPlan], settings: EncodeSettings, workers: int,
-                  console: Console) -> dict[str, ShardResult]:
+                  console: Console) -> dict[str, ShardRecord]:
     """Encode the planned shards, in this process or in ``workers`` processes, journaling each one."""
     columns = (TextColumn("pack"), BarColumn(), MofNCompleteColumn(), TextColumn("samples"), TimeRemainingColumn())
-    results: dict[str, ShardResult] = {}
+    results: dict[str, ShardRecord] = {}
 
-    def finish(result: ShardResult) -> None:
+    def finish(result: ShardRecord) -> None:
         results[result.file] = result
-        fileio.append_log(out, JOURNAL_FILE, {"event": "shard", **asdict(result)})
+        result.journal(out)
 
     with Progress(*columns, console=console) as progress:
         task = progress.add_task("pack", total=sum(len(p.samples) for p in plans))
@@ -229,7 +224,7 @@ def _init_worker(ticks: Any) -> None:
     _ticks = ticks
 
 
-def _encode_in_worker(out: Path, plan: ShardPlan, settings: EncodeSettings) -> ShardResult:
+def _encode_in_worker(out: Path, plan: ShardPlan, settings: EncodeSettings) -> ShardRecord:
     pending = 0
 
     def tick(n: int) -> None:
@@ -253,38 +248,30 @@ def _drain(ticks: Any) -> int:
             return total
 
 
-def _index_rows(plan: ShardPlan, written: set[str]) -> list[dict[str, Any]]:
-    """Index rows of one shard's written samples, in shard order."""
-    samples = [s for s in plan.samples if s.key in written]
-    return [_index_row(sample, plan.file, position) for position, sample in enumerate(samples)]
+def _written(plan: ShardPlan, keys: set[str]) -> list[Sample]:
+    """The samples of one shard that were written (``--skip-bad`` may leave some out), in shard order."""
+    return [sample for sample in plan.samples if sample.key in keys]
 
 
-def _index_row(sample: Sample, shard: str, position: int) -> dict[str, Any]:
-    meta = sample.meta
-    return {"key": sample.key, "shard": shard, "position": position, "model_id": meta["model_id"], "asset_id": meta["asset_id"],
-            "category": meta["category"], "class": meta["class"], "view": meta["view"], "yaw": meta["yaw"],
-            "pitch": meta["pitch"], "mirrored": meta["mirrored"], "mean_alpha": meta["mean_alpha"]}
-
-
-def _card(collected: Collected, options: PackOptions, results: list[ShardResult], rows: list[dict[str, Any]],
-          render_dirs: list[Path]) -> dict[str, Any]:
+def _card(collected: Collected, options: PackOptions, results: list[ShardRecord], written: list[Sample],
+          render_dirs: list[Path]) -> DatasetCard:
     first = collected.samples[0].meta
     bad_files = sorted({f for r in results for f in r.bad_files})
-    return {
-        "schema": CARD_SCHEMA,
-        "name": options.name,
-        "resolution": options.resolution,
-        "background": options.background,
-        "camera": {"radius": first["radius"], "fov": first["fov"], "convention": "opencv_c2w+normalized_K (pgrf/cameras.py)"},
-        "counts": {"samples": len(rows), "unique_views": sum(1 for r in rows if not r["mirrored"]),
-                   "models": len({r["model_id"] for r in rows}), "classes": len(collected.classes)},
-        "class_names": collected.classes,
-        "mirror": options.mirror,
-        "seed": options.seed,
-        "filters": {"thresholds": collected.thresholds, "removed_models": collected.removed},
-        "skipped_bad": {"samples": len(collected.samples) - len(rows), "files": bad_files},
-        "inputs": [str(d) for d in render_dirs],
-        "shards": [{"file": r.file, "samples": len(r.keys), "sha256": r.sha256} for r in results],
-        "pgrf_version": __version__,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
+    return DatasetCard(
+        schema=CARD_SCHEMA,
+        name=options.name,
+        resolution=options.resolution,
+        background=options.background,
+        camera=CameraModel(first.radius, first.fov),
+        counts=Counts(samples=len(written), unique_views=sum(1 for s in written if not s.meta.mirrored),
+                      models=len({s.meta.model_id for s in written}), classes=len(collected.classes)),
+        class_names=collected.classes,
+        mirror=options.mirror,
+        seed=options.seed,
+        filters=Filters(collected.thresholds, collected.removed),
+        skipped_bad=SkippedBad(len(collected.samples) - len(written), bad_files),
+        inputs=[str(d) for d in render_dirs],
+        shards=[ShardEntry(r.file, len(r.keys), r.sha256) for r in results],
+        pgrf_version=__version__,
+        created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    )

@@ -18,22 +18,26 @@ from typing import Any
 
 import numpy as np
 
-from pgrf.formats.shards import SAMPLE_FIELDS
+from pgrf.formats.shards import SampleMeta
 
 
 @dataclass(frozen=True)
 class Sample:
-    """One image of the dataset and where its pixels come from."""
+    """One image of the dataset, where its pixels come from, and its model's mean alpha (for the index)."""
 
-    key: str
     image: Path
-    meta: dict[str, Any]
+    meta: SampleMeta
+    mean_alpha: float
+
+    @property
+    def key(self) -> str:
+        return self.meta.key
 
     @cached_property
     def member_json(self) -> bytes:
-        """The sample's json member: its metadata's SAMPLE_FIELDS, keys sorted (``mean_alpha`` stays in the
-        index). Made once, for the plan's digest, and travels with the sample to the worker that writes it."""
-        return json.dumps({k: self.meta[k] for k in SAMPLE_FIELDS}, sort_keys=True).encode()
+        """The sample's json member. Made once, for the plan's digest, and travels with the sample to the
+        worker that writes it."""
+        return self.meta.member()
 
 
 @dataclass(frozen=True)

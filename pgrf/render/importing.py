@@ -5,26 +5,17 @@ Runs only inside render worker processes (imports bpy).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import bpy
 import numpy as np
 from mathutils import Matrix
 
+from pgrf.formats.renders import Normalisation
+
 
 class ImportFailed(Exception):
     """A model file that Blender could not turn into mesh geometry."""
-
-
-@dataclass(frozen=True)
-class Normalisation:
-    """How the model was moved and scaled, and its resulting extents."""
-
-    scale: float
-    offset: list[float]
-    dims: list[float]
-    dims_product: float
 
 
 def import_files(files: tuple[str, ...]) -> list[bpy.types.Object]:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import bpy
 import numpy as np
@@ -20,10 +18,10 @@ from pgrf.config import RenderSettings
 from pgrf.render import importing, materials, scene
 from pgrf.render.job import RenderJob
 from pgrf.fileio import temporary_name
-from pgrf.formats.renders import CAMERAS_FILE, cameras_document, view_file
+from pgrf.formats.renders import RenderRecord, Status, cameras_document, view_file, write_cameras
 
 
-def render_model(job: RenderJob, on_view: Callable[[int], None] = lambda i: None) -> dict[str, Any]:
+def render_model(job: RenderJob, on_view: Callable[[int], None] = lambda i: None) -> RenderRecord:
     """Render a model into a temporary folder and move it into place; returns its log record."""
     start = time.monotonic()
     spec, settings = job.spec, job.settings
@@ -36,10 +34,10 @@ def render_model(job: RenderJob, on_view: Callable[[int], None] = lambda i: None
     if spec.source == "megascans":
         materials.assign(objects, materials.megascans_material(spec.model_id, spec.textures))
     norm = importing.normalise(objects)
-    record: dict[str, Any] = {"model_id": spec.model_id, "asset_id": spec.asset_id, "device": device, "normalisation": asdict(norm)}
+    record = RenderRecord(spec.model_id, Status.FAILED, asset_id=spec.asset_id, device=device, normalisation=norm)
     if norm.dims_product < settings.min_dim_product:
         reason = f"dims_product {norm.dims_product:.3f} < min_dim_product {settings.min_dim_product}"
-        return {**record, "status": "skipped_small", "reason": reason, "seconds": time.monotonic() - start}
+        return replace(record, status=Status.SKIPPED_SMALL, reason=reason, seconds=time.monotonic() - start)
 
     category_dir = Path(job.category_dir)
     work = category_dir / temporary_name(spec.model_id)
@@ -53,15 +51,15 @@ def render_model(job: RenderJob, on_view: Callable[[int], None] = lambda i: None
             scene.place_camera(camera, view.c2w)
             coverage.append(_render_view(work, index, settings))
             on_view(index)
-        doc = cameras_document(spec, settings, views, coverage, asdict(norm), device, bpy.app.version_string)
-        (work / CAMERAS_FILE).write_text(json.dumps(doc), encoding="utf-8")
+        doc = cameras_document(spec, settings, views, coverage, norm, device, bpy.app.version_string)
+        write_cameras(work, doc)
         _move_into_place(work, category_dir / spec.model_id, job.force)
     finally:
         shutil.rmtree(work, ignore_errors=True)  # no-op once moved into place
-    status = "sparse" if doc["mean_alpha"] < job.min_mean_alpha else "rendered"
-    reason = f"mean_alpha {doc['mean_alpha']:.4f} < min_mean_alpha {job.min_mean_alpha}" if status == "sparse" else ""
-    return {**record, "status": status, "reason": reason, "mean_alpha": doc["mean_alpha"], "views": len(views),
-            "seconds": time.monotonic() - start}
+    sparse = doc.mean_alpha < job.min_mean_alpha
+    reason = f"mean_alpha {doc.mean_alpha:.4f} < min_mean_alpha {job.min_mean_alpha}" if sparse else ""
+    return replace(record, status=Status.SPARSE if sparse else Status.RENDERED, reason=reason, mean_alpha=doc.mean_alpha,
+                   views=len(views), seconds=time.monotonic() - start)
 
 
 def _render_view(work: Path, index: int, settings: RenderSettings) -> float:

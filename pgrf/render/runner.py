@@ -13,7 +13,7 @@ import multiprocessing as mp
 import os
 import time
 from collections import Counter, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from pgrf.formats.catalog import Catalog, ModelSpec
 from pgrf import fileio
 from pgrf.formats import manifest
 from pgrf.formats import renders as records
+from pgrf.formats.renders import RenderRecord, Status
 from pgrf.render.job import RenderJob
 from pgrf.render.worker import log_path, output_tail, worker_main
 
@@ -73,9 +74,9 @@ def plan(catalog: Catalog, category_dir: Path, settings: RenderSettings, *, forc
             result.todo.append(spec)
         elif spec.model_id in finished:
             result.finished.append(spec.model_id)
-            if _rendered_differently(finished[spec.model_id], settings):
+            if records.read_cameras(finished[spec.model_id]).settings_differ(settings):
                 result.other_settings.append(spec.model_id)
-        elif _still_too_small(latest.get(spec.model_id), settings):
+        elif spec.model_id in latest and latest[spec.model_id].too_small_for(settings):
             result.filtered.append(spec.model_id)
         else:
             result.todo.append(spec)
@@ -83,18 +84,6 @@ def plan(catalog: Catalog, category_dir: Path, settings: RenderSettings, *, forc
         result.over_limit = len(result.todo) - limit
         result.todo = result.todo[:limit]
     return result
-
-
-def _rendered_differently(model_dir: Path, settings: RenderSettings) -> bool:
-    doc = records.read_cameras(model_dir)
-    render = doc["render"]
-    return (len(doc["views"]), render["resolution"], render["seed"]) != (settings.views, settings.resolution, settings.seed)
-
-
-def _still_too_small(record: dict[str, Any] | None, settings: RenderSettings) -> bool:
-    if not record or record.get("status") != "skipped_small":
-        return False
-    return record["normalisation"]["dims_product"] < settings.min_dim_product
 
 
 @dataclass
@@ -112,7 +101,7 @@ class _Slot:
 class Outcome:
     """What a run did: one log record per attempted model."""
 
-    records: list[dict[str, Any]] = field(default_factory=list)
+    records: list[RenderRecord] = field(default_factory=list)
     views: int = 0
     seconds: float = 0.0
     interrupted: bool = False
@@ -121,11 +110,11 @@ class Outcome:
 
     @property
     def counts(self) -> Counter:
-        return Counter(r["status"] for r in self.records)
+        return Counter(r.status for r in self.records)
 
     @property
     def failed(self) -> int:
-        return self.counts["failed"] + self.counts["timeout"]
+        return sum(1 for r in self.records if r.status.error)
 
 
 class Runner:
@@ -139,14 +128,14 @@ class Runner:
         self.threads = max(1, (os.cpu_count() or 1) // settings.workers) if settings.workers > 1 else 0
         self.outcome = Outcome()
         self.pending: deque[ModelSpec] = deque()
-        self.attempts = Counter(r["model_id"] for r in records.read_records(category_dir))
+        self.attempts = Counter(r.model_id for r in records.read_records(category_dir))
 
     def run(self, plan: Plan) -> Outcome:
         self.category_dir.mkdir(parents=True, exist_ok=True)
         fileio.remove_stale_work(self.category_dir)
         start = time.monotonic()
         for spec in plan.unusable:
-            self._log(spec, {"status": "failed", "reason": "; ".join(spec.problems), "seconds": 0.0})
+            self._log(spec, RenderRecord(spec.model_id, Status.FAILED, reason="; ".join(spec.problems), seconds=0.0))
         self.pending = deque(plan.todo)
         slots: list[_Slot] = []
         columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -200,7 +189,7 @@ class Runner:
             elif slot.process.sentinel in ready:
                 self._crashed(slot)
             if slot.spec is not None and time.monotonic() - slot.started > self.settings.timeout:
-                self._lost(slot, "timeout", f"no result after {self.settings.timeout:.0f} s (--timeout)")
+                self._lost(slot, Status.TIMEOUT, f"no result after {self.settings.timeout:.0f} s (--timeout)")
 
     def _receive(self, slot: _Slot) -> None:
         try:
@@ -210,6 +199,9 @@ class Runner:
                     slot.started = time.monotonic()
                 elif kind == "view":
                     self.outcome.views += 1
+                elif kind == "fatal":
+                    self._fatal(slot, payload)
+                    return
                 else:
                     self._finish(slot, payload)
                     return
@@ -218,28 +210,31 @@ class Runner:
 
     def _crashed(self, slot: _Slot) -> None:
         slot.process.join(KILL_GRACE)  # reap it, so its exit code is known
-        self._lost(slot, "failed", f"Blender worker crashed (exit code {slot.process.exitcode})")
+        self._lost(slot, Status.FAILED, f"Blender worker crashed (exit code {slot.process.exitcode})")
 
-    def _finish(self, slot: _Slot, record: dict[str, Any]) -> None:
+    def _fatal(self, slot: _Slot, reason: str) -> None:
+        """A setting no model can satisfy: stop the run, log nothing."""
+        self.outcome.fatal = reason
+        self.pending.clear()
+        slot.spec = None
+
+    def _finish(self, slot: _Slot, record: RenderRecord) -> None:
         assert slot.spec is not None
-        if record.get("fatal"):
-            self.outcome.fatal = record["reason"]
-            self.pending.clear()
-            slot.spec = None
-            return
-        if record["status"] == "failed":
-            record["blender_tail"] = output_tail(log_path(self.category_dir, slot.spec.model_id))
-        record.setdefault("seconds", time.monotonic() - slot.started)
+        if record.status is Status.FAILED:
+            record = replace(record, blender_tail=output_tail(log_path(self.category_dir, slot.spec.model_id)))
+        if record.seconds is None:
+            record = replace(record, seconds=time.monotonic() - slot.started)
         self._log(slot.spec, record)
         slot.spec = None
         slot.rendered += 1
 
-    def _lost(self, slot: _Slot, status: str, reason: str) -> None:
+    def _lost(self, slot: _Slot, status: Status, reason: str) -> None:
         """The worker died or hung: record the model and kill the worker (``_fill`` replaces dead ones)."""
         assert slot.spec is not None
         self._stop(slot, kill=True)
         tail = output_tail(log_path(self.category_dir, slot.spec.model_id))
-        self._log(slot.spec, {"status": status, "reason": reason, "blender_tail": tail, "seconds": time.monotonic() - slot.started})
+        self._log(slot.spec, RenderRecord(slot.spec.model_id, status, reason=reason, blender_tail=tail,
+                                          seconds=time.monotonic() - slot.started))
         slot.spec = None
 
     def _stop(self, slot: _Slot, kill: bool) -> None:
@@ -254,10 +249,8 @@ class Runner:
             slot.process.join()
         slot.conn.close()
 
-    def _log(self, spec: ModelSpec, record: dict[str, Any]) -> None:
+    def _log(self, spec: ModelSpec, record: RenderRecord) -> None:
         self.attempts[spec.model_id] += 1
-        full = {"model_id": spec.model_id, "asset_id": spec.asset_id, "category": self.category.name,
-                "attempt": self.attempts[spec.model_id], **record}
-        full.setdefault("reason", "")
+        full = replace(record, asset_id=spec.asset_id, category=self.category.name, attempt=self.attempts[spec.model_id])
         records.append_record(self.category_dir, full)
         self.outcome.records.append(full)

@@ -14,8 +14,11 @@ import sys
 import threading
 import time
 import traceback
+from dataclasses import replace
 from multiprocessing.connection import Connection
 from pathlib import Path
+
+from pgrf.formats.renders import RenderRecord, Status
 
 LOG_DIR = ".logs"
 TAIL_LINES = 20
@@ -56,7 +59,8 @@ def _redirect_output(path: Path) -> None:
 
 
 def worker_main(conn: Connection) -> None:
-    """Receive RenderJobs until None; answer ('start', None), then ('view', index) per view, then ('done', record)."""
+    """Receive RenderJobs until None; answer ('start', None), then ('view', index) per view, then ('done', RenderRecord)
+    or, for a setting no model can satisfy, ('fatal', reason)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _exit_with_parent()
     from pgrf.errors import PgrfError
@@ -72,16 +76,18 @@ def worker_main(conn: Connection) -> None:
             return
         _redirect_output(log_path(Path(job.category_dir), job.spec.model_id))
         conn.send(("start", None))
+        failed = RenderRecord(job.spec.model_id, Status.FAILED, asset_id=job.spec.asset_id)
         try:
             record = render_model(job, on_view=lambda index: conn.send(("view", index)))
         except ImportFailed as exc:
-            record = {"status": "failed", "reason": str(exc)}
+            record = replace(failed, reason=str(exc))
         except PgrfError as exc:  # a setting no model can satisfy (device, HDRI): the run must stop
-            record = {"status": "failed", "reason": str(exc), "fatal": True}
+            conn.send(("fatal", str(exc)))
+            continue
         except Exception as exc:  # anything else Blender raises: log it, keep the worker going
             traceback.print_exc()
-            record = {"status": "failed", "reason": f"{type(exc).__name__}: {exc}"}
-        sys.stdout.flush()
-        sys.stderr.flush()
-        record["worker_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        conn.send(("done", record))
+            record = replace(failed, reason=f"{type(exc).__name__}: {exc}")
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        conn.send(("done", replace(record, worker_peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)))

@@ -31,11 +31,12 @@ from pgrf.datasets.loader import Batch, Split, shard_urls, train_loader
 from pgrf.errors import PgrfError
 from pgrf.evaluate.samples import save_png
 from pgrf.evaluate.views import image_grid, to_uint8
-from pgrf.formats.shards import read_card
+from pgrf.formats.card import DatasetCard, DatasetInfo, read_card
+from pgrf.formats.schema import to_json
 from pgrf.fileio import append_log
 from pgrf.train import distributed
 from pgrf.train.augment import AdaptiveP, AugmentPipe
-from pgrf.model.checkpoint import LATEST, dataset_info, load_checkpoint, model_config
+from pgrf.model.checkpoint import LATEST, load_checkpoint, model_config
 from pgrf.train.checkpoint import save_checkpoint
 from pgrf.model.discriminator import Discriminator
 from pgrf.model.generator import Generator, density_noise_at, seeded_latents
@@ -79,7 +80,7 @@ class Run:
     options: TrainOptions
     context: distributed.Context
     config: ModelConfig
-    card: dict[str, Any]
+    card: DatasetCard
     folder: Path
     G: Generator
     D: Discriminator
@@ -97,8 +98,13 @@ class Run:
     def kimg(self) -> float:
         return self.progress.images / 1000
 
+    @property
+    def info(self) -> DatasetInfo:
+        """The dataset facts G keeps (checkpoints, config.json, evaluation)."""
+        return self.card.info(self.card.class_names if self.config.c_dim else [], str(Path(self.options.shards).resolve()))
 
-def dataset_card(options: TrainOptions) -> dict[str, Any]:
+
+def dataset_card(options: TrainOptions) -> DatasetCard:
     """The card of ``--shards`` (a pack folder), checked against the shard files it lists."""
     folder = Path(options.shards)
     if not folder.is_dir():
@@ -116,11 +122,11 @@ def dataset_card(options: TrainOptions) -> dict[str, Any]:
 def build(options: TrainOptions, context: distributed.Context, state: dict[str, Any] | None = None) -> Run:
     """Models, optimisers and state of a fresh run (or, given its checkpoint ``state``, of one about to be resumed)."""
     card = dataset_card(options)
-    c_dim = len(card["class_names"]) if options.conditional and len(card["class_names"]) > 1 else 0
+    c_dim = len(card.class_names) if options.conditional and len(card.class_names) > 1 else 0
     if state is not None:
         config = model_config(state)
     else:
-        config = preset(options.preset).with_dataset(card["resolution"], c_dim)
+        config = preset(options.preset).with_dataset(card.resolution, c_dim)
         config = config.override(hyper=options.hyper, patch_schedule=options.schedule,
                                  **({"patch_resolution": options.patch_res} if options.patch_res else {}))
     per_rank, group = options.batch // context.world, config.mbstd_group
@@ -150,9 +156,9 @@ def build(options: TrainOptions, context: distributed.Context, state: dict[str, 
     )
 
 
-def run_folder(options: TrainOptions, card: dict[str, Any]) -> Path:
+def run_folder(options: TrainOptions, card: DatasetCard) -> Path:
     """``out/name``; the name defaults to ``<dataset name>-<preset>``."""
-    return Path(options.out) / (options.name or f"{card['name']}-{options.preset}")
+    return Path(options.out) / (options.name or f"{card.name}-{options.preset}")
 
 
 def _resume_path(options: TrainOptions) -> Path | None:
@@ -199,16 +205,9 @@ def _start_folder(run: Run) -> None:
     run.folder.mkdir(parents=True, exist_ok=True)
     if (run.folder / "checkpoints" / LATEST).exists():
         raise PgrfError(f"{run.folder} already holds a run; resume it with --resume latest or choose another --name")
-    resolved = {"options": asdict(run.options), "model": asdict(run.config), "dataset": _dataset_facts(run),
+    resolved = {"options": asdict(run.options), "model": asdict(run.config), "dataset": to_json(run.info),
                 "world_size": run.context.world, "pgrf_version": __version__}
     (run.folder / "config.json").write_text(json.dumps(resolved, indent=2), encoding="utf-8")
-
-
-def _dataset_facts(run: Run) -> dict[str, Any]:
-    camera = run.card["camera"]
-    return {"resolution": run.card["resolution"], "radius": camera["radius"], "fov": camera["fov"],
-            "class_names": run.card["class_names"] if run.config.c_dim else [], "mirror": run.card["mirror"],
-            "shards": str(Path(run.options.shards).resolve())}
 
 
 def _loop(run: Run, console: Console) -> None:
@@ -278,8 +277,8 @@ def step(run: Run, batch: Batch) -> dict[str, float]:
     if options.fake_poses == "data":
         c2w, intrinsics, angles = reals["c2w"], reals["intrinsics"], reals["angles"]
     else:
-        camera = run.card["camera"]
-        c2w, intrinsics, angles = (t.to(device) for t in sample_poses(n, camera["radius"], camera["fov"], run.numpy_rng))
+        camera = run.card.camera
+        c2w, intrinsics, angles = (t.to(device) for t in sample_poses(n, camera.radius, camera.fov, run.numpy_rng))
     patch = run.sampler.sample(n, kimg, group_size=config.mbstd_group, generator=run.torch_rng, device=device)
     z = torch.randn(n, config.z_dim, generator=run.torch_rng).to(device)
     sigma = blur_sigma_at(kimg, options.blur_sigma, options.blur_kimg)
@@ -374,10 +373,10 @@ def _kimg_label(images: int) -> str:
 
 def sample_grid(generator: Generator, run: Run, path: Path) -> None:
     """G_ema at fixed latents and poses (yaw around the object at 60° from the top), full resolution."""
-    config, camera = run.config, run.card["camera"]
+    config, camera = run.config, run.card.camera
     z = seeded_latents(list(range(GRID_SEEDS)), config.z_dim).to(run.context.device)
     yaw = np.linspace(-np.pi, np.pi, GRID_SEEDS, endpoint=False)
-    c2w, intrinsics = (t.to(run.context.device) for t in camera_tensors(yaw, np.full(GRID_SEEDS, np.pi / 3), camera["radius"], camera["fov"]))
+    c2w, intrinsics = (t.to(run.context.device) for t in camera_tensors(yaw, np.full(GRID_SEEDS, np.pi / 3), camera.radius, camera.fov))
     labels = torch.arange(GRID_SEEDS, device=run.context.device) % max(config.c_dim, 1)
     c = F.one_hot(labels, config.c_dim).float() if config.c_dim else None
     images = to_uint8(generator.render_image(z, c, c2w, intrinsics, config.resolution))
@@ -387,7 +386,7 @@ def sample_grid(generator: Generator, run: Run, path: Path) -> None:
 def _fid(run: Run) -> None:
     from pgrf.evaluate.metrics import compute_fid
 
-    result = compute_fid(run.G_ema, dataset_info({"dataset": _dataset_facts(run)}), run.options.shards, run.options.inception,
+    result = compute_fid(run.G_ema, run.info, run.options.shards, run.options.inception,
                          run.options.fid_num, device=run.context.device, seed=run.options.seed)
     append_log(run.folder, STATS_FILE, {"kimg": run.kimg, **result})
 
@@ -396,7 +395,7 @@ def checkpoint_state(run: Run) -> dict[str, Any]:
     """Everything a resume needs (RNG states of every rank are gathered)."""
     rng = {"torch": torch.get_rng_state(), "loop": run.torch_rng.get_state(), "numpy": run.numpy_rng.bit_generator.state,
            "cuda": torch.cuda.get_rng_state(run.context.device) if run.context.device.type == "cuda" else None}
-    return {"pgrf_version": __version__, "model_config": asdict(run.config), "dataset": _dataset_facts(run),
+    return {"pgrf_version": __version__, "model_config": asdict(run.config), "dataset": to_json(run.info),
             "options": asdict(run.options), "G": run.G.state_dict(), "G_ema": run.G_ema.state_dict(),
             "D": run.D.state_dict(), "opt_G": run.opt_G.state_dict(), "opt_D": run.opt_D.state_dict(),
             "augment": run.ada.state_dict(), "progress": asdict(run.progress),
@@ -423,7 +422,7 @@ def restore(run: Run, state: dict[str, Any]) -> None:
 def batches_of(run: Run) -> Iterator[Batch]:
     """This rank's training stream from the run's current step (epochs of about one pass over the data)."""
     per_rank = run.options.batch // run.context.world
-    epoch = max(1, math.ceil(run.card["counts"]["samples"] / run.options.batch))
+    epoch = max(1, math.ceil(run.card.counts.samples / run.options.batch))
     return train_loader(run.options.shards, per_rank, epoch, split=Split(run.context.rank, run.context.world),
                         workers=run.options.workers, seed=run.options.seed, shuffle_buffer=run.options.shuffle_buffer,
                         mirror=run.options.mirror, start_batch=run.progress.step)
