@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from pgrf.cameras import clamp_pitch
 from pgrf.errors import PgrfError
 from pgrf.evaluate.samples import DEFAULT_PITCH, DEFAULT_YAW
 from pgrf.evaluate.views import (
@@ -54,7 +55,7 @@ def turntable_angles(indices: Iterable[int], frames: int, pitch: float = DEFAULT
     pitches = np.full(phase.shape, pitch, dtype=np.float64)
     if spiral:
         pitches = pitches + SPIRAL_AMPLITUDE * np.sin(phase)
-    return yaw + phase, np.clip(pitches, 1e-4, np.pi - 1e-4)
+    return yaw + phase, clamp_pitch(pitches)
 
 
 @torch.no_grad()
