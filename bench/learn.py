@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from rich.console import Console
 
+from pgrf.cameras import DEFAULT_FOV, DEFAULT_RADIUS
 from pgrf.datasets.loader import exact_loader
 from pgrf.model.checkpoint import load_generator
 from pgrf.model.generator import Generator
@@ -59,7 +60,7 @@ def real_images(shards: Path) -> torch.Tensor:
 def fake_images(generator: Generator, classes: torch.Tensor, c_dim: int, count: int, seed: int = 1) -> torch.Tensor:
     """``count`` G renders at data-like poses, in [0, 1]."""
     rng = np.random.default_rng(seed)
-    c2w, intrinsics, _ = sample_poses(count, 3.5, np.pi / 4, rng)
+    c2w, intrinsics, _ = sample_poses(count, DEFAULT_RADIUS, DEFAULT_FOV, rng)
     z = torch.from_numpy(rng.standard_normal((count, generator.config.z_dim))).float()
     labels = classes[torch.from_numpy(rng.integers(0, len(classes), count))]
     c = F.one_hot(labels, c_dim).float() if c_dim else None

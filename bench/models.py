@@ -44,7 +44,7 @@ console = Console(width=None if sys.stdout.isatty() else 120)
 
 def dataset_cameras(n: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     yaw, pitch = cameras.sample_angles(n, np.random.default_rng(0))
-    views = [cameras.View(float(a), float(b), 3.5, math.pi / 4) for a, b in zip(yaw, pitch)]
+    views = [cameras.View(float(a), float(b), cameras.DEFAULT_RADIUS, cameras.DEFAULT_FOV) for a, b in zip(yaw, pitch)]
     c2w = torch.tensor(np.stack([v.c2w for v in views]), dtype=torch.float32, device=device)
     k = torch.tensor(np.stack([v.intrinsics for v in views]), dtype=torch.float32, device=device)
     return c2w, k

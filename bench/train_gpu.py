@@ -24,6 +24,7 @@ import torch
 from common import report
 from rich.console import Console
 
+from pgrf.cameras import DEFAULT_FOV, DEFAULT_RADIUS
 from pgrf.config import load_config
 from pgrf.datasets.synthetic import fake_renders
 from pgrf.pipeline.pack import PackOptions, pack
@@ -57,7 +58,7 @@ def synchronise(device: torch.device) -> None:
 def render_rate(run: Any, batch: int, resolution: int) -> float:
     """Full-resolution G_ema images per second, rendered in ray chunks as FID does (after one warm-up)."""
     device = run.context.device
-    c2w, intrinsics, _ = sample_poses(batch, 3.5, np.pi / 4, np.random.default_rng(0))
+    c2w, intrinsics, _ = sample_poses(batch, DEFAULT_RADIUS, DEFAULT_FOV, np.random.default_rng(0))
     z = torch.randn(batch, run.config.z_dim, device=device)
     c = torch.eye(run.config.c_dim, device=device)[torch.zeros(batch, dtype=torch.long)] if run.config.c_dim else None
     rates = []

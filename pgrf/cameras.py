@@ -19,6 +19,7 @@ mirror-image object from the mirrored camera.
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -26,6 +27,19 @@ import numpy as np
 
 if TYPE_CHECKING:
     import torch
+
+SCENE_BOUND = 1.0
+"""Assets are normalised into [-SCENE_BOUND, SCENE_BOUND]³: box centred at the origin, largest extent 2·SCENE_BOUND."""
+
+SCENE_RADIUS = math.sqrt(3.0) * SCENE_BOUND
+"""Half-diagonal of the scene box, the radius of the sphere around it: a camera must be farther away, and
+near/far = distance ∓ SCENE_RADIUS covers the whole box."""
+
+DEFAULT_RADIUS = 3.5
+"""Default distance of the cameras from the origin."""
+
+DEFAULT_FOV = math.pi / 4
+"""Default full field of view, in radians."""
 
 POLE_EPS = 1e-4
 """Pitch is clamped to [POLE_EPS, π − POLE_EPS] so the up vector is never parallel to the view."""
@@ -38,6 +52,9 @@ MIRROR_CAMERA = np.diag([-1.0, 1.0, 1.0, 1.0])
 
 OPENCV_TO_BLENDER = np.diag([1.0, -1.0, -1.0, 1.0])
 """Right-multiply an OpenCV c2w by this to get Blender's camera matrix (camera looks down −Z, +Y up)."""
+
+EPIGRAF_FROM_PGRF = np.array([[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, -1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]])
+"""Rotation from pgrf's world (+Z up) to EpiGRAF's (+Y up): (x, y, z) → (x, z, −y), a proper rotation."""
 
 
 @dataclass(frozen=True)
@@ -66,9 +83,22 @@ def camera_position(yaw: float | np.ndarray, pitch: float | np.ndarray, radius: 
     )
 
 
+def clamp_pitch(pitch: float | np.ndarray) -> np.ndarray:
+    """Pitch(es) kept off the poles: clipped to [POLE_EPS, π − POLE_EPS]."""
+    return np.clip(pitch, POLE_EPS, np.pi - POLE_EPS)
+
+
+def wrap_yaw(yaw: float) -> float:
+    """The same azimuth in [-π, π); a yaw already in range is returned unchanged (bit for bit)."""
+    if -math.pi <= yaw < math.pi:
+        return yaw
+    wrapped = (yaw + math.pi) % (2 * math.pi) - math.pi
+    return wrapped if wrapped < math.pi else -math.pi
+
+
 def look_at_origin(yaw: float, pitch: float, radius: float) -> np.ndarray:
     """OpenCV camera-to-world matrix of a camera at (yaw, pitch, radius) looking at the origin, zero roll."""
-    pitch = float(np.clip(pitch, POLE_EPS, np.pi - POLE_EPS))
+    pitch = float(clamp_pitch(pitch))
     position = camera_position(yaw, pitch, radius)
     forward = -position / np.linalg.norm(position)
     right = np.cross(forward, [0.0, 0.0, 1.0])
@@ -95,7 +125,7 @@ def sample_angles(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndar
     """n (yaw, pitch) pairs uniform on the sphere: φ ~ U[-π, π), cosθ ~ U[-1, 1], θ clamped off the poles."""
     yaw = rng.uniform(-np.pi, np.pi, size=n)
     pitch = np.arccos(rng.uniform(-1.0, 1.0, size=n))
-    return yaw, np.clip(pitch, POLE_EPS, np.pi - POLE_EPS)
+    return yaw, clamp_pitch(pitch)
 
 
 def sample_views(asset_id: str, model_id: str, seed: int, n: int, radius: float, fov: float) -> list[View]:
@@ -111,9 +141,18 @@ def mirror_c2w(c2w: np.ndarray) -> np.ndarray:
 
 
 def mirror_angles(yaw: float, pitch: float) -> tuple[float, float]:
-    """Angles of the mirrored sample: (−yaw, pitch), with −π mapped back into [-π, π)."""
-    mirrored = -yaw
-    return (mirrored if mirrored < np.pi else mirrored - 2 * np.pi), pitch
+    """Angles of the mirrored sample: (−yaw, pitch), −yaw wrapped into [-π, π)."""
+    return wrap_yaw(-yaw), pitch
+
+
+def epigraf_angles(yaw: float, pitch: float) -> list[float]:
+    """EpiGRAF's ``[yaw, pitch, roll]`` for a pgrf view: ``[−yaw, pitch, 0]``, −yaw wrapped into [-π, π).
+
+    EpiGRAF's world is +Y up with the camera at r·(sinθ cosφ, cosθ, sinθ sinφ); under the rotation
+    ``EPIGRAF_FROM_PGRF`` our camera at (yaw, pitch) is its camera at (−yaw, pitch), same roll-free
+    orientation. Its x-flip rule (negate yaw) then matches our mirrored samples (yaw' = −yaw).
+    """
+    return [wrap_yaw(-float(yaw)), float(pitch), 0.0]
 
 
 def project(points: np.ndarray, c2w: np.ndarray, intrinsics: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from pgrf.cameras import DEFAULT_FOV, DEFAULT_RADIUS, SCENE_RADIUS
 from pgrf.errors import PgrfError
 
 DEFAULT_CONFIG = Path("assets.toml")
@@ -41,8 +42,8 @@ class RenderSettings:
     workers: int = 1
     timeout: float = 1800.0
     recycle_after: int = 10
-    radius: float = 3.5
-    fov: float = math.pi / 4
+    radius: float = DEFAULT_RADIUS
+    fov: float = DEFAULT_FOV
     seed: int = 0
     min_dim_product: float = 2.0
     passes: list[Pass] = field(default_factory=list)
@@ -195,7 +196,7 @@ def _check_ranges(path: Path, prefix: str, instance: Any) -> None:
     if isinstance(instance, RenderSettings):
         if instance.fov >= math.pi:
             raise PgrfError(f"{path}: key '{prefix}.fov' is the full angle in radians and must be below π; got {instance.fov}")
-        if instance.radius <= math.sqrt(3):
+        if instance.radius <= SCENE_RADIUS:
             raise PgrfError(f"{path}: key '{prefix}.radius' must exceed √3 so the camera is outside [-1, 1]^3; got {instance.radius}")
         if instance.texture_size.upper() not in {"1K", "2K", "4K", "8K"}:
             raise PgrfError(f"{path}: key '{prefix}.texture_size' must be 1K, 2K, 4K or 8K; got {instance.texture_size!r}")

@@ -93,6 +93,68 @@ def test_mirrored_camera_is_the_look_at_camera_at_mirrored_angles(yaw: float, pi
     assert np.allclose(cameras.mirror_c2w(cameras.look_at_origin(yaw, pitch, 3.5)), expected, atol=1e-9)
 
 
+@pytest.mark.parametrize("yaw,expected", [
+    (np.pi, -np.pi), (-np.pi, -np.pi), (3 * np.pi, -np.pi), (-3 * np.pi, -np.pi),
+    (3.5 * np.pi, -0.5 * np.pi), (-3.5 * np.pi, 0.5 * np.pi), (7.0, 7.0 - 2 * np.pi), (-10.0, -10.0 + 4 * np.pi),
+])
+def test_wrap_yaw_maps_into_minus_pi_to_pi(yaw: float, expected: float) -> None:
+    wrapped = cameras.wrap_yaw(yaw)
+    assert -np.pi <= wrapped < np.pi
+    assert np.isclose(wrapped, expected, atol=1e-12)
+
+
+def test_wrap_yaw_keeps_every_in_range_yaw_bit_for_bit() -> None:
+    yaws = np.random.default_rng(4).uniform(-np.pi, np.pi, 1000).tolist() + [-np.pi, np.nextafter(np.pi, 0.0), 0.0]
+    assert all(cameras.wrap_yaw(y) == y for y in yaws)
+    beyond = np.random.default_rng(5).uniform(-20.0, 20.0, 1000)
+    wrapped = np.array([cameras.wrap_yaw(y) for y in beyond])
+    assert np.all((wrapped >= -np.pi) & (wrapped < np.pi))
+    assert np.allclose(np.cos(wrapped), np.cos(beyond)) and np.allclose(np.sin(wrapped), np.sin(beyond))
+
+
+@pytest.mark.parametrize("yaw", [-np.pi, np.pi, 0.3, -2.0, 4.0, -7.0, 10.0])
+def test_mirror_and_epigraf_angles_wrap_with_wrap_yaw(yaw: float) -> None:
+    assert cameras.mirror_angles(yaw, 1.1) == (cameras.wrap_yaw(-yaw), 1.1)
+    assert cameras.epigraf_angles(yaw, 1.1) == [cameras.wrap_yaw(-yaw), 1.1, 0.0]
+
+
+def test_pitch_clamp_is_shared_by_cameras_and_turntables() -> None:
+    from pgrf.evaluate.video import turntable_angles
+
+    assert np.array_equal(cameras.clamp_pitch(np.array([-1.0, 0.0, 1.0, np.pi, 4.0])),
+                          [cameras.POLE_EPS, cameras.POLE_EPS, 1.0, np.pi - cameras.POLE_EPS, np.pi - cameras.POLE_EPS])
+    _, pitch = turntable_angles(range(8), 8, pitch=0.0, spiral=True)
+    assert pitch.min() == cameras.POLE_EPS
+    assert np.array_equal(cameras.look_at_origin(0.4, 0.0, 3.5), cameras.look_at_origin(0.4, cameras.POLE_EPS, 3.5))
+
+
+def test_scene_constants_agree() -> None:
+    from pgrf.config import RenderSettings
+
+    corners = cameras.SCENE_BOUND * np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], float)
+    assert np.allclose(np.linalg.norm(corners, axis=1), cameras.SCENE_RADIUS)
+    assert np.isclose(cameras.SCENE_RADIUS, np.sqrt(3) * cameras.SCENE_BOUND)
+    assert RenderSettings().radius == cameras.DEFAULT_RADIUS > cameras.SCENE_RADIUS
+    assert RenderSettings().fov == cameras.DEFAULT_FOV == np.pi / 4
+
+
+@pytest.mark.parametrize("radius", [cameras.SCENE_RADIUS + 0.01, 2.0, cameras.DEFAULT_RADIUS, 10.0])
+def test_ray_near_and_far_enclose_every_corner_of_the_scene_box(radius: float) -> None:
+    import torch
+
+    from pgrf.model.patches import full_image_patches
+    from pgrf.model.rays import patch_rays
+
+    yaw, pitch = cameras.sample_angles(16, np.random.default_rng(6))
+    c2w = torch.from_numpy(np.stack([cameras.look_at_origin(y, p, radius) for y, p in zip(yaw, pitch)]))
+    intrinsics = torch.from_numpy(np.repeat(cameras.normalized_intrinsics(cameras.DEFAULT_FOV)[None], 16, axis=0))
+    rays = patch_rays(c2w, intrinsics, full_image_patches(16, torch.device("cpu")), 4)
+    corners = cameras.SCENE_BOUND * np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], float)
+    distances = np.linalg.norm(corners[None] - c2w[:, None, :3, 3].numpy(), axis=-1)  # (cameras, corners)
+    assert np.allclose(rays.near.numpy(), radius - cameras.SCENE_RADIUS) and np.allclose(rays.far.numpy(), radius + cameras.SCENE_RADIUS)
+    assert np.all(distances >= rays.near.numpy() - 1e-5) and np.all(distances <= rays.far.numpy() + 1e-5)
+
+
 def test_blender_conversion_is_an_involution() -> None:
     c2w = cameras.look_at_origin(0.7, 1.1, 3.5)
     assert np.allclose(cameras.blender_to_opencv(cameras.opencv_to_blender(c2w)), c2w)

@@ -14,15 +14,11 @@ import pytest
 from PIL import Image
 
 from pgrf import cameras
+from pgrf.cameras import EPIGRAF_FROM_PGRF, epigraf_angles
 from pgrf.config import load_config
 from pgrf.datasets.synthetic import fake_renders
 from pgrf.errors import PgrfError
-from pgrf.pipeline.export import (
-    EPIGRAF_FROM_PGRF,
-    _write_joined,
-    epigraf_angles,
-    export_zip,
-)
+from pgrf.pipeline.export import _write_joined, export_zip
 from pgrf.pipeline.pack import PackOptions, pack
 from tests.conftest import CONFIG
 

@@ -26,7 +26,7 @@ def fake_renders(root: Path, category: str, models: dict[str, float], views: int
     unit = resolution / 32
     for i, (model_id, alpha) in enumerate(models.items()):
         spec = ModelSpec(model_id, model_id, model_id, category, f"class{i % 2}", "megascans", ("x.fbx",))
-        sampled = cameras.sample_views(model_id, model_id, 0, views, 3.5, np.pi / 4)
+        sampled = cameras.sample_views(model_id, model_id, 0, views, settings.radius, settings.fov)
         (category_dir / model_id / "views").mkdir(parents=True)
         for index in range(views):
             rgba = np.zeros((resolution, resolution, 4), np.uint8)

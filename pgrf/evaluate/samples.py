@@ -28,11 +28,17 @@ DEFAULT_PITCH = math.radians(70.0)
 """The fixed camera of sample grids: yaw 30°, 20° above the horizon (pitch is the polar angle from +Z)."""
 
 
+def ring_cameras(yaws: np.ndarray, pitch: float, info: DatasetInfo) -> tuple[torch.Tensor, torch.Tensor]:
+    """``c2w`` and ``intrinsics`` of cameras at ``yaws`` around the object, all at ``pitch``, with the data's radius and fov."""
+    yaws = np.asarray(yaws, dtype=np.float64)
+    return camera_tensors(yaws, np.full(len(yaws), pitch), info.radius, info.fov)
+
+
 def seed_cameras(seeds: list[int], info: DatasetInfo, yaw: float = DEFAULT_YAW, pitch: float = DEFAULT_PITCH,
                  random_poses: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """``c2w`` and ``intrinsics`` per seed: the fixed (yaw, pitch), or one pose drawn like the data's from each seed."""
     if not random_poses:
-        return camera_tensors(np.full(len(seeds), yaw), np.full(len(seeds), pitch), info.radius, info.fov)
+        return ring_cameras(np.full(len(seeds), yaw), pitch, info)
     poses = [sample_poses(1, info.radius, info.fov, np.random.default_rng([seed, 2]))[:2] for seed in seeds]
     return torch.cat([p[0] for p in poses]), torch.cat([p[1] for p in poses])
 

@@ -20,8 +20,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from pgrf.cameras import clamp_pitch
 from pgrf.errors import PgrfError
-from pgrf.evaluate.samples import DEFAULT_PITCH, DEFAULT_YAW
+from pgrf.evaluate.samples import DEFAULT_PITCH, DEFAULT_YAW, ring_cameras
 from pgrf.evaluate.views import (
     alpha_image,
     depth_image,
@@ -34,7 +35,6 @@ from pgrf.evaluate.views import (
 from pgrf.fileio import temporary_name
 from pgrf.formats.card import DatasetInfo
 from pgrf.model.generator import Generator
-from pgrf.model.poses import camera_tensors
 
 SPIRAL_AMPLITUDE = math.radians(20.0)
 """How far a spiral's pitch swings above and below the chosen pitch, once per turn."""
@@ -54,7 +54,7 @@ def turntable_angles(indices: Iterable[int], frames: int, pitch: float = DEFAULT
     pitches = np.full(phase.shape, pitch, dtype=np.float64)
     if spiral:
         pitches = pitches + SPIRAL_AMPLITUDE * np.sin(phase)
-    return yaw + phase, np.clip(pitches, 1e-4, np.pi - 1e-4)
+    return yaw + phase, clamp_pitch(pitches)
 
 
 @torch.no_grad()
@@ -76,7 +76,7 @@ def turntable(generator: Generator, info: DatasetInfo, seeds: list[int], resolut
     padding = 1 if len(seeds) > 1 else 0
     for index in range(frames) if indices is None else indices:
         yaw, tilt = turntable_angles([index], frames, pitch, spiral)
-        c2w, intrinsics = camera_tensors(np.repeat(yaw, len(seeds)), np.repeat(tilt, len(seeds)), info.radius, info.fov)
+        c2w, intrinsics = ring_cameras(np.repeat(yaw, len(seeds)), float(tilt[0]), info)
         views = render_views(generator, planes, c2w, intrinsics, resolution, chunk)
         images = {"rgb": views.rgb}
         if "depth" in channels:

@@ -18,7 +18,8 @@ from pgrf.errors import PgrfError
 from pgrf.formats.card import DatasetInfo
 from pgrf.model.generator import Generator, seeded_latents
 from pgrf.model.patches import full_image_patches
-from pgrf.model.rays import SCENE_RADIUS, patch_rays
+from pgrf.cameras import SCENE_RADIUS
+from pgrf.model.rays import patch_rays
 
 
 def resolve_device(name: str = "auto") -> torch.device:

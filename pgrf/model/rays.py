@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 
-from pgrf.cameras import unproject
+from pgrf.cameras import SCENE_RADIUS, unproject
 from pgrf.model.patches import patch_coordinates
-
-SCENE_RADIUS = math.sqrt(3.0)
-"""Radius of the sphere around [-1, 1]³, the normalised asset's box: it bounds near and far."""
 
 
 @dataclass(frozen=True)
@@ -32,8 +28,8 @@ def patch_rays(c2w: torch.Tensor, intrinsics: torch.Tensor, patch: torch.Tensor,
     """Rays through the ``size``² pixel centres of ``patch`` (B, 3), in row-major order (row j, column i).
 
     ``c2w`` (B, 4, 4) OpenCV camera-to-world and ``intrinsics`` (B, 3, 3) normalised K, as stored in
-    cameras.json and the shards. Near and far are the camera's distance to the origin ∓ √3, so every
-    ray segment covers [-1, 1]³.
+    cameras.json and the shards. Near and far are the camera's distance to the origin ∓ ``SCENE_RADIUS``
+    (the scene box's half-diagonal), so every ray segment covers the box.
     """
     dtype = torch.float32
     c2w, intrinsics = c2w.to(dtype), intrinsics.to(dtype)

@@ -7,7 +7,7 @@ to its shard sample and render), plus ``dataset.json`` at the root with
 - ``labels``: ``[[file, label], …]`` sorted by file, where label is either EG3D's 25-float camera
   label — the OpenCV camera-to-world matrix (16, row-major) followed by the normalised intrinsics
   (9, row-major), exactly the sample's ``c2w`` and ``intrinsics`` — or the class index (int);
-- ``camera_angles``: ``{file: [yaw, pitch, 0]}`` in EpiGRAF's convention (see ``epigraf_angles``);
+- ``camera_angles``: ``{file: [yaw, pitch, 0]}`` in EpiGRAF's convention (see ``pgrf.cameras.epigraf_angles``);
 - ``pgrf``: the source card's name, resolution, class names, camera model and these conventions.
 
 Members are written in shard order with fixed timestamps and attributes, so the same shards give a
@@ -31,6 +31,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress
 
+from pgrf.cameras import epigraf_angles
 from pgrf.errors import PgrfError
 from pgrf.formats.card import DatasetCard, read_card
 from pgrf.formats.shards import SampleMeta
@@ -40,9 +41,6 @@ from pgrf.fileio import atomic_path
 LABELS = ("camera", "class")
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 """Every member's timestamp (the earliest a zip can hold), so the same shards give the same bytes."""
-
-EPIGRAF_FROM_PGRF = np.array([[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, -1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]])
-"""Rotation from pgrf's world (+Z up) to EpiGRAF's (+Y up): (x, y, z) → (x, z, −y), a proper rotation."""
 
 
 @dataclass(frozen=True)
@@ -59,17 +57,6 @@ class ExportResult:
 def camera_label(c2w: Any, intrinsics: Any) -> list[float]:
     """EG3D's 25-float label: OpenCV c2w (4×4, row-major) then normalised K (3×3, row-major)."""
     return [float(x) for x in np.asarray(c2w, float).reshape(16)] + [float(x) for x in np.asarray(intrinsics, float).reshape(9)]
-
-
-def epigraf_angles(yaw: float, pitch: float) -> list[float]:
-    """EpiGRAF's ``[yaw, pitch, roll]`` for a pgrf view: ``[−yaw, pitch, 0]``, −yaw wrapped into [-π, π).
-
-    EpiGRAF's world is +Y up with the camera at r·(sinθ cosφ, cosθ, sinθ sinφ); under the rotation
-    ``EPIGRAF_FROM_PGRF`` our camera at (yaw, pitch) is its camera at (−yaw, pitch), same roll-free
-    orientation. Its x-flip rule (negate yaw) then matches our mirrored samples (yaw' = −yaw).
-    """
-    flipped = -float(yaw)
-    return [flipped - 2 * math.pi if flipped >= math.pi else flipped, float(pitch), 0.0]
 
 
 def image_name(model_id: str, key: str) -> str:

@@ -11,6 +11,7 @@ import bpy
 import numpy as np
 from mathutils import Matrix
 
+from pgrf.cameras import SCENE_BOUND
 from pgrf.formats.renders import Normalisation
 
 
@@ -65,14 +66,14 @@ def world_vertices(objects: list[bpy.types.Object]) -> np.ndarray:
 
 
 def normalise(objects: list[bpy.types.Object]) -> Normalisation:
-    """Centre the bounding box of all objects at the origin and scale its largest extent to 2."""
+    """Centre the bounding box of all objects at the origin and scale its largest extent to 2·SCENE_BOUND."""
     bpy.context.view_layer.update()
     vertices = world_vertices(objects)
     low, high = vertices.min(axis=0), vertices.max(axis=0)
     extent = high - low
     if not np.all(np.isfinite(extent)) or extent.max() <= 0:
         raise ImportFailed("the model has no extent (all vertices coincide)")
-    scale = 2.0 / float(extent.max())
+    scale = 2 * SCENE_BOUND / float(extent.max())
     offset = -(low + high) / 2
     transform = Matrix.Diagonal((scale, scale, scale, 1.0)) @ Matrix.Translation(offset.tolist())
     roots = {_root(o) for o in objects}

@@ -29,8 +29,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from pgrf import __version__
 from pgrf.datasets.loader import Batch, Split, shard_urls, train_loader
 from pgrf.errors import PgrfError
-from pgrf.evaluate.samples import save_png
-from pgrf.evaluate.views import image_grid, to_uint8
+from pgrf.evaluate.report import snapshot_fid, snapshot_grid
 from pgrf.formats.card import DatasetCard, DatasetInfo, read_card
 from pgrf.formats.schema import to_json
 from pgrf.fileio import append_log
@@ -39,7 +38,7 @@ from pgrf.train.augment import AdaptiveP, AugmentPipe
 from pgrf.model.checkpoint import LATEST, load_checkpoint, model_config
 from pgrf.train.checkpoint import save_checkpoint
 from pgrf.model.discriminator import Discriminator
-from pgrf.model.generator import Generator, density_noise_at, seeded_latents
+from pgrf.model.generator import Generator, density_noise_at
 from pgrf.train.losses import (
     blur,
     blur_sigma_at,
@@ -52,12 +51,11 @@ from pgrf.train.losses import (
 )
 from pgrf.train.options import TrainOptions
 from pgrf.model.patches import PatchSampler, beta_at, extract_patches
-from pgrf.model.poses import camera_tensors, sample_poses
+from pgrf.model.poses import sample_poses
 from pgrf.model.presets import ModelConfig, preset
 
 ADA_INTERVAL_STEPS = 4
 """ADA's p is adjusted every this many steps (as StyleGAN2-ADA)."""
-GRID_SEEDS = 16
 STATS_FILE = "stats.jsonl"
 
 
@@ -352,11 +350,14 @@ def _periodic(run: Run, final: bool) -> None:
     if final or images - progress.last_sample >= options.sample_kimg * 1000:
         progress.last_sample = images
         if run.context.main:
-            sample_grid(run.G_ema, run, run.folder / "samples" / f"grid-{_kimg_label(images)}.png")
+            path = run.folder / "samples" / f"grid-{_kimg_label(images)}.png"
+            snapshot_grid(run.G_ema, run.info, path)
     if options.fid_kimg and options.inception and (final or images - progress.last_fid >= options.fid_kimg * 1000):
         progress.last_fid = images
         if run.context.main:
-            _fid(run)
+            record = snapshot_fid(run.G_ema, run.info, options.shards,
+                                  options.inception, options.fid_num, run.kimg, run.context.device, options.seed)
+            append_log(run.folder, STATS_FILE, record)
     if final or images - progress.last_snapshot >= options.snapshot_kimg * 1000:
         snapshot = images - progress.last_snapshot >= options.snapshot_kimg * 1000
         progress.last_snapshot = images
@@ -369,26 +370,6 @@ def _periodic(run: Run, final: bool) -> None:
 
 def _kimg_label(images: int) -> str:
     return f"{images / 1000:010.3f}kimg"
-
-
-def sample_grid(generator: Generator, run: Run, path: Path) -> None:
-    """G_ema at fixed latents and poses (yaw around the object at 60° from the top), full resolution."""
-    config, camera = run.config, run.card.camera
-    z = seeded_latents(list(range(GRID_SEEDS)), config.z_dim).to(run.context.device)
-    yaw = np.linspace(-np.pi, np.pi, GRID_SEEDS, endpoint=False)
-    c2w, intrinsics = (t.to(run.context.device) for t in camera_tensors(yaw, np.full(GRID_SEEDS, np.pi / 3), camera.radius, camera.fov))
-    labels = torch.arange(GRID_SEEDS, device=run.context.device) % max(config.c_dim, 1)
-    c = F.one_hot(labels, config.c_dim).float() if config.c_dim else None
-    images = to_uint8(generator.render_image(z, c, c2w, intrinsics, config.resolution))
-    save_png(image_grid(images.permute(0, 2, 3, 1).cpu().numpy()), path)
-
-
-def _fid(run: Run) -> None:
-    from pgrf.evaluate.metrics import compute_fid
-
-    result = compute_fid(run.G_ema, run.info, run.options.shards, run.options.inception,
-                         run.options.fid_num, device=run.context.device, seed=run.options.seed)
-    append_log(run.folder, STATS_FILE, {"kimg": run.kimg, **result})
 
 
 def checkpoint_state(run: Run) -> dict[str, Any]:
