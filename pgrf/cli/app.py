@@ -284,8 +284,8 @@ def fid(
 
     from pgrf.datasets.loader import shard_urls
     from pgrf.evaluate.metrics import compute_fid, inception_network
-    from pgrf.evaluate.views import resolve_device
     from pgrf.model.checkpoint import load_generator
+    from pgrf.model.device import resolve_device
 
     target = resolve_device(device)
     network = inception_network(inception, target)
@@ -384,8 +384,9 @@ def mesh(
     """G_ema's density on a grid → marching cubes → a mesh with vertex colours (world frame, +Z up)."""
     from pgrf.evaluate.geometry import generator_mesh
     from pgrf.evaluate.mesh import save_mesh
-    from pgrf.evaluate.views import class_index, resolve_device
+    from pgrf.evaluate.views import class_index
     from pgrf.model.checkpoint import load_generator
+    from pgrf.model.device import resolve_device
 
     if out.suffix.lower() not in (".ply", ".obj"):
         raise PgrfError(f"mesh file must end in .ply or .obj, got {out.name}")
@@ -401,8 +402,9 @@ def mesh(
 def _seeded_generator(checkpoint: Path, seeds: str, resolution: int | None,
                       device: str) -> tuple[list[int], Generator, DatasetInfo, int]:
     """What ``sample`` and ``video`` start from: the parsed seeds, G_ema and its dataset info, the render size."""
-    from pgrf.evaluate.views import dataset_resolution, parse_seeds, resolve_device
+    from pgrf.evaluate.views import dataset_resolution, parse_seeds
     from pgrf.model.checkpoint import load_generator
+    from pgrf.model.device import resolve_device
 
     seed_list = parse_seeds(seeds)
     generator, info = load_generator(checkpoint, resolve_device(device))
