@@ -85,6 +85,12 @@ class Config:
             raise PgrfError(f"{self.path}: no category '{name}' (defined: {known}); add [categories.{name}] or pick one of those")
         return self.categories[name]
 
+    def min_mean_alpha(self, category: str, override: float | None) -> float:
+        """The sparse-model threshold: ``override`` when given, else the category's, else 0.0 (unknown category)."""
+        if override is not None:
+            return override
+        return self.categories[category].min_mean_alpha if category in self.categories else 0.0
+
     def library_root(self, category: Category, override: str | None = None) -> Path:
         """The existing library folder of a category: --library, then PGRF_LIBRARY, then the config."""
         if override:

@@ -106,3 +106,12 @@ def test_cli_error_keeps_brackets_of_the_fix() -> None:
     result = run_pgrf("render", "--category", "nope", "--config", str(CONFIG))
     assert result.returncode == 2
     assert "no category 'nope'" in result.stderr and "add [categories.nope]" in result.stderr.replace("\n", " ")
+
+
+def test_min_mean_alpha_override_then_category_then_zero() -> None:
+    cfg = load_config(CONFIG)
+    assert cfg.min_mean_alpha("plants", None) == 0.03
+    assert cfg.min_mean_alpha("plants", 0.2) == 0.2
+    assert cfg.min_mean_alpha("plants", 0.0) == 0.0
+    assert cfg.min_mean_alpha("no-such-category", None) == 0.0
+    assert cfg.min_mean_alpha("no-such-category", 0.1) == 0.1

@@ -209,7 +209,8 @@ def _render_stats(path: Path, category_dirs: list[Path], config: Config | None, 
             parts.append(table)
             resolutions.update(int(r) for r in np.unique(table.column("resolution").to_numpy()))
             for category in np.unique(table.column("category").to_numpy(zero_copy_only=False)):
-                thresholds[str(category)] = _threshold(config, str(category), min_mean_alpha)
+                thresholds[str(category)] = (config.min_mean_alpha(str(category), min_mean_alpha) if config
+                                             else min_mean_alpha or 0.0)
     if not parts:
         raise PgrfError(f"{path}: no finished models (model folders with cameras.json); run pgrf render first")
     table = pa.concat_tables(parts)
@@ -230,12 +231,6 @@ def _render_stats(path: Path, category_dirs: list[Path], config: Config | None, 
     result.render_status = dict(sorted(status.items()))
     result.notes.append("renders: images_with_mirrors is what pgrf pack --mirror would write (2 × unique views)")
     return result
-
-
-def _threshold(config: Config | None, category: str, override: float | None) -> float:
-    if override is not None:
-        return override
-    return config.categories[category].min_mean_alpha if config and category in config.categories else 0.0
 
 
 def _category_views(category_dir: Path) -> pa.Table:

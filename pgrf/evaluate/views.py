@@ -1,4 +1,4 @@
-"""Deterministic rendering of a trained G for inference: devices, seeds, classes, planes, views, grids.
+"""Deterministic rendering of a trained G for inference: seeds, classes, planes, views, grids.
 
 Every output is a function of its seeds alone: the tri-planes of a seed are synthesised once with
 constant noise (no ray jitter, no density noise, the average w untouched), then any number of
@@ -20,21 +20,6 @@ from pgrf.model.generator import Generator, seeded_latents
 from pgrf.model.patches import full_image_patches
 from pgrf.cameras import SCENE_RADIUS
 from pgrf.model.rays import patch_rays
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` (CUDA when available, else CPU), ``cpu``, ``cuda`` or ``cuda:N``; a one-line error otherwise."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise PgrfError(f"unknown device {name!r}; use auto, cpu or cuda") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise PgrfError("--device cuda: no CUDA GPU is available here; use --device cpu or auto")
-    if device.type not in ("cpu", "cuda"):
-        raise PgrfError(f"unsupported device {name!r}; use auto, cpu or cuda")
-    return device
 
 
 def parse_seeds(text: str) -> list[int]:

@@ -91,7 +91,7 @@ def collect(render_dirs: list[Path], config: Config, options: PackOptions) -> Co
         removed["min_dim_product"] += sum(1 for r in log.values() if r.status is Status.SKIPPED_SMALL)
         for model_id, model_dir in finished.items():
             doc = records.read_cameras(model_dir)
-            threshold = _min_mean_alpha(config, doc.category, options)
+            threshold = config.min_mean_alpha(doc.category, options.min_mean_alpha)
             thresholds["min_mean_alpha"][doc.category] = threshold
             if doc.mean_alpha < threshold:
                 removed["min_mean_alpha"] += 1
@@ -106,12 +106,6 @@ def collect(render_dirs: list[Path], config: Config, options: PackOptions) -> Co
     classes = sorted({doc.class_name for _, doc in included})
     samples = [s for model_dir, doc in included for s in _samples(model_dir, doc, classes.index(doc.class_name), options)]
     return Collected(samples, classes, len(included), removed, thresholds)
-
-
-def _min_mean_alpha(config: Config, category: str, options: PackOptions) -> float:
-    if options.min_mean_alpha is not None:
-        return options.min_mean_alpha
-    return config.categories[category].min_mean_alpha if category in config.categories else 0.0
 
 
 def _samples(model_dir: Path, doc: Cameras, class_index: int, options: PackOptions) -> list[Sample]:

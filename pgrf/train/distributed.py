@@ -14,7 +14,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from pgrf.errors import PgrfError
+from pgrf.model.device import resolve_device
 
 
 @dataclass(frozen=True)
@@ -36,15 +36,10 @@ def setup(device: str) -> Context:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local = int(os.environ.get("LOCAL_RANK", "0"))
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise PgrfError("--device cuda: no CUDA device is visible; use --device cpu")
-        chosen = torch.device("cuda", local if world > 1 else torch.device(device).index or 0)
+    chosen = resolve_device(device)
+    if chosen.type == "cuda":
+        chosen = torch.device("cuda", local if world > 1 else chosen.index or 0)
         torch.cuda.set_device(chosen)
-    else:
-        chosen = torch.device("cpu")
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if chosen.type == "cuda" else "gloo", rank=rank, world_size=world)
     return Context(rank, world, chosen)

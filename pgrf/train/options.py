@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pgrf.errors import PgrfError
+from pgrf.model.device import check_device_name
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,6 @@ class TrainOptions:
             raise PgrfError(f"--schedule must be beta or uniform; got {self.schedule!r}")
         if self.fake_poses not in ("sphere", "data"):
             raise PgrfError(f"--fake-poses must be sphere or data; got {self.fake_poses!r}")
-        if self.device not in ("auto", "cpu") and not self.device.startswith("cuda"):
-            raise PgrfError(f"--device must be auto, cpu or cuda[:N]; got {self.device!r}")
+        check_device_name(self.device)
         if self.gamma < 0 or self.r1_interval < 1 or self.tick_kimg <= 0:
             raise PgrfError("--gamma must be >= 0, the R1 interval >= 1 and tick_kimg > 0")

@@ -1,0 +1,97 @@
+"""``pgrf pack``, ``pgrf verify``, ``pgrf stats`` and ``pgrf export``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.markup import escape
+from rich.progress import Progress
+
+from pgrf.cli.app import ConfigOption, app, console, errors, interruptible, note
+from pgrf.config import load_config
+from pgrf.pipeline.pack import PackOptions
+from pgrf.pipeline.pack import pack as run_pack
+
+ShardsArgument = Annotated[Path, typer.Argument(help="A shard folder written by pgrf pack.")]
+
+
+@app.command()
+def pack(
+    renders: Annotated[list[Path], typer.Argument(help="renders/<category> folders written by pgrf render.")],
+    out: Annotated[Path, typer.Option(help="Output folder for shards, index.parquet and dataset.json.")] = Path("shards"),
+    config: ConfigOption = None,
+    resolution: Annotated[int, typer.Option(help="Square image size of the samples.")] = PackOptions.resolution,
+    mirror: Annotated[bool, typer.Option("--mirror/--no-mirror", help="Add a mirrored copy of every view.")] = PackOptions.mirror,
+    background: Annotated[str, typer.Option(help="white | black.")] = PackOptions.background,
+    samples_per_shard: Annotated[int, typer.Option(help="Samples per shard (the last may be short).")] = PackOptions.samples_per_shard,
+    seed: Annotated[int, typer.Option(help="Shuffle seed.")] = PackOptions.seed,
+    name: Annotated[Optional[str], typer.Option(help=f"Shard name prefix {note('default: the first category')}.")] = None,
+    min_mean_alpha: Annotated[Optional[float], typer.Option(help="Leave out models below this mean alpha "
+                                                                 f"{note('config: the category')}.")] = PackOptions.min_mean_alpha,
+    workers: Annotated[int, typer.Option(help="Processes writing shards (the output does not depend on it).")] = PackOptions.workers,
+    skip_bad: Annotated[bool, typer.Option(help="Skip and count unreadable PNGs instead of stopping.")] = PackOptions.skip_bad,
+) -> None:
+    """Pack finished renders into shuffled WebDataset shards with an index and a dataset card (resumable)."""
+    options = PackOptions(resolution=resolution, mirror=mirror, background=background, samples_per_shard=samples_per_shard,
+                          seed=seed, name=name or renders[0].name, min_mean_alpha=min_mean_alpha, workers=workers,
+                          skip_bad=skip_bad)
+    with interruptible("finished shards are kept; run the same command again to write the rest"):
+        card = run_pack(renders, out, load_config(config), options, console=errors)
+    counts, removed = card.counts, card.filters.removed_models
+    console.print(f"{counts.samples} samples ({counts.unique_views} views, {counts.models} models, {counts.classes} "
+                  f"classes) in {len(card.shards)} shards → {escape(str(out))}; filters removed {removed['min_mean_alpha']} "
+                  f"sparse and {removed['min_dim_product']} small models")
+    for file in card.skipped_bad.files:
+        errors.print(f"[yellow]skipped[/yellow] unreadable {escape(file)}")
+
+
+@app.command()
+def verify(shards: ShardsArgument) -> None:
+    """Check shards against dataset.json and index.parquet: hashes, members, images, fields, keys, mirrored cameras."""
+    from pgrf.pipeline.verify import verify as run_verify
+
+    with Progress(console=errors) as progress:
+        task = progress.add_task("verify", total=None)
+        report = run_verify(shards, lambda n: progress.advance(task, n))
+    for problem in report.problems:
+        errors.print(f"[red]problem[/red] {escape(problem)}")
+    verdict = f"{len(report.problems)} problems" if report.problems else "[green]OK[/green]"
+    console.print(f"{report.shards} shards, {report.samples} samples: {verdict}")
+    raise typer.Exit(1 if report.problems else 0)
+
+
+@app.command()
+def stats(
+    path: Annotated[Path, typer.Argument(help="A shard folder (pgrf pack) or a renders folder (pgrf render).")],
+    config: ConfigOption = None,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the statistics as JSON here.")] = None,
+    plots: Annotated[Optional[Path], typer.Option(help="Write PNG plots (yaw, pitch, yaw-pitch scatter, classes, alpha) here.")] = None,
+    min_mean_alpha: Annotated[Optional[float], typer.Option(help="Renders only: the sparse-model threshold "
+                                                                 f"{note('config: the category')}.")] = None,
+) -> None:
+    """Dataset statistics as in the EpiGRAF appendix: counts, yaw/pitch distributions with KS tests, filters, classes."""
+    from pgrf.datasets.stats import compute_stats, print_stats
+
+    result = compute_stats(path, load_config(config), min_mean_alpha)
+    print_stats(result, console)
+    if json_out:
+        result.write_json(json_out)
+        errors.print(f"wrote {escape(str(json_out))}")
+    if plots:
+        from pgrf.datasets.plots import write_plots
+
+        errors.print(f"wrote {len(write_plots(result, plots))} plots to {escape(str(plots))}")
+
+
+@app.command()
+def export(
+    shards: ShardsArgument,
+    out: Annotated[Path, typer.Option(help="The dataset zip to write.")] = Path("dataset.zip"),
+    labels: Annotated[str, typer.Option(help="camera (EG3D's 25 floats) | class (class indices).")] = "camera",
+) -> None:
+    """Export shards as a StyleGAN-family dataset zip (PNGs + dataset.json with labels and camera_angles)."""
+    from pgrf.pipeline.export import export_zip, print_export
+
+    print_export(export_zip(shards, out, labels, console=errors), console)

@@ -1,0 +1,170 @@
+"""``pgrf fid``, ``pgrf sample``, ``pgrf video`` and ``pgrf mesh``: what a trained G makes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+from rich.markup import escape
+from rich.progress import Progress
+
+from pgrf.cli.app import DeviceOption, app, console, errors, note
+from pgrf.errors import PgrfError
+
+if TYPE_CHECKING:
+    from pgrf.formats.card import DatasetInfo
+    from pgrf.model.generator import Generator
+
+CheckpointArgument = Annotated[Path, typer.Argument(help="A checkpoint of pgrf train (.pt), or its checkpoints folder (latest.pt).")]
+TruncationOption = Annotated[float, typer.Option("--truncation", help="Truncation ψ toward the average w (1: none).")]
+ClassOption = Annotated[Optional[str], typer.Option("--class", help=f"Class index or name {note('default: drawn per seed')}.")]
+ResolutionOption = Annotated[Optional[int], typer.Option(help="Render size in pixels " + note("default: the dataset's") + ".")]
+PitchOption = Annotated[float, typer.Option(help="Camera polar angle from +Z in degrees (90: level, less: from above).")]
+ColumnsOption = Annotated[Optional[int], typer.Option(help=f"Grid columns {note('default: ⌈√seeds⌉')}.")]
+
+
+@app.command()
+def fid(
+    checkpoint: CheckpointArgument,
+    shards: Annotated[str, typer.Option(help="The real images: a shard folder of pgrf pack (or tars, a brace pattern).")],
+    inception: Annotated[Optional[str], typer.Option(envvar="PGRF_INCEPTION", help="FID Inception weights file (pt_inception-2015-12-05).")] = None,
+    num: Annotated[int, typer.Option(help="Generated images: 2048 (FID@2k) or 50000 (FID@50k).")] = 2048,
+    kid: Annotated[bool, typer.Option("--kid", help="Also compute KID.")] = False,
+    truncation: TruncationOption = 1.0,
+    seed: Annotated[int, typer.Option(help="Seed of the generated latents, poses and classes.")] = 0,
+    batch: Annotated[int, typer.Option(help="Images rendered at a time.")] = 16,
+    workers: Annotated[int, typer.Option(help="Data loader processes for the real images.")] = 0,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the result as JSON here.")] = None,
+    device: DeviceOption = "auto",
+) -> None:
+    """FID (and KID) of G_ema's renders against the real images of the shards; real statistics are cached by the shards."""
+    import json
+
+    from pgrf.datasets.loader import shard_urls
+    from pgrf.evaluate.metrics import compute_fid, inception_network
+    from pgrf.model.checkpoint import load_generator
+    from pgrf.model.device import resolve_device
+
+    target = resolve_device(device)
+    network = inception_network(inception, target)
+    shard_urls(shards)  # a missing shard folder is an error before any work
+    generator, info = load_generator(checkpoint, target)
+    with Progress(console=errors) as progress:
+        tasks = {"real": progress.add_task("real images", total=None), "fake": progress.add_task("generated", total=num)}
+        result = compute_fid(generator, info, shards, network, num=num, batch=batch, device=target, seed=seed,
+                             psi=truncation, with_kid=kid, workers=workers,
+                             progress=lambda kind, n: progress.advance(tasks[kind], n))
+    source = "cached" if result["real_stats_cached"] else "computed"
+    errors.print(f"real statistics {source}: {escape(str(result['real_stats'] or 'not cached'))}")
+    line = f"FID {result['fid']:.4f}"
+    if kid:
+        line += f", KID×10³ {result['kid'] * 1e3:.4f} ± {result['kid_std'] * 1e3:.4f}"
+    console.print(f"{line} ({result['num_fake']} generated vs {result['num_real']} real images, ψ={truncation}, "
+                  f"{result['seconds']:.1f} s)")
+    if json_out:
+        json_out.write_text(json.dumps({"checkpoint": str(checkpoint), "shards": shards, "psi": truncation, "seed": seed,
+                                        **result}, indent=2) + "\n")
+
+
+@app.command()
+def sample(
+    checkpoint: CheckpointArgument,
+    out: Annotated[Path, typer.Option(help="The PNG grid to write.")] = Path("samples.png"),
+    seeds: Annotated[str, typer.Option(help="Seeds: a range 0-15, a list 1,5,7, or both.")] = "0-15",
+    truncation: TruncationOption = 1.0,
+    class_: ClassOption = None,
+    resolution: ResolutionOption = None,
+    yaw: Annotated[float, typer.Option(help="Camera yaw in degrees (azimuth from +X toward +Y).")] = 30.0,
+    pitch: PitchOption = 70.0,
+    random_poses: Annotated[bool, typer.Option("--random-poses", help="A random camera per seed, drawn like the data's.")] = False,
+    columns: ColumnsOption = None,
+    batch: Annotated[int, typer.Option(help="Seeds rendered at a time.")] = 8,
+    device: DeviceOption = "auto",
+) -> None:
+    """A grid of G_ema samples, one tile per seed, deterministic for the seeds."""
+    import math
+
+    from pgrf.evaluate.samples import sample_grid, save_png
+    from pgrf.evaluate.views import class_index
+
+    seed_list, generator, info, size = _seeded_generator(checkpoint, seeds, resolution, device)
+    grid = sample_grid(generator, info, seed_list, size, truncation, class_index(class_, info.class_names),
+                       math.radians(yaw), math.radians(pitch), random_poses, columns, batch)
+    console.print(f"{len(seed_list)} samples at {size}² → {escape(str(save_png(grid, out)))}")
+
+
+@app.command()
+def video(
+    checkpoint: CheckpointArgument,
+    out: Annotated[Path, typer.Option(help="turntable.gif, turntable.mp4, or a folder name for PNG frames.")] = Path("turntable.gif"),
+    seeds: Annotated[str, typer.Option(help="Seeds: a range 0-3, a list 1,5,7, or both.")] = "0-3",
+    pitch: PitchOption = 70.0,
+    frames: Annotated[int, typer.Option(help="Frames per full turn.")] = 120,
+    fps: Annotated[float, typer.Option(help="Frames per second.")] = 30.0,
+    spiral: Annotated[bool, typer.Option("--spiral", help="Swing the pitch ±20° once per turn.")] = False,
+    depth: Annotated[bool, typer.Option("--depth", help="Also write a depth video (OUT_depth).")] = False,
+    alpha: Annotated[bool, typer.Option("--alpha", help="Also write an opacity video (OUT_alpha).")] = False,
+    truncation: TruncationOption = 1.0,
+    class_: ClassOption = None,
+    resolution: ResolutionOption = None,
+    columns: ColumnsOption = None,
+    device: DeviceOption = "auto",
+) -> None:
+    """A turntable video of a grid of seeds (360° of yaw), every frame rendered from the same tri-planes."""
+    import math
+
+    from pgrf.evaluate.video import check_video_path, turntable, write_videos
+    from pgrf.evaluate.views import class_index
+
+    check_video_path(out)
+    seed_list, generator, info, size = _seeded_generator(checkpoint, seeds, resolution, device)
+    channels = ("rgb",) + ("depth",) * depth + ("alpha",) * alpha
+    stream = turntable(generator, info, seed_list, size, frames, math.radians(pitch), spiral, truncation,
+                       class_index(class_, info.class_names), channels, columns=columns)
+    with Progress(console=errors) as progress:
+        task = progress.add_task("frames", total=frames)
+        written = write_videos(out, stream, fps, on_frame=lambda: progress.advance(task))
+    for path in written:
+        console.print(f"{frames} frames of {len(seed_list)} seeds at {size}² → {escape(str(path))}")
+
+
+@app.command()
+def mesh(
+    checkpoint: CheckpointArgument,
+    seed: Annotated[int, typer.Option(help="The seed whose object to extract.")] = 0,
+    out: Annotated[Path, typer.Option(help="model.ply (binary, vertex colours) or model.obj.")] = Path("model.ply"),
+    resolution: Annotated[int, typer.Option(help="Density samples per axis over [-1, 1].")] = 256,
+    threshold: Annotated[float, typer.Option(help="Surface density level σ.")] = 10.0,
+    truncation: TruncationOption = 1.0,
+    class_: ClassOption = None,
+    device: DeviceOption = "auto",
+) -> None:
+    """G_ema's density on a grid → marching cubes → a mesh with vertex colours (world frame, +Z up)."""
+    from pgrf.evaluate.geometry import generator_mesh
+    from pgrf.evaluate.mesh import save_mesh
+    from pgrf.evaluate.views import class_index
+    from pgrf.model.checkpoint import load_generator
+    from pgrf.model.device import resolve_device
+
+    if out.suffix.lower() not in (".ply", ".obj"):
+        raise PgrfError(f"mesh file must end in .ply or .obj, got {out.name}")
+    if resolution < 2:
+        raise PgrfError(f"--resolution must be at least 2, got {resolution}")
+    generator, info = load_generator(checkpoint, resolve_device(device))
+    result = generator_mesh(generator, seed, resolution, threshold, truncation, class_index(class_, info.class_names))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    path = save_mesh(result, out)
+    console.print(f"{len(result.vertices)} vertices, {len(result.faces)} faces → {escape(str(path))}")
+
+
+def _seeded_generator(checkpoint: Path, seeds: str, resolution: int | None,
+                      device: str) -> tuple[list[int], Generator, DatasetInfo, int]:
+    """What ``sample`` and ``video`` start from: the parsed seeds, G_ema and its dataset info, the render size."""
+    from pgrf.evaluate.views import dataset_resolution, parse_seeds
+    from pgrf.model.checkpoint import load_generator
+    from pgrf.model.device import resolve_device
+
+    seed_list = parse_seeds(seeds)
+    generator, info = load_generator(checkpoint, resolve_device(device))
+    return seed_list, generator, info, dataset_resolution(info, resolution)

@@ -1,0 +1,172 @@
+"""``pgrf assets list``, ``pgrf assets make-sample`` and ``pgrf render``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from pgrf.cli.app import App, ConfigOption, LibraryOption, app, errors, console, note
+from pgrf.config import RenderSettings, load_config, with_overrides
+from pgrf.errors import PgrfError
+
+if TYPE_CHECKING:
+    from pgrf.formats.catalog import Catalog
+    from pgrf.render.runner import Outcome, Plan
+
+assets_app = App(help="Inspect asset libraries and make the sample library.", no_args_is_help=True)
+app.add_typer(assets_app, name="assets")
+
+def _render_defaults() -> RenderSettings:
+    """The [render] block of the active config ($PGRF_CONFIG or ./assets.toml), else the built-in defaults."""
+    try:
+        return load_config().render
+    except PgrfError:
+        return RenderSettings()
+
+
+RENDER = _render_defaults()
+
+
+def _config(key: str) -> str:
+    """``[config: VALUE]``: the [render] value a flag overrides, for its help."""
+    value = getattr(RENDER, key)
+    if isinstance(value, bool):
+        value = "on" if value else "off"
+    elif isinstance(value, list):
+        value = ",".join(value) or "none"
+    return note(f"config: {value}")
+
+
+@assets_app.command("list")
+def assets_list(
+    category: Annotated[str, typer.Option("--category", "-c", help="Category from assets.toml.")],
+    config: ConfigOption = None,
+    library: LibraryOption = None,
+) -> None:
+    """List the models of a category: id, asset, class, files and problems."""
+    from pgrf.datasets.discovery import discover
+
+    cfg = load_config(config)
+    cat = cfg.category(category)
+    catalog = discover(cfg.library_root(cat, library), cat, cfg.render.texture_size)
+    table = Table(title=f"{category}: {catalog.root}")
+    for column in ("model id", "asset", "class", "files", "problems"):
+        table.add_column(column, overflow="fold")
+    for model in catalog.models:
+        files = ", ".join(Path(f).name for f in model.files) + (f" +{len(model.textures)} maps" if model.textures else "")
+        problems = "[red]" + escape("; ".join(model.problems)) if model.problems else ""
+        table.add_row(model.model_id, escape(model.asset_name), escape(model.class_name), escape(files), problems)
+    console.print(table)
+    _print_problems(catalog, console)
+    usable = sum(m.usable for m in catalog.models)
+    classes = len({m.class_name for m in catalog.models if m.usable})
+    console.print(f"{len(catalog.models)} models ({usable} usable, {len(catalog.models) - usable} with problems) "
+                  f"in {classes} classes; {len(catalog.problems)} unusable entries")
+
+
+@assets_app.command("make-sample")
+def assets_make_sample(
+    directory: Annotated[Path, typer.Argument(help="Where to write the library.")],
+    with_faults: Annotated[bool, typer.Option("--with-faults", help="Add broken assets (for tests).")] = False,
+) -> None:
+    """Write the procedural sample library (Megascans and plain-folder layouts) to DIRECTORY."""
+    from pgrf.datasets.sample_library import make_sample_library
+
+    assets = make_sample_library(directory, with_faults=with_faults)
+    models = sum(len(a.models) for a in assets)
+    console.print(f"wrote {len(assets)} assets ({models} models){' and faulty assets' if with_faults else ''} to {directory}")
+
+
+@app.command()
+def render(
+    category: Annotated[list[str], typer.Option("--category", "-c", help="Category from assets.toml (repeatable).")],
+    config: ConfigOption = None,
+    library: LibraryOption = None,
+    out: Annotated[Path, typer.Option(help="Output root; renders go to OUT/<category>/.")] = Path("renders"),
+    views: Annotated[Optional[int], typer.Option(help=f"Views per model {_config('views')}.")] = None,
+    resolution: Annotated[Optional[int], typer.Option(help=f"Square image size {_config('resolution')}.")] = None,
+    samples: Annotated[Optional[int], typer.Option(help=f"Cycles samples per pixel {_config('samples')}.")] = None,
+    denoise: Annotated[Optional[bool], typer.Option("--denoise/--no-denoise",
+                                                    help=f"Denoise renders {_config('denoise')}.")] = None,
+    device: Annotated[Optional[str], typer.Option(help=f"auto | cpu | cuda | optix {_config('device')}.")] = None,
+    workers: Annotated[Optional[int], typer.Option(help=f"Parallel Blender worker processes {_config('workers')}.")] = None,
+    timeout: Annotated[Optional[float], typer.Option(help="Seconds per model before it is marked timeout "
+                                                          f"{_config('timeout')}.")] = None,
+    shard_index: Annotated[int, typer.Option(help="This run's share of the models (0-based).")] = 0,
+    num_shards: Annotated[int, typer.Option(help="Number of runs sharing the library.")] = 1,
+    limit: Annotated[Optional[int], typer.Option(help="Render at most this many models per category in this run.")] = None,
+    force: Annotated[bool, typer.Option(help="Re-render finished and filtered models.")] = False,
+    passes: Annotated[Optional[str], typer.Option(help="Extra passes, comma-separated: depth,normal "
+                                                       f"{_config('passes')}.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help=f"Camera seed {_config('seed')}.")] = None,
+) -> None:
+    """Render every model of the categories into random views: transparent PNGs and their cameras."""
+    from pgrf.datasets.discovery import discover
+    from pgrf.render.runner import Runner, plan
+
+    if not 0 <= shard_index < num_shards:
+        raise PgrfError(f"--shard-index must be in [0, --num-shards); got {shard_index} of {num_shards}")
+    if limit is not None and limit < 0:
+        raise PgrfError(f"--limit must be 0 or more; got {limit}")
+    cfg = load_config(config)
+    pass_list = [p.strip() for p in passes.split(",") if p.strip()] if passes is not None else None
+    settings = with_overrides(cfg.render, views=views, resolution=resolution, samples=samples, denoise=denoise,
+                              device=device, workers=workers, timeout=timeout, passes=pass_list, seed=seed)
+    failed = 0
+    for name in category:
+        cat = cfg.category(name)
+        catalog = discover(cfg.library_root(cat, library), cat, settings.texture_size)
+        category_dir = out / name
+        todo = plan(catalog, category_dir, settings, force=force, shard_index=shard_index, num_shards=num_shards, limit=limit)
+        _print_plan(name, catalog, todo)
+        outcome = Runner(cat, category_dir, settings, force=force, console=errors).run(todo)
+        if outcome.fatal:
+            raise PgrfError(outcome.fatal)
+        _print_outcome(name, outcome, category_dir)
+        if outcome.interrupted:
+            errors.print("[yellow]interrupted[/yellow]: finished models are kept; run the same command again to resume")
+            raise typer.Exit(130)
+        failed += outcome.failed
+    raise typer.Exit(1 if failed else 0)
+
+
+def _print_problems(catalog: Catalog, out: Console) -> None:
+    for problem in catalog.problems:
+        out.print(f"[red]unusable[/red] {escape(problem.path)}: {escape(problem.reason)}")
+
+
+def _print_plan(name: str, catalog: Catalog, todo: Plan) -> None:
+    _print_problems(catalog, errors)
+    notes = [f"{len(todo.todo)} to render", f"{len(todo.finished)} already finished", f"{len(todo.filtered)} filtered before"]
+    if todo.unusable:
+        notes.append(f"{len(todo.unusable)} unusable")
+    if todo.other_shards:
+        notes.append(f"{todo.other_shards} in other shards")
+    if todo.over_limit:
+        notes.append(f"{todo.over_limit} left for later (--limit)")
+    errors.print(f"[bold]{name}[/bold]: {len(catalog.models)} models; " + ", ".join(notes))
+    if todo.other_settings:
+        errors.print(f"[yellow]note[/yellow]: {len(todo.other_settings)} finished models were rendered with other "
+                     "views/resolution/seed; use --force to re-render them")
+
+
+def _print_outcome(name: str, outcome: Outcome, category_dir: Path) -> None:
+    table = Table(title=f"{name} → {category_dir}")
+    table.add_column("status")
+    table.add_column("models", justify="right")
+    for status, count in sorted(outcome.counts.items()):
+        table.add_row(status, str(count))
+    rate = outcome.views / outcome.seconds if outcome.seconds else 0.0
+    table.caption = f"{outcome.views} views in {outcome.seconds:.1f} s ({rate:.2f} views/s)"
+    devices = sorted({r.device for r in outcome.records if r.device})
+    if devices:
+        table.caption += f" on {', '.join(devices)}"
+    errors.print(table)
+    for record in outcome.records:
+        if record.status.error:
+            errors.print(f"[red]{record.status}[/red] {record.model_id}: {escape(record.reason)}")

@@ -1,0 +1,87 @@
+"""``pgrf train``: one flag per ``TrainOptions`` field, its type and default read from the dataclass."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import typing
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from pgrf.cli.app import app, console, errors, interruptible, note
+from pgrf.model.device import DEVICE_CHOICES
+from pgrf.train.options import TrainOptions
+
+HELP: dict[str, str] = {
+    "shards": "A shard folder written by pgrf pack.",
+    "out": "Runs folder; the run is written to OUT/NAME.",
+    "name": f"Run name {note('default: <dataset>-<preset>')}.",
+    "kimg": "Train until this many thousand images have been seen.",
+    "batch": "Images per step over all processes.",
+    "preset": "Model sizes: paper | small | tiny.",
+    "patch_res": f"Patch resolution r {note('default: the preset')}.",
+    "gamma": "R1 weight γ.",
+    "schedule": "Patch scales: beta | uniform.",
+    "hyper": "Hypernetwork-modulated D (off: the standard D).",
+    "mirror": "Mirror reals on the fly (for shards packed with --no-mirror).",
+    "conditional": "Use class labels when there are several.",
+    "antialias_patches": "Cut real patches from a prefiltered pyramid instead of point-sampling the image.",
+    "fake_poses": "Cameras of the fakes: sphere (uniform, the dataset's distribution) | data (the reals' cameras).",
+    "seed": "Seed of weights, latents, patches and the data stream.",
+    "device": f"{DEVICE_CHOICES}.",
+    "workers": "Data loader processes per rank.",
+    "shuffle_buffer": "Samples in each loader's shuffle buffer.",
+    "lr": "Adam learning rate of G and D (D's compensated for lazy R1).",
+    "r1_interval": "Apply R1 every this many steps (lazy regularisation).",
+    "ema_kimg": "Half-life of G_ema in kimg.",
+    "ema_rampup": "G_ema's half-life is at most this × images seen.",
+    "blur_sigma": "Blur σ in pixels on real and fake patches at the start.",
+    "blur_kimg": "The blur fades to 0 over this many kimg.",
+    "augment": "Adaptive discriminator augmentation.",
+    "ada_target": "ADA's target r_t of sign(D(reals)).",
+    "ada_kimg": "ADA speed: kimg for p to change by 1.",
+    "tick_kimg": "A stats.jsonl line every this many kimg.",
+    "snapshot_kimg": "Checkpoint every this many kimg.",
+    "sample_kimg": "Sample grid every this many kimg.",
+    "fid_kimg": "FID every this many kimg (0: off; needs --inception).",
+    "fid_num": "Generated images per FID during training.",
+    "inception": "FID Inception weights file.",
+    "resume": "latest (this run's last checkpoint) or a checkpoint file.",
+}
+"""The help of each flag; every TrainOptions field has one (a test checks it)."""
+
+FLAGS: dict[str, tuple[str, ...]] = {
+    "augment": ("--ada/--no-ada",),
+    "conditional": ("--conditional/--unconditional",),
+    "hyper": ("--hyper/--no-hyper",),
+}
+"""Flag names that differ from the field's own."""
+
+
+def _parameters() -> list[inspect.Parameter]:
+    """The command's parameters: each TrainOptions field with its type, default and help."""
+    hints = typing.get_type_hints(TrainOptions)
+    parameters = []
+    for field in dataclasses.fields(TrainOptions):
+        option = typer.Option(*FLAGS.get(field.name, ()), help=HELP[field.name],
+                              envvar="PGRF_INCEPTION" if field.name == "inception" else None)
+        default = inspect.Parameter.empty if field.default is dataclasses.MISSING else field.default
+        parameters.append(inspect.Parameter(field.name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                                            annotation=Annotated[hints[field.name], option]))
+    return parameters
+
+
+def train(**values: Any) -> None:
+    """Train the patch-wise tri-plane GAN on shards (one process, or every rank of torchrun)."""
+    from pgrf.train.loop import train as run_train
+
+    options = TrainOptions(**values)
+    with interruptible("the last checkpoint is kept; run the same command with --resume latest to continue"):
+        folder = run_train(options, console=errors)
+    console.print(f"run → {escape(str(folder))} (checkpoints/latest.pt, samples/, stats.jsonl)")
+
+
+train.__signature__ = inspect.Signature(_parameters())  # type: ignore[attr-defined]
+app.command()(train)
