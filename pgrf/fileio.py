@@ -1,11 +1,13 @@
 """Writing files safely: atomic replacement, work-in-progress names, JSON-lines logs, stale-work cleanup.
 
 Every stage writes through these, so an interrupted or crashed run leaves either the previous file or
-the complete new one, never half of one.
+the complete new one, never half of one; a full disk (or quota, file-size limit, read-only mount) is a
+one-line ``WriteFailed`` naming the file, never a traceback.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -16,7 +18,22 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from pgrf.errors import PgrfError
+
 TMP_PREFIX = ".tmp-"
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
+"""OS errors that mean "this disk will not take the file", not a bug."""
+
+
+class WriteFailed(PgrfError):
+    """A file could not be written because of its disk; what was finished before is intact."""
+
+
+def write_failed(path: Path, error: OSError | str) -> WriteFailed:
+    """The one-line error for ``error`` (an OSError or a library's own words) while writing ``path``."""
+    reason = os.strerror(error.errno or errno.EIO) if isinstance(error, OSError) else error
+    return WriteFailed(f"{path}: cannot be written ({reason}); free some space or choose another output folder, "
+                       "then run the same command again (finished work is kept)")
 
 
 def temporary_name(stem: str) -> str:
@@ -32,6 +49,10 @@ def atomic_path(path: Path) -> Iterator[Path]:
     try:
         yield partial
         os.replace(partial, path)
+    except OSError as error:
+        if error.errno in WRITE_ERRNOS:
+            raise write_failed(path, error) from None
+        raise
     finally:
         partial.unlink(missing_ok=True)
 
@@ -42,6 +63,10 @@ def append_log(folder: Path, name: str, record: dict[str, Any]) -> None:
     fd = os.open(folder / name, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, line.encode("utf-8"))
+    except OSError as error:
+        if error.errno in WRITE_ERRNOS:
+            raise write_failed(folder / name, error) from None
+        raise
     finally:
         os.close(fd)
 

@@ -11,8 +11,7 @@ from rich.progress import Progress
 
 from pgrf.cli.app import ConfigOption, app, console, errors, interruptible, note
 from pgrf.config import load_config
-from pgrf.pipeline.pack import PackOptions
-from pgrf.pipeline.pack import pack as run_pack
+from pgrf.pipeline.options import PackOptions
 
 ShardsArgument = Annotated[Path, typer.Argument(help="A shard folder written by pgrf pack.")]
 
@@ -34,6 +33,8 @@ def pack(
     skip_bad: Annotated[bool, typer.Option(help="Skip and count unreadable PNGs instead of stopping.")] = PackOptions.skip_bad,
 ) -> None:
     """Pack finished renders into shuffled WebDataset shards with an index and a dataset card (resumable)."""
+    from pgrf.pipeline.pack import pack as run_pack
+
     options = PackOptions(resolution=resolution, mirror=mirror, background=background, samples_per_shard=samples_per_shard,
                           seed=seed, name=name or renders[0].name, min_mean_alpha=min_mean_alpha, workers=workers,
                           skip_bad=skip_bad)

@@ -14,6 +14,8 @@ from pgrf.formats.schema import FormatError, Invalid, from_json, to_json
 CARD_FILE = "dataset.json"
 CARD_SCHEMA = 1
 CAMERA_CONVENTION = "opencv_c2w+normalized_K (pgrf/cameras.py)"
+BACKGROUNDS = {"white": 255, "black": 0}
+"""The card's ``background`` values and the 8-bit grey each composites over."""
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import numba
 import numpy as np
 from PIL import Image
 
-BACKGROUNDS = {"white": 255, "black": 0}
+from pgrf.formats.card import BACKGROUNDS
 
 
 def composite(rgba: np.ndarray, resolution: int, background: str) -> Image.Image:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import multiprocessing
 import queue
-import re
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,33 +36,10 @@ from pgrf.formats import renders as records
 from pgrf.formats.card import CARD_SCHEMA, CameraModel, Counts, DatasetCard, Filters, ShardEntry, SkippedBad, write_card
 from pgrf.formats.renders import Cameras, Status
 from pgrf.formats.shards import INDEX_FILE, SampleMeta, ShardRecord, index_row
-from pgrf.pipeline.composite import BACKGROUNDS
 from pgrf.pipeline.encode import EncodeSettings, encode_shard
+from pgrf.pipeline.options import PackOptions
 from pgrf.pipeline.plan import Sample, ShardPlan, plan_shards
 from pgrf.pipeline.shards import sha256
-
-@dataclass(frozen=True)
-class PackOptions:
-    """What ``pgrf pack`` makes of the renders."""
-
-    resolution: int = 256
-    mirror: bool = True
-    background: str = "white"
-    samples_per_shard: int = 1000
-    seed: int = 0
-    name: str = "dataset"
-    min_mean_alpha: float | None = None  # None: each category's value from the config
-    workers: int = 1
-    skip_bad: bool = False
-
-    def __post_init__(self) -> None:
-        if self.background not in BACKGROUNDS:
-            raise PgrfError(f"--background must be one of {', '.join(BACKGROUNDS)}; got {self.background!r}")
-        if self.resolution <= 0 or self.samples_per_shard <= 0 or self.workers <= 0:
-            raise PgrfError("--resolution, --samples-per-shard and --workers must be positive")
-        if not re.fullmatch(r"[A-Za-z0-9_-]+", self.name):
-            raise PgrfError(f"--name {self.name!r} may only use letters, digits, '-' and '_' (it names the shard files)")
-
 
 @dataclass
 class Collected:
@@ -205,6 +182,9 @@ def _write_shards(out: Path, plans: list[ShardPlan], settings: EncodeSettings, w
                 for other in pending:
                     other.cancel()
                 raise
+            if isinstance(failure, BrokenProcessPool):
+                raise PgrfError("a pack worker process died (killed, or out of memory); finished shards are kept, run the same "
+                                "command again (with fewer --workers if memory is short)")
             if failure is not None:
                 raise failure
     return results
