@@ -32,9 +32,9 @@ from pgrf.cameras import DEFAULT_FOV, DEFAULT_RADIUS
 from pgrf.datasets.loader import exact_loader
 from pgrf.model.checkpoint import load_generator
 from pgrf.model.generator import Generator
+from pgrf.model.poses import sample_poses
 from pgrf.train.loop import train
 from pgrf.train.options import TrainOptions
-from pgrf.model.poses import sample_poses
 
 console = Console()
 BATCH = 8

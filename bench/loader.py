@@ -117,7 +117,8 @@ def main(argv: list[str] | None = None) -> None:
             pack([work / f"renders-{name}" / "plants"], work / f"shards-{name}", config, options, console=quiet)
         export_zip(work / "shards-n", work / "dataset.zip", "class", console=quiet)
         ours, samples = ours_rate(work / "shards-n")
-        figures: dict[str, Any] = {"samples": samples, "ours_samples_per_s": ours, "zip_baseline_samples_per_s": baseline_rate(work / "dataset.zip")}
+        figures: dict[str, Any] = {"samples": samples, "ours_samples_per_s": ours,
+                                   "zip_baseline_samples_per_s": baseline_rate(work / "dataset.zip")}
         figures["ratio"] = figures["ours_samples_per_s"] / figures["zip_baseline_samples_per_s"]
         figures["peak_rss_n_mib"] = peak_memory(work / "shards-n")
         figures["peak_rss_2n_mib"] = peak_memory(work / "shards-2n")

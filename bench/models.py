@@ -123,7 +123,8 @@ def main() -> None:
     args = parser.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     batch = args.batch or (64 if device.type == "cuda" else 4)
-    machine = torch.cuda.get_device_name() if device.type == "cuda" else f"{platform.processor() or 'CPU'}, {torch.get_num_threads()} threads"
+    cpu = f"{platform.processor() or 'CPU'}, {torch.get_num_threads()} threads"
+    machine = torch.cuda.get_device_name() if device.type == "cuda" else cpu
     results = {name: bench_preset(name, preset(name), batch, args.repeats, device) for name in args.presets}
 
     table = Table(title=f"G and D forward + backward, ms per image, batch {batch} ({machine}, torch {torch.__version__})")

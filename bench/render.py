@@ -37,9 +37,9 @@ from rich.console import Console
 from rich.table import Table
 
 from pgrf.config import Category, Config, RenderSettings, load_config, with_overrides
-from pgrf.formats.catalog import Catalog, ModelSpec
 from pgrf.datasets.discovery import discover
 from pgrf.datasets.sample_library import make_sample_library
+from pgrf.formats.catalog import Catalog, ModelSpec
 from pgrf.formats.renders import view_file
 from pgrf.render.runner import Runner, plan
 
@@ -318,8 +318,10 @@ def markdown(figures: dict[str, Any]) -> str:
     lines += [f"| PSNR vs {run['reference_samples']} spp, {run['resolution']}², mean of {len(run['views'])} views (dB) | "
               f"{run['ours_mean']:.2f} | {run['baseline_mean']:.2f} |" for run in figures["psnr"] if run["views"]]
     lines += [
-              f"| peak RSS, models 1-{w} of {n} (MiB) | {memory['ours']['first_max_mb']:.0f} | {memory['baseline']['after_first_mb']:.0f} |",
-              f"| peak RSS, models {n - w + 1}-{n} of {n} (MiB) | {memory['ours']['last_max_mb']:.0f} | {memory['baseline']['after_last_mb']:.0f} |"]
+              f"| peak RSS, models 1-{w} of {n} (MiB) | {memory['ours']['first_max_mb']:.0f} "
+              f"| {memory['baseline']['after_first_mb']:.0f} |",
+              f"| peak RSS, models {n - w + 1}-{n} of {n} (MiB) | {memory['ours']['last_max_mb']:.0f} "
+              f"| {memory['baseline']['after_last_mb']:.0f} |"]
     return "\n".join(lines)
 
 
@@ -336,7 +338,8 @@ def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     """Every measurement, in order: speed at 256² and 1024², PSNR, memory."""
     figures: dict[str, Any] = {"machine": machine(), "options": {k: v for k, v in vars(args).items() if isinstance(v, (int, bool))}}
     if figures["machine"]["loadavg_start"][0] > 0.5:
-        progress_console.print(f"[yellow]load average {figures['machine']['loadavg_start'][0]}: other processes use the CPU; figures will be noisy[/yellow]")
+        progress_console.print(f"[yellow]load average {figures['machine']['loadavg_start'][0]}: other processes use the CPU; "
+                               "figures will be noisy[/yellow]")
     config = load_config(args.config)
     make_sample_library(work / "library")
     models = load_models(config, work / "library")
@@ -347,7 +350,8 @@ def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                                     args.psnr_views_1024, work)]
     figures["memory"] = memory_figures(models, config, args.memory_models, args.memory_resolution, work)
     figures["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
-    figures["ours_settings"] = {k: v for k, v in asdict(config.render).items() if k in ("samples", "adaptive_threshold", "denoise", "device", "recycle_after")}
+    shown = ("samples", "adaptive_threshold", "denoise", "device", "recycle_after")
+    figures["ours_settings"] = {k: v for k, v in asdict(config.render).items() if k in shown}
     figures["baseline_settings"] = {"samples": BASELINE_SAMPLES, "adaptive_threshold": 0.0, "denoise": False, "persistent_data": False}
     return figures
 

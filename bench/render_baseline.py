@@ -32,8 +32,8 @@ import bpy
 from pgrf.cameras import sample_views
 from pgrf.config import RenderSettings
 from pgrf.formats.catalog import ModelSpec
-from pgrf.render import importing, materials, scene
 from pgrf.formats.renders import view_file
+from pgrf.render import importing, materials, scene
 
 GPU_BACKENDS = ("OPTIX", "CUDA", "HIP", "ONEAPI", "METAL")
 

@@ -37,7 +37,8 @@ from pgrf.render import importing, materials, scene
 REPO = Path(__file__).resolve().parent.parent
 DENOISE_FAST = {"denoising_prefilter": "FAST", "denoising_quality": "BALANCED"}
 SETTINGS: dict[str, dict[str, Any]] = {
-    "baseline: 128 spp fixed, no denoiser, no persistent data": {"samples": 128, "adaptive_threshold": 0.0, "denoise": False, "persistent": False},
+    "baseline: 128 spp fixed, no denoiser, no persistent data": {"samples": 128, "adaptive_threshold": 0.0, "denoise": False,
+                                                                 "persistent": False},
     "ours: assets.toml defaults (32 spp, adaptive 0.02, OIDN accurate prefilter, high quality)": {},
     "32 spp, adaptive 0.02, OIDN fast prefilter, balanced quality": {"cycles": DENOISE_FAST},
     "32 spp, adaptive 0.02, no denoiser": {"denoise": False},

@@ -27,11 +27,11 @@ from rich.console import Console
 from pgrf.cameras import DEFAULT_FOV, DEFAULT_RADIUS
 from pgrf.config import load_config
 from pgrf.datasets.synthetic import fake_renders
+from pgrf.model.poses import sample_poses
 from pgrf.pipeline.pack import PackOptions, pack
 from pgrf.train import distributed
 from pgrf.train.loop import batches_of, build, step
 from pgrf.train.options import TrainOptions
-from pgrf.model.poses import sample_poses
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -102,7 +102,8 @@ class Config:
         elif self.library:
             root, origin = self._relative(self.library), f"library in {self.path}"
         else:
-            raise PgrfError(f"{self.path}: no library set for category '{category.name}'; set key 'library', pass --library PATH or set {LIBRARY_ENV}")
+            raise PgrfError(f"{self.path}: no library set for category '{category.name}'; set key 'library', "
+                            f"pass --library PATH or set {LIBRARY_ENV}")
         root = (root.expanduser() / category.path) if category.path else root.expanduser()
         if not root.is_dir():
             raise PgrfError(f"library folder {root} (from {origin}) does not exist; pass --library PATH, set {LIBRARY_ENV} or fix the key")

@@ -28,7 +28,8 @@ ColumnsOption = Annotated[Optional[int], typer.Option(help=f"Grid columns {note(
 def fid(
     checkpoint: CheckpointArgument,
     shards: Annotated[str, typer.Option(help="The real images: a shard folder of pgrf pack (or tars, a brace pattern).")],
-    inception: Annotated[Optional[str], typer.Option(envvar="PGRF_INCEPTION", help="FID Inception weights file (pt_inception-2015-12-05).")] = None,
+    inception: Annotated[Optional[str], typer.Option(envvar="PGRF_INCEPTION",
+                                                     help="FID Inception weights file (pt_inception-2015-12-05).")] = None,
     num: Annotated[int, typer.Option(help="Generated images: 2048 (FID@2k) or 50000 (FID@50k).")] = 2048,
     kid: Annotated[bool, typer.Option("--kid", help="Also compute KID.")] = False,
     truncation: TruncationOption = 1.0,

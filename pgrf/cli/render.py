@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from pgrf.cli.app import App, ConfigOption, LibraryOption, app, errors, console, note
+from pgrf.cli.app import App, ConfigOption, LibraryOption, app, console, errors, note
 from pgrf.config import RenderSettings, load_config, with_overrides
 from pgrf.errors import PgrfError
 

@@ -19,7 +19,8 @@ def discover(root: Path, category: Category) -> Catalog:
     models = []
     for path in sorted(root.iterdir()):
         if path.is_file() and path.suffix.lower() in MESH_SUFFIXES:
-            catalog.problems.append(Problem(str(path), "model file outside a collection folder; move it into <collection>/ (the folder names the class)"))
+            catalog.problems.append(Problem(str(path), "model file outside a collection folder; "
+                                                       "move it into <collection>/ (the folder names the class)"))
         elif path.is_dir() and not path.name.startswith("."):
             models.extend(_collection(path, category))
     catalog.models = unique_ids(models)

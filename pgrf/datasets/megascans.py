@@ -50,7 +50,8 @@ def discover(root: Path, category: Category, texture_size: str = "2K") -> Catalo
     catalog.models = unique_ids(models)
     if not catalog.models and not catalog.problems:
         types = ", ".join(category.types)
-        catalog.problems.append(Problem(str(downloaded), f"no asset folders of type {types} here; is this a Bridge library (it should hold Downloaded/)?"))
+        catalog.problems.append(Problem(str(downloaded), f"no asset folders of type {types} here; "
+                                                         "is this a Bridge library (it should hold Downloaded/)?"))
     return catalog
 
 
@@ -208,7 +209,8 @@ def _textures(folder: Path, meta: dict[str, Any], is_plant: bool, texture_size: 
     wanted = int(texture_size.upper()[:-1])
     chosen = {name: str(min(options, key=lambda o: (abs(o[0] - wanted), -o[0]))[1]) for name, options in candidates.items()}
     present = {p.name.lower() for p in folder.rglob("*") if p.is_file()}
-    problems = [f"texture listed in metadata is missing: {name}" for name in _listed_textures(meta) if Path(name).name.lower() not in present]
+    problems = [f"texture listed in metadata is missing: {name}"
+                for name in _listed_textures(meta) if Path(name).name.lower() not in present]
     if "albedo" not in chosen:
         problems.append("no Albedo texture (<name>_<size>_Albedo.jpg); re-download the asset's textures")
     return chosen, problems

@@ -24,7 +24,7 @@ class Mesh:
     uvs: np.ndarray  # (N, 2) float
 
     @staticmethod
-    def merge(meshes: list["Mesh"]) -> "Mesh":
+    def merge(meshes: list[Mesh]) -> Mesh:
         offsets = np.cumsum([0] + [len(m.vertices) for m in meshes[:-1]])
         return Mesh(
             np.concatenate([m.vertices for m in meshes]).astype(np.float32),
@@ -159,9 +159,11 @@ class Atlas:
         if shape == "blade":
             outline = [(x0 + 0.15 * w, y1), (cx, y0), (x1 - 0.15 * w, y1)]
         elif shape == "narrow":
-            outline = [(cx, y1)] + [(cx + s * 0.45 * w * np.sin(np.pi * t) ** 0.8, y1 - t * h) for s in (1, -1) for t in (np.linspace(0, 1, 12) if s > 0 else np.linspace(1, 0, 12))]
+            outline = [(cx, y1)] + [(cx + s * 0.45 * w * np.sin(np.pi * t) ** 0.8, y1 - t * h)
+                                    for s in (1, -1) for t in (np.linspace(0, 1, 12) if s > 0 else np.linspace(1, 0, 12))]
         else:  # broad
-            outline = [(cx, y1)] + [(cx + s * 0.48 * w * np.sin(np.pi * t) ** 0.6, y1 - t * h) for s in (1, -1) for t in (np.linspace(0, 1, 16) if s > 0 else np.linspace(1, 0, 16))]
+            outline = [(cx, y1)] + [(cx + s * 0.48 * w * np.sin(np.pi * t) ** 0.6, y1 - t * h)
+                                    for s in (1, -1) for t in (np.linspace(0, 1, 16) if s > 0 else np.linspace(1, 0, 16))]
         ImageDraw.Draw(self.albedo).polygon(outline, fill=color)
         ImageDraw.Draw(self.albedo).line([(cx, y1), (cx, y0 + 0.1 * h)], fill=tuple(int(c * 0.7) for c in color), width=2)
         ImageDraw.Draw(self.opacity).polygon(outline, fill=255)

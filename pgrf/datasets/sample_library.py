@@ -83,7 +83,8 @@ def _fern(rng: np.random.Generator) -> list[Part]:
             across /= np.linalg.norm(across)
             for side in (-1, 1):
                 leaflet = 0.13 * (1 - k / len(path)) + 0.04
-                pieces.append(card(path[k], side * across + 0.3 * tangent[k] / np.linalg.norm(tangent[k]), tangent[k], leaflet, leaflet * 0.45, LEAVES))
+                direction = side * across + 0.3 * tangent[k] / np.linalg.norm(tangent[k])
+                pieces.append(card(path[k], direction, tangent[k], leaflet, leaflet * 0.45, LEAVES))
         parts.append(Part(f"frond_{i}", Mesh.merge(pieces)))
     return parts
 
@@ -156,7 +157,8 @@ def _mushroom(seed: int, height: float, cap: float) -> list[Part]:
     t = np.linspace(0.0, 1.0, 12)
     stalk = lathe(cap * 0.18 * (1.2 - 0.3 * t), height * t, (0.0, 0.0, 1.0, 0.45), segments=16)
     c = np.linspace(0.0, 1.0, 12)
-    cap_mesh = lathe(cap * np.sin(0.5 * np.pi * (1 - c)) + 1e-4, height + cap * 0.45 * np.sin(0.5 * np.pi * c) + rng.normal(0, 0.002, 12), (0.0, 0.5, 1.0, 1.0), segments=20)
+    cap_mesh = lathe(cap * np.sin(0.5 * np.pi * (1 - c)) + 1e-4, height + cap * 0.45 * np.sin(0.5 * np.pi * c) + rng.normal(0, 0.002, 12),
+                     (0.0, 0.5, 1.0, 1.0), segments=20)
     return [Part("stalk", stalk), Part("cap", cap_mesh)]
 
 

@@ -30,11 +30,11 @@ from scipy import stats as scipy_stats
 
 from pgrf.config import Config
 from pgrf.errors import PgrfError
-from pgrf.formats.card import CARD_FILE, read_card
-from pgrf.formats.shards import INDEX_FILE
 from pgrf.formats import renders as records
-from pgrf.formats.renders import Status
+from pgrf.formats.card import CARD_FILE, read_card
 from pgrf.formats.manifest import MANIFEST_FILE, MANIFEST_SCHEMA
+from pgrf.formats.renders import Status
+from pgrf.formats.shards import INDEX_FILE
 
 ANGLE_BINS = 36
 ALPHA_BINS = 40
@@ -353,7 +353,8 @@ def print_stats(result: StatsResult, console: Console | None = None, max_classes
         classes.add_row(escape(group.name), f"{group.models:,}", f"{group.images:,}")
     console.print(classes)
     if len(result.per_category) > 1:
-        console.print("per category: " + ", ".join(f"{escape(g.name)} {g.models} models / {g.images:,} images" for g in result.per_category))
+        parts = (f"{escape(g.name)} {g.models} models / {g.images:,} images" for g in result.per_category)
+        console.print("per category: " + ", ".join(parts))
     console.print("mean alpha per model: " + _sparkline(result.mean_alpha) +
                   f" (0 … {result.mean_alpha.edges[-1]:.2f}, {sum(result.mean_alpha.counts)} models)")
     for note in result.notes:

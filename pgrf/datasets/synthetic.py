@@ -10,8 +10,8 @@ from PIL import Image
 
 from pgrf import cameras
 from pgrf.config import RenderSettings
-from pgrf.formats.catalog import ModelSpec
 from pgrf.formats import renders as records
+from pgrf.formats.catalog import ModelSpec
 
 
 def fake_renders(root: Path, category: str, models: dict[str, float], views: int = 3, resolution: int = 32) -> Path:

@@ -41,9 +41,9 @@ from pgrf.evaluate.inception import load_inception, resolve_weights
 from pgrf.evaluate.views import to_uint8
 from pgrf.formats.card import DatasetInfo, read_card
 from pgrf.formats.shards import INDEX_FILE
-from pgrf.pipeline.shards import sha256
 from pgrf.model.generator import Generator
 from pgrf.model.poses import sample_poses
+from pgrf.pipeline.shards import sha256
 
 MISSING_WEIGHTS = "FID needs the Inception weights: --inception FILE or PGRF_INCEPTION"
 FAKE_BLOCK = 1024

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from pgrf.cameras import SCENE_RADIUS
 from pgrf.errors import PgrfError
 from pgrf.formats.card import DatasetInfo
 from pgrf.model.generator import Generator, seeded_latents
 from pgrf.model.patches import full_image_patches
-from pgrf.cameras import SCENE_RADIUS
 from pgrf.model.rays import patch_rays
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from PIL import Image
 
-from pgrf.pipeline.composite import composite
 from pgrf.formats.images import BadImage, encode_png, read_rgba
 from pgrf.formats.shards import ShardRecord
+from pgrf.pipeline.composite import composite
 from pgrf.pipeline.plan import Sample, ShardPlan
 from pgrf.pipeline.shards import write_shard
 

@@ -33,10 +33,10 @@ from rich.progress import Progress
 
 from pgrf.cameras import epigraf_angles
 from pgrf.errors import PgrfError
+from pgrf.fileio import atomic_path
 from pgrf.formats.card import DatasetCard, read_card
 from pgrf.formats.shards import SampleMeta
 from pgrf.pipeline.shards import iter_samples
-from pgrf.fileio import atomic_path
 
 LABELS = ("camera", "class")
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)

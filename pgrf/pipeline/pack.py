@@ -41,6 +41,7 @@ from pgrf.pipeline.options import PackOptions
 from pgrf.pipeline.plan import Sample, ShardPlan, plan_shards
 from pgrf.pipeline.shards import sha256
 
+
 @dataclass
 class Collected:
     """The samples of the included models, class names, and what the filters removed."""

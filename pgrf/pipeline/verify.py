@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from pgrf.formats.images import BadImage, decode_png
 from pgrf.formats.card import CARD_FILE, DatasetCard, ShardEntry, read_card
+from pgrf.formats.images import BadImage, decode_png
 from pgrf.formats.schema import FormatError
 from pgrf.formats.shards import INDEX_FILE, MEMBERS, SampleMeta, original_key
 from pgrf.pipeline.shards import iter_samples, sha256

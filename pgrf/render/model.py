@@ -15,10 +15,10 @@ from PIL import Image
 
 from pgrf.cameras import sample_views
 from pgrf.config import RenderSettings
-from pgrf.render import importing, materials, scene
-from pgrf.render.job import RenderJob
 from pgrf.fileio import temporary_name
 from pgrf.formats.renders import RenderRecord, Status, cameras_document, view_file, write_cameras
+from pgrf.render import importing, materials, scene
+from pgrf.render.job import RenderJob
 
 
 def render_model(job: RenderJob, on_view: Callable[[int], None] = lambda i: None) -> RenderRecord:

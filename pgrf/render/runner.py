@@ -28,11 +28,11 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from pgrf.config import Category, RenderSettings
-from pgrf.formats.catalog import Catalog, ModelSpec
 from pgrf import fileio
+from pgrf.config import Category, RenderSettings
 from pgrf.formats import manifest
 from pgrf.formats import renders as records
+from pgrf.formats.catalog import Catalog, ModelSpec
 from pgrf.formats.renders import RenderRecord, Status
 from pgrf.render.job import RenderJob
 from pgrf.render.worker import log_path, output_tail, worker_main

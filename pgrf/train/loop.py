@@ -30,15 +30,18 @@ from pgrf import __version__
 from pgrf.datasets.loader import Batch, Split, shard_urls, train_loader
 from pgrf.errors import PgrfError
 from pgrf.evaluate.report import snapshot_fid, snapshot_grid
+from pgrf.fileio import append_log
 from pgrf.formats.card import DatasetCard, DatasetInfo, read_card
 from pgrf.formats.schema import to_json
-from pgrf.fileio import append_log
-from pgrf.train import distributed
-from pgrf.train.augment import AdaptiveP, AugmentPipe
 from pgrf.model.checkpoint import LATEST, load_checkpoint, model_config
-from pgrf.train.checkpoint import save_checkpoint
 from pgrf.model.discriminator import Discriminator
 from pgrf.model.generator import Generator, density_noise_at
+from pgrf.model.patches import PatchSampler, beta_at, extract_patches
+from pgrf.model.poses import sample_poses
+from pgrf.model.presets import ModelConfig, preset
+from pgrf.train import distributed
+from pgrf.train.augment import AdaptiveP, AugmentPipe
+from pgrf.train.checkpoint import save_checkpoint
 from pgrf.train.losses import (
     blur,
     blur_sigma_at,
@@ -50,9 +53,6 @@ from pgrf.train.losses import (
     update_ema,
 )
 from pgrf.train.options import TrainOptions
-from pgrf.model.patches import PatchSampler, beta_at, extract_patches
-from pgrf.model.poses import sample_poses
-from pgrf.model.presets import ModelConfig, preset
 
 ADA_INTERVAL_STEPS = 4
 """ADA's p is adjusted every this many steps (as StyleGAN2-ADA)."""
