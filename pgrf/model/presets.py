@@ -6,6 +6,9 @@ from dataclasses import dataclass, fields, replace
 
 from pgrf.errors import PgrfError
 
+PATCH_SCHEDULES = ("beta", "uniform")
+"""Patch-scale schedules: Beta(1, β(t)) scales (the paper's) or the annealed-uniform baseline."""
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -66,7 +69,7 @@ class ModelConfig:
                 raise PgrfError(f"model config: {name} must be a power of two >= 4, got {value}")
         if self.patch_resolution > self.resolution:
             raise PgrfError(f"model config: patch_resolution {self.patch_resolution} exceeds resolution {self.resolution}")
-        if self.patch_schedule not in ("beta", "uniform"):
+        if self.patch_schedule not in PATCH_SCHEDULES:
             raise PgrfError(f"model config: patch_schedule must be 'beta' or 'uniform', got {self.patch_schedule!r}")
         if self.coarse_steps < 2 or self.fine_steps < 0:
             raise PgrfError("model config: need coarse_steps >= 2 and fine_steps >= 0")

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from pgrf.errors import PgrfError
 from pgrf.model.device import check_device_name
+from pgrf.model.presets import PATCH_SCHEDULES
 
 
 @dataclass(frozen=True)
@@ -21,9 +22,11 @@ class TrainOptions:
     """Images per step over all ranks (each rank gets batch / world size)."""
     preset: str = "paper"
     patch_res: int | None = None
+    """Patch resolution r; None: the preset's. Like ``schedule`` and ``hyper`` it overrides a ModelConfig field,
+    whose default is the one that applies when it is not given."""
     gamma: float = 0.05
-    schedule: str = "beta"
-    hyper: bool = True
+    schedule: str | None = None
+    hyper: bool | None = None
     mirror: bool = False
     """Mirror reals on the fly (with the mirrored camera), for shards packed with --no-mirror."""
     conditional: bool = True
@@ -58,8 +61,8 @@ class TrainOptions:
     def __post_init__(self) -> None:
         if self.kimg <= 0 or self.batch <= 0:
             raise PgrfError("--kimg and --batch must be positive")
-        if self.schedule not in ("beta", "uniform"):
-            raise PgrfError(f"--schedule must be beta or uniform; got {self.schedule!r}")
+        if self.schedule is not None and self.schedule not in PATCH_SCHEDULES:
+            raise PgrfError(f"--schedule must be one of {', '.join(PATCH_SCHEDULES)}; got {self.schedule!r}")
         if self.fake_poses not in ("sphere", "data"):
             raise PgrfError(f"--fake-poses must be sphere or data; got {self.fake_poses!r}")
         check_device_name(self.device)
