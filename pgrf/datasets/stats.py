@@ -28,6 +28,7 @@ from rich.markup import escape
 from rich.table import Table
 from scipy import stats as scipy_stats
 
+from pgrf.cameras import POLE_EPS
 from pgrf.config import Config
 from pgrf.errors import PgrfError
 from pgrf.formats import renders as records
@@ -275,7 +276,7 @@ def _summarise(path: Path, kind: str, views: _Views, resolutions: list[int], fil
     top = max(0.05, math.ceil(every.max() / 0.05) * 0.05)
     counts, edges = np.histogram(every, bins=ALPHA_BINS, range=(0.0, top))
     notes = [f"KS tests use the {len(yaw)} unique views; mirrored copies (yaw' = −yaw) are dependent draws and are left out",
-             ("pitch is the polar angle from +Z (DESIGN.md §1), clamped to [1e-4, π − 1e-4]; "
+             (f"pitch is the polar angle from +Z (DESIGN.md §1), clamped to [{POLE_EPS:g}, π − {POLE_EPS:g}]; "
               "uniform on the sphere means cos(pitch) ~ U[-1, 1]")]
     if len(included) != len(every):
         notes.append(f"mean_alpha histogram covers all {len(every)} finished models, {len(included)} of them included")
