@@ -78,11 +78,16 @@ class SampleMeta:
         return from_json(cls, document, where, "run pgrf verify, then re-run pgrf pack")
 
 
+INDEX_COLUMNS = ("key", "shard", "position", "model_id", "asset_id", "category", "class", "view", "yaw", "pitch",
+                 "mirrored", "mean_alpha")
+"""The columns of ``index.parquet``, in order."""
+
+
 def index_row(meta: SampleMeta, shard: str, position: int, mean_alpha: float) -> dict[str, Any]:
-    """One row of ``index.parquet`` (columns in this order)."""
-    return {"key": meta.key, "shard": shard, "position": position, "model_id": meta.model_id, "asset_id": meta.asset_id,
-            "category": meta.category, "class": meta.class_index, "view": meta.view, "yaw": meta.yaw, "pitch": meta.pitch,
-            "mirrored": meta.mirrored, "mean_alpha": mean_alpha}
+    """One row of ``index.parquet``."""
+    values = (meta.key, shard, position, meta.model_id, meta.asset_id, meta.category, meta.class_index, meta.view,
+              meta.yaw, meta.pitch, meta.mirrored, mean_alpha)
+    return dict(zip(INDEX_COLUMNS, values))
 
 
 @dataclass
