@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 
 from pgrf import cameras
-from tests.conftest import blender_check
+from tests.helpers import blender_check
 
 
 def _angles(n: int = 200, seed: int = 1) -> list[tuple[float, float]]:

@@ -17,7 +17,7 @@ from pgrf.errors import PgrfError
 from pgrf.model.device import check_device_name, resolve_device
 from pgrf.pipeline.pack import PackOptions
 from pgrf.train.options import TrainOptions
-from tests.conftest import CONFIG, run_pgrf
+from tests.helpers import CONFIG, run_pgrf
 
 
 def _params(*command: str) -> dict[str, typer.core.click.Parameter]:

@@ -8,7 +8,7 @@ from pathlib import Path
 from pgrf.config import Category, load_config
 from pgrf.datasets.discovery import discover
 from pgrf.datasets.sample_library import make_sample_library
-from tests.conftest import CONFIG, run_pgrf
+from tests.helpers import CONFIG, run_pgrf
 
 
 def _catalog(library: Path, name: str):

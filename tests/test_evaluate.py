@@ -48,8 +48,7 @@ from pgrf.model.generator import Generator, seeded_latents
 from pgrf.model.poses import camera_tensors
 from pgrf.model.presets import preset
 from pgrf.model.volume import render_rays
-from tests.conftest import CONFIG, run_pgrf
-from tests.test_mesh import read_ply
+from tests.helpers import CONFIG, read_ply, run_pgrf
 
 CLASSES = ["a", "b"]
 

@@ -24,7 +24,7 @@ from pgrf.formats.images import encode_png, read_rgba
 from pgrf.pipeline.pack import PackOptions, pack
 from pgrf.formats import renders as records
 from pgrf.formats.schema import to_json
-from tests.conftest import CONFIG, run_pgrf
+from tests.helpers import CONFIG, run_pgrf
 
 
 def _halo_png(path: Path) -> None:

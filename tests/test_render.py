@@ -22,7 +22,7 @@ from pgrf import fileio
 from pgrf.formats import manifest
 from pgrf.formats import renders as records
 from pgrf.render.runner import in_shard, plan
-from tests.conftest import CONFIG, REPO, TINY, run_pgrf
+from tests.helpers import CONFIG, REPO, TINY, run_pgrf
 
 PLANTS_OK = {"rbfqjd2_var1", "rbfqjd2_var2", "sfmhcbkr_var1", "sfmhcbkr_var2"}
 

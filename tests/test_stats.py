@@ -22,7 +22,7 @@ from pgrf.datasets.synthetic import fake_renders
 from pgrf.errors import PgrfError
 from pgrf.pipeline.pack import PackOptions, pack
 from pgrf.formats.manifest import write_manifest
-from tests.conftest import CONFIG
+from tests.helpers import CONFIG
 
 RADIUS, FOV = 3.5, math.pi / 4
 

@@ -24,7 +24,7 @@ from pgrf.model.checkpoint import load_checkpoint, load_generator
 from pgrf.model.generator import density_noise_at
 from pgrf.train.options import TrainOptions
 from pgrf.model.presets import preset
-from tests.conftest import CONFIG, REPO, run_pgrf
+from tests.helpers import CONFIG, REPO, run_pgrf
 
 
 @pytest.fixture(scope="module")

@@ -12,34 +12,13 @@ from PIL import Image
 
 from pgrf import cameras
 from pgrf.model.generator import Generator, seeded_latents
-from pgrf.model.patches import extract_patches, full_image_patches
+from pgrf.model.patches import extract_patches
 from pgrf.model.presets import preset
-from pgrf.model.rays import patch_rays
-from pgrf.model.volume import Field, Rendered, render_rays
-from tests.conftest import run_pgrf
-
-SOLID = 1e3
-"""Raw density inside the analytic solids: opaque within a small fraction of a sample interval."""
-
-
-def spheres_field(centres: torch.Tensor, radii: torch.Tensor) -> Field:
-    """A field of solid spheres (red inside, density zero outside)."""
-    def field(points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        inside = ((points[:, :, None, :] - centres).norm(dim=-1) < radii).any(dim=-1)
-        rgb = torch.zeros(*points.shape[:-1], 3)
-        rgb[..., 0] = 1.0
-        return rgb, torch.where(inside, SOLID, -SOLID)
-    return field
-
+from tests.helpers import SOLID, render_full, run_pgrf, spheres_field
 
 def view_matrices(yaw: float, pitch: float, radius: float = 3.5, fov: float = math.pi / 4) -> tuple[torch.Tensor, torch.Tensor]:
     view = cameras.View(yaw, pitch, radius, fov)
     return torch.tensor(view.c2w)[None].float(), torch.tensor(view.intrinsics)[None].float()
-
-
-def render_full(field: Field, c2w: torch.Tensor, k: torch.Tensor, resolution: int, fine: int = 16) -> Rendered:
-    rays = patch_rays(c2w, k, full_image_patches(c2w.shape[0]), resolution)
-    return render_rays(field, rays, coarse_steps=48, fine_steps=fine)
 
 
 def test_sphere_silhouette_matches_the_pinhole_prediction() -> None:
