@@ -27,8 +27,8 @@ def run_pgrf(*args: str, cwd: Path = REPO, timeout: float = 600) -> subprocess.C
 
 
 def blender_check(name: str, out: Path) -> Path:
-    """Run one check of tests/blender_checks.py in its own Blender process."""
-    result = subprocess.run([sys.executable, str(REPO / "tests" / "blender_checks.py"), name, str(out)],
+    """Run one check of tests/blender/blender_checks.py in its own Blender process."""
+    result = subprocess.run([sys.executable, str(REPO / "tests" / "blender" / "blender_checks.py"), name, str(out)],
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     return out
