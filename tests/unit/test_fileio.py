@@ -15,7 +15,7 @@ import torch
 from pgrf import fileio
 from pgrf.datasets.synthetic import fake_renders
 from pgrf.train.checkpoint import save_checkpoint
-from tests.conftest import CONFIG, REPO, run_pgrf
+from tests.helpers import CONFIG, REPO, run_pgrf
 
 
 def _limited(size: int) -> None:

@@ -17,7 +17,7 @@ from pgrf.datasets.loader import Split, exact_loader, shard_urls, train_loader
 from pgrf.datasets.synthetic import fake_renders
 from pgrf.errors import PgrfError
 from pgrf.pipeline.pack import PackOptions, pack
-from tests.conftest import CONFIG
+from tests.helpers import CONFIG
 
 
 @pytest.fixture(scope="module")

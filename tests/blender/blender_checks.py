@@ -1,4 +1,4 @@
-"""Checks that need Blender, run by the tests in a subprocess: ``python tests/blender_checks.py CHECK OUT``.
+"""Checks that need Blender, run by the tests in a subprocess: ``python tests/blender/blender_checks.py CHECK OUT``.
 
 Each check writes its measurements as JSON to OUT; the assertions live in the tests.
 """

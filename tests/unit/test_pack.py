@@ -19,12 +19,12 @@ from pgrf import cameras
 from pgrf.config import load_config
 from pgrf.datasets.synthetic import fake_renders
 from pgrf.errors import PgrfError
-from pgrf.pipeline.composite import composite
-from pgrf.formats.images import encode_png, read_rgba
-from pgrf.pipeline.pack import PackOptions, pack
 from pgrf.formats import renders as records
+from pgrf.formats.images import encode_png, read_rgba
 from pgrf.formats.schema import to_json
-from tests.conftest import CONFIG, run_pgrf
+from pgrf.pipeline.composite import composite
+from pgrf.pipeline.pack import PackOptions, pack
+from tests.helpers import CONFIG, run_pgrf
 
 
 def _halo_png(path: Path) -> None:
@@ -65,7 +65,8 @@ def _pillow_composite(rgba: np.ndarray, resolution: int, background: int) -> np.
     return np.rint((premultiplied[..., :3] + (1 - premultiplied[..., 3:]) * background / 255) * 255)
 
 
-PLACEMENTS = {"off-centre, box not 4-aligned": (slice(61, 174), slice(7, 90)), "touching the bottom right": (slice(149, 192), slice(137, 192)),
+PLACEMENTS = {"off-centre, box not 4-aligned": (slice(61, 174), slice(7, 90)),
+              "touching the bottom right": (slice(149, 192), slice(137, 192)),
               "touching the bottom left": (slice(178, 192), slice(0, 31)), "the whole frame": (slice(0, 192), slice(0, 192))}
 
 
@@ -87,7 +88,8 @@ def test_composite_skipping_empty_boxes_equals_the_whole_frame(resolution: int, 
 def test_composite_of_a_transparent_frame_is_the_background() -> None:
     rgba = np.random.default_rng(0).integers(0, 256, (64, 64, 4), dtype=np.uint8)
     rgba[..., 3] = 0
-    assert (np.asarray(composite(rgba, 16, "white").convert("RGB")) == 255).all() and (np.asarray(composite(rgba, 16, "black").convert("RGB")) == 0).all()
+    assert (np.asarray(composite(rgba, 16, "white").convert("RGB")) == 255).all()
+    assert (np.asarray(composite(rgba, 16, "black").convert("RGB")) == 0).all()
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (1, 7), (9, 1), (33, 50), (256, 256)])

@@ -8,7 +8,7 @@ import pytest
 
 from pgrf.config import load_config, with_overrides
 from pgrf.errors import PgrfError
-from tests.conftest import CONFIG, run_pgrf
+from tests.helpers import CONFIG, run_pgrf
 
 
 def _write(tmp_path: Path, text: str) -> Path:

@@ -1,14 +1,13 @@
-"""Asset discovery on the sample library and on hand-made variations of real Bridge libraries."""
+"""Asset discovery on the sample library (its files are written by Blender's exporters)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from pgrf.config import Category, load_config
+from pgrf.config import load_config
 from pgrf.datasets.discovery import discover
 from pgrf.datasets.sample_library import make_sample_library
-from tests.conftest import CONFIG, run_pgrf
+from tests.helpers import CONFIG, run_pgrf
 
 
 def _catalog(library: Path, name: str):
@@ -51,40 +50,6 @@ def test_plain_folders_class_is_the_collection(sample_library: Path) -> None:
     assert by_class == {"boxwood_shrub": {".glb"}, "sword_fern": {".glb"}, "tall_grass": {".glb"},
                         "dry_twigs": {".glb"}, "fruit": {".gltf"}, "mushroom": {".obj"}}
     assert not catalog.problems
-
-
-def _asset(root: Path, kind: str, folder: str, meta: dict | str | None, files: list[str]) -> Path:
-    path = root / "Downloaded" / kind / folder
-    path.mkdir(parents=True)
-    if meta is not None:
-        (path / f"{folder.rsplit('_', 1)[-1]}.json").write_text(meta if isinstance(meta, str) else json.dumps(meta))
-    for name in files:
-        (path / name).parent.mkdir(parents=True, exist_ok=True)
-        (path / name).write_bytes(b"x")
-    return path
-
-
-def test_real_library_variations(tmp_path: Path) -> None:
-    _asset(tmp_path, "3d", "pear_abc", {"id": "abc"}, ["abc_LOD0.OBJ", "abc_LOD0.fbx", "abc_LOD1.fbx",
-                                                     "abc_2K_Albedo.JPG", "abc_8K_Albedo.jpg", "abc_2K_Normal.png"])
-    _asset(tmp_path, "3d", "plum_def", {"id": "def", "name": "Plum", "tags": ["Fruits"]}, ["def_High.fbx"])
-    _asset(tmp_path, "3d", "nojson_ghi", None, ["ghi_LOD0.fbx"])
-    _asset(tmp_path, "3d", "rock_jkl", {"id": "jkl", "categories": ["rock"]}, ["jkl_LOD0.fbx", "jkl_2K_Albedo.jpg"])
-    category = Category(name="fruit", types=["3d"], match=["fruit"])
-    catalog = discover(tmp_path, category)
-    models = {m.model_id: m for m in catalog.models}
-    assert set(models) == {"abc"}  # no tags at all: the type folder decides; the rock does not match
-    assert models["abc"].files[0].endswith("abc_LOD0.fbx")  # FBX preferred over OBJ, LOD0 over LOD1
-    assert models["abc"].textures["albedo"].endswith("abc_2K_Albedo.JPG")  # nearest to 2K
-    reasons = {Path(p.path).name: p.reason for p in catalog.problems}
-    assert "no LOD0 mesh" in reasons["plum_def"]
-    assert "no <id>.json metadata" in reasons["nojson_ghi"]
-    assert discover(tmp_path, Category(name="x", types=["3d"], match=["fruit"], exclude=["pear"])).models[0].model_id == "abc"
-
-
-def test_not_a_bridge_library_is_reported(tmp_path: Path) -> None:
-    catalog = discover(tmp_path, Category(name="plants", types=["3dplant"]))
-    assert not catalog.models and "is this a Bridge library" in catalog.problems[0].reason
 
 
 def test_sample_library_is_deterministic_and_small(sample_library: Path, tmp_path: Path) -> None:

@@ -18,13 +18,13 @@ from torch import nn
 from pgrf.config import load_config
 from pgrf.datasets.synthetic import fake_renders
 from pgrf.errors import PgrfError
-from pgrf.pipeline.pack import PackOptions, pack
-from pgrf.train import loop, losses
 from pgrf.model.checkpoint import load_checkpoint, load_generator
 from pgrf.model.generator import density_noise_at
-from pgrf.train.options import TrainOptions
 from pgrf.model.presets import preset
-from tests.conftest import CONFIG, REPO, run_pgrf
+from pgrf.pipeline.pack import PackOptions, pack
+from pgrf.train import loop, losses
+from pgrf.train.options import TrainOptions
+from tests.helpers import CONFIG, REPO, run_pgrf
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,9 @@ def _options(shards: Path, out: Path, **overrides: object) -> TrainOptions:
 
 def test_losses_match_hand_computation() -> None:
     real, fake = torch.tensor([[0.5], [-1.0]]), torch.tensor([[2.0], [0.0]])
-    softplus = lambda x: math.log1p(math.exp(x))
+    def softplus(x: float) -> float:
+        return math.log1p(math.exp(x))
+
     assert losses.generator_loss(fake).item() == pytest.approx((softplus(-2.0) + softplus(0.0)) / 2)
     expected = (softplus(2.0) + softplus(0.0)) / 2 + (softplus(-0.5) + softplus(1.0)) / 2
     assert losses.discriminator_loss(real, fake).item() == pytest.approx(expected)
@@ -119,6 +121,7 @@ def test_non_finite_loss_stops_naming_the_step_and_keeps_the_checkpoint(shards: 
     assert kept["progress"]["step"] == 2 and all(torch.isfinite(v).all() for v in kept["G"].values() if v.is_floating_point())
 
 
+@pytest.mark.slow
 def test_train_cli_writes_a_run_and_refuses_bad_shards(shards: Path, tmp_path: Path) -> None:
     result = run_pgrf("train", "--shards", str(shards), "--out", str(tmp_path), "--name", "cli", "--preset", "tiny",
                       "--kimg", "0.008", "--batch", "4", "--workers", "1", "--tick-kimg", "0.004", "--sample-kimg", "0.008")
@@ -166,6 +169,7 @@ distributed.teardown()
 '''
 
 
+@pytest.mark.slow
 def test_ddp_on_cpu_keeps_two_ranks_in_sync(shards: Path, tmp_path: Path) -> None:
     options = {"shards": str(shards), "out": str(tmp_path), "preset": "tiny", "batch": 4, "workers": 0, "r1_interval": 2}
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
@@ -190,6 +194,7 @@ train(TrainOptions(**json.loads(sys.argv[1])))
 '''
 
 
+@pytest.mark.slow
 def test_kill_9_then_resume_matches_an_uninterrupted_run(shards: Path, tmp_path: Path) -> None:
     script = tmp_path / "long_run.py"
     script.write_text(KILLED_SCRIPT)
@@ -216,6 +221,7 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(shards: Path, tmp_path:
         assert all(torch.equal(value, b[name][key]) for key, value in a[name].items()), f"{name} differs"
 
 
+@pytest.mark.slow
 def test_fid_during_training_is_logged(tmp_path: Path) -> None:
     from pgrf.evaluate.inception import FIDInceptionV3
 

@@ -20,7 +20,7 @@ from pgrf.datasets.synthetic import fake_renders
 from pgrf.errors import PgrfError
 from pgrf.pipeline.export import _write_joined, export_zip
 from pgrf.pipeline.pack import PackOptions, pack
-from tests.conftest import CONFIG
+from tests.helpers import CONFIG
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,5 @@
-"""The command line: logs that stay one line per message in files, help without type names, defaults
-read from the dataclasses that own them, one device-name check."""
+"""The command line: help without type names, defaults read from the dataclasses that own them, one device-name
+check (logs that stay one line per message in files: tests/blender/test_cli_blender.py)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from pgrf.errors import PgrfError
 from pgrf.model.device import check_device_name, resolve_device
 from pgrf.pipeline.pack import PackOptions
 from pgrf.train.options import TrainOptions
-from tests.conftest import CONFIG, run_pgrf
+from tests.helpers import CONFIG, run_pgrf
 
 
 def _params(*command: str) -> dict[str, typer.core.click.Parameter]:
@@ -32,14 +32,6 @@ def _help(*command: str) -> str:
     result = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "250"})
     assert result.exit_code == 0, result.output
     return result.output
-
-
-def test_summary_is_one_line_in_a_log_file(tmp_path: Path) -> None:
-    target = tmp_path / ("a-long-folder-name-for-the-sample-library-" * 3) / "sample-library"
-    result = run_pgrf("assets", "make-sample", str(target))
-    assert result.returncode == 0, result.stderr
-    lines = [line for line in result.stdout.splitlines() if line.startswith("wrote ")]
-    assert len(lines) == 1 and lines[0].endswith(f" to {target}"), result.stdout
 
 
 def test_every_train_option_is_a_flag_with_the_dataclass_default_and_help() -> None:

@@ -15,14 +15,13 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from pgrf import cameras
+from pgrf import cameras, fileio
 from pgrf.config import load_config, with_overrides
 from pgrf.datasets.discovery import discover
-from pgrf import fileio
 from pgrf.formats import manifest
 from pgrf.formats import renders as records
 from pgrf.render.runner import in_shard, plan
-from tests.conftest import CONFIG, REPO, TINY, run_pgrf
+from tests.helpers import CONFIG, REPO, TINY, run_pgrf
 
 PLANTS_OK = {"rbfqjd2_var1", "rbfqjd2_var2", "sfmhcbkr_var1", "sfmhcbkr_var2"}
 

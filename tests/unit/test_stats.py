@@ -14,15 +14,15 @@ from PIL import Image
 from rich.console import Console
 
 from pgrf import cameras
-from pgrf.formats.card import CARD_SCHEMA, CameraModel, Counts, DatasetCard, Filters, ShardEntry, SkippedBad, write_card
 from pgrf.config import load_config
 from pgrf.datasets.plots import PLOTS, write_plots
 from pgrf.datasets.stats import compute_stats, print_stats
 from pgrf.datasets.synthetic import fake_renders
 from pgrf.errors import PgrfError
-from pgrf.pipeline.pack import PackOptions, pack
+from pgrf.formats.card import CARD_SCHEMA, CameraModel, Counts, DatasetCard, Filters, ShardEntry, SkippedBad, write_card
 from pgrf.formats.manifest import write_manifest
-from tests.conftest import CONFIG
+from pgrf.pipeline.pack import PackOptions, pack
+from tests.helpers import CONFIG
 
 RADIUS, FOV = 3.5, math.pi / 4
 

@@ -40,16 +40,15 @@ from pgrf.evaluate.views import (
     seed_planes,
     to_uint8,
 )
-from pgrf.pipeline.pack import PackOptions, pack
 from pgrf.formats.card import DatasetInfo
 from pgrf.model.checkpoint import load_generator
-from pgrf.train.checkpoint import save_checkpoint
 from pgrf.model.generator import Generator, seeded_latents
 from pgrf.model.poses import camera_tensors
 from pgrf.model.presets import preset
 from pgrf.model.volume import render_rays
-from tests.conftest import CONFIG, run_pgrf
-from tests.test_mesh import read_ply
+from pgrf.pipeline.pack import PackOptions, pack
+from pgrf.train.checkpoint import save_checkpoint
+from tests.helpers import CONFIG, read_ply, run_pgrf
 
 CLASSES = ["a", "b"]
 

@@ -10,6 +10,7 @@ import torch
 
 from pgrf.errors import PgrfError
 from pgrf.evaluate.mesh import Mesh, density_grid, extract_mesh, grid_points, save_mesh
+from tests.helpers import read_ply
 
 RADIUS, RESOLUTION = 0.6, 40
 VOXEL = 2 / (RESOLUTION - 1)
@@ -76,26 +77,6 @@ def test_objects_cut_by_the_box_still_close() -> None:
 def test_threshold_never_crossed_is_a_clear_error() -> None:
     with pytest.raises(PgrfError, match="never crosses the threshold 100"):
         extract_mesh(sphere(), threshold=100.0, resolution=8)
-
-
-def read_ply(path: Path) -> Mesh:
-    data = path.read_bytes()
-    header, body = data.split(b"end_header\n", 1)
-    lines = header.decode().splitlines()
-    count = {line.split()[1]: int(line.split()[2]) for line in lines if line.startswith("element")}
-    coloured = "property uchar red" in lines
-    if "format ascii 1.0" in lines:
-        rows = [line.split() for line in body.decode().splitlines()]
-        verts = np.array(rows[:count["vertex"]], dtype=np.float64)
-        faces = np.array(rows[count["vertex"]:], dtype=np.int64)
-        assert (faces[:, 0] == 3).all()
-        return Mesh(verts[:, :3].astype(np.float32), faces[:, 1:],
-                    verts[:, 3:].astype(np.uint8) if coloured else None)
-    vertex = np.dtype([("xyz", "<f4", (3,))] + ([("rgb", "u1", (3,))] if coloured else []))
-    verts = np.frombuffer(body, dtype=vertex, count=count["vertex"])
-    faces = np.frombuffer(body, dtype=[("n", "u1"), ("v", "<i4", (3,))], offset=vertex.itemsize * count["vertex"])
-    assert len(faces) == count["face"] and (faces["n"] == 3).all()
-    return Mesh(verts["xyz"], faces["v"].astype(np.int64), verts["rgb"] if coloured else None)
 
 
 def read_obj(path: Path) -> Mesh:
