@@ -24,8 +24,8 @@ LIBRARY_ENV = "PGRF_LIBRARY"
 CONFIG_ENV = "PGRF_CONFIG"
 
 Device = Literal["auto", "cpu", "cuda", "optix"]
-Source = Literal["megascans", "folders"]
-ClassFrom = Literal["name", "category", "folder"]
+Source = Literal["megascans", "fab", "folders"]
+ClassFrom = Literal["name", "asset", "category", "folder"]
 Pass = Literal["depth", "normal"]
 
 
@@ -62,11 +62,18 @@ class Category:
     source: Source = "megascans"
     types: list[str] = field(default_factory=lambda: ["3d", "3dplant"])
     match: list[str] = field(default_factory=list)
-    exclude: list[str] = field(default_factory=list)
+    exclude_words: list[str] = field(default_factory=list)
+    """Assets carrying any of these words (categories, tags, semantic tags) are left out."""
+    exclude: str = ""
+    """A file of hand-rejected model ids, asset ids or glob patterns (one a line, ``#`` comments), relative to the config."""
     class_from: ClassFrom = "name"
     min_mean_alpha: float = 0.0
     path: str = ""
     library: str = ""
+    split_objects: bool = False
+    """One model per mesh object of a multi-object file (``<asset>_<object>``), as EpiGRAF's pipeline did."""
+    tier: str = ""
+    """Fab quality tier to use (e.g. ``high``, ``raw``); empty: the highest tier present."""
 
 
 @dataclass(frozen=True)
@@ -135,7 +142,15 @@ def load_config(path: str | Path | None = None) -> Config:
         render = replace(render, hdri=str(hdri.resolve()))
     categories = {}
     for name, table in _table(path, "categories", raw.get("categories", {})).items():
-        categories[name] = _build(path, f"categories.{name}", Category, _table(path, f"categories.{name}", table), name=name)
+        category = _build(path, f"categories.{name}", Category, _table(path, f"categories.{name}", table), name=name)
+        if category.exclude:
+            exclude = Path(category.exclude).expanduser()
+            exclude = exclude if exclude.is_absolute() else path.parent / exclude
+            if not exclude.is_file():
+                raise PgrfError(f"{path}: key 'categories.{name}.exclude' names {exclude}, which does not exist; "
+                                "give a file of model ids (one a line) or leave it empty")
+            category = replace(category, exclude=str(exclude.resolve()))
+        categories[name] = category
     return Config(path=path, library=library, render=render, categories=categories)
 
 

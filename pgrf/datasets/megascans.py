@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from pgrf.config import Category
+from pgrf.datasets import quixel
 from pgrf.datasets.assets import mesh_rank, safe_id, unique_ids
 from pgrf.formats.catalog import Catalog, ModelSpec, Problem
 
@@ -30,7 +31,6 @@ TEXTURE_PATTERN = re.compile(
 LOD0_PATTERN = re.compile(r"^(?P<stem>.*?)_?LOD0\.(?P<ext>fbx|obj|abc)$", re.IGNORECASE)
 VARIANT_PATTERN = re.compile(r"^var(?P<n>\d+)$", re.IGNORECASE)
 MAPS_USED = ("albedo", "normal", "roughness", "gloss", "opacity", "translucency")
-GENERIC_CATEGORIES = {"3d", "3d asset", "3d assets", "3d plant", "3d plants", "3dplant", "asset", "assets"}
 
 
 def discover(root: Path, category: Category, texture_size: str = "2K") -> Catalog:
@@ -73,11 +73,11 @@ def _asset_models(folder: Path, asset_type: str, category: Category, texture_siz
             raise ValueError("top level is not an object")
     except (ValueError, UnicodeDecodeError) as exc:
         return [], Problem(str(meta_file), f"metadata does not parse ({exc}); re-download the asset with Bridge")
-    if not _matches(meta, category):
+    if not quixel.matches(meta, category):
         return [], None
     asset_id = str(meta.get("id") or folder.name.rsplit("_", 1)[-1])
     asset_name = str(meta.get("name") or folder.name)
-    class_name = _class_name(meta, asset_name, category)
+    class_name = quixel.class_name(meta, asset_name, category)
     is_plant = asset_type.lower() == "3dplant"
     textures, texture_problems = _textures(folder, meta, is_plant, texture_size)
     meshes = _plant_meshes(folder) if is_plant else _asset_meshes(folder)
@@ -108,44 +108,6 @@ def _metadata_file(folder: Path) -> Path | None:
         return None
     by_id = [p for p in candidates if folder.name.lower().endswith(p.stem.lower())]
     return (by_id or candidates)[0]
-
-
-def _terms(meta: dict[str, Any]) -> set[str]:
-    """Lower-case words of the asset's categories, tags and semantic tags, plurals folded."""
-    values: list[Any] = [meta.get("categories") or [], meta.get("tags") or []]
-    semantic = meta.get("semanticTags")
-    if isinstance(semantic, dict):
-        values.extend(semantic.values())
-    words: set[str] = set()
-    for value in values:
-        for item in value if isinstance(value, list) else [value]:
-            if isinstance(item, str):
-                words.update(_fold(w) for w in re.split(r"[^a-z0-9]+", item.lower()) if w)
-    return words
-
-
-def _fold(word: str) -> str:
-    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
-
-
-def _matches(meta: dict[str, Any], category: Category) -> bool:
-    """Match on the asset's words; an asset with no categories or tags at all is judged by its type folder."""
-    terms = _terms(meta)
-    if not terms:
-        return True
-    if any(_fold(t.lower()) in terms for t in category.exclude):
-        return False
-    return not category.match or any(_fold(t.lower()) in terms for t in category.match)
-
-
-def _class_name(meta: dict[str, Any], asset_name: str, category: Category) -> str:
-    if category.class_from == "category":  # the most specific (last) non-generic category
-        specific = [c for c in meta.get("categories") or [] if isinstance(c, str) and c.strip().lower() not in GENERIC_CATEGORIES]
-        if specific:
-            return specific[-1].strip().lower()
-    semantic = meta.get("semanticTags")
-    name = semantic.get("name") if isinstance(semantic, dict) else None
-    return str(name or asset_name).strip().lower()
 
 
 def _plant_meshes(folder: Path) -> list[tuple[str, Path]]:

@@ -17,6 +17,8 @@ class ModelSpec:
     source: str
     files: tuple[str, ...]
     textures: dict[str, str] = field(default_factory=dict)
+    objects: tuple[str, ...] = ()
+    """Names of the mesh objects (glTF nodes, Blender objects) of ``files`` that form this model; empty: all."""
     problems: tuple[str, ...] = ()
 
     @property

@@ -35,7 +35,7 @@ def test_real_library_variations(tmp_path: Path) -> None:
     reasons = {Path(p.path).name: p.reason for p in catalog.problems}
     assert "no LOD0 mesh" in reasons["plum_def"]
     assert "no <id>.json metadata" in reasons["nojson_ghi"]
-    assert discover(tmp_path, Category(name="x", types=["3d"], match=["fruit"], exclude=["pear"])).models[0].model_id == "abc"
+    assert discover(tmp_path, Category(name="x", types=["3d"], match=["fruit"], exclude_words=["pear"])).models[0].model_id == "abc"
 
 
 def test_not_a_bridge_library_is_reported(tmp_path: Path) -> None:
