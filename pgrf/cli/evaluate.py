@@ -28,9 +28,12 @@ ColumnsOption = Annotated[Optional[int], typer.Option(help=f"Grid columns {note(
 def fid(
     checkpoint: CheckpointArgument,
     shards: Annotated[str, typer.Option(help="The real images: a shard folder of pgrf pack (or tars, a brace pattern).")],
-    inception: Annotated[Optional[str], typer.Option(envvar="PGRF_INCEPTION",
-                                                     help="FID Inception weights file (pt_inception-2015-12-05).")] = None,
-    num: Annotated[int, typer.Option(help="Generated images: 2048 (FID@2k) or 50000 (FID@50k).")] = 2048,
+    inception: Annotated[Optional[str], typer.Option(
+        envvar="PGRF_INCEPTION", help="FID detector: pytorch-fid's pt_inception-2015-12-05 state dict or NVIDIA's "
+                                      "TorchScript inception-2015-12-05.pt (the paper's numbers).")] = None,
+    protocol: Annotated[str, typer.Option(help="fid50k_full (50,000 generated images, every real one: final numbers) | "
+                                               "fid2k (2,048: ablations, training).")] = "fid50k_full",
+    num: Annotated[Optional[int], typer.Option(help=f"Generated images instead of the protocol's {note('custom')}.")] = None,
     kid: Annotated[bool, typer.Option("--kid", help="Also compute KID.")] = False,
     truncation: TruncationOption = 1.0,
     seed: Annotated[int, typer.Option(help="Seed of the generated latents, poses and classes.")] = 0,
@@ -39,30 +42,40 @@ def fid(
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the result as JSON here.")] = None,
     device: DeviceOption = "auto",
 ) -> None:
-    """FID (and KID) of G_ema's renders against the real images of the shards; real statistics are cached by the shards."""
+    """FID (and KID) of G_ema's renders against the real images of the shards; real statistics are cached by the
+    shards and the detector. Under torchrun every rank takes a share of the real and generated images."""
     import json
 
     from pgrf.datasets.loader import shard_urls
-    from pgrf.evaluate.metrics import compute_fid, inception_network
+    from pgrf.evaluate.metrics import PROTOCOLS, compute_fid, inception_network
     from pgrf.model.checkpoint import load_generator
-    from pgrf.model.device import resolve_device
+    from pgrf.train import distributed
 
-    target = resolve_device(device)
-    network = inception_network(inception, target)
-    shard_urls(shards)  # a missing shard folder is an error before any work
-    generator, info = load_generator(checkpoint, target)
-    with Progress(console=errors) as progress:
-        tasks = {"real": progress.add_task("real images", total=None), "fake": progress.add_task("generated", total=num)}
-        result = compute_fid(generator, info, shards, network, num=num, batch=batch, device=target, seed=seed,
-                             psi=truncation, with_kid=kid, workers=workers,
-                             progress=lambda kind, n: progress.advance(tasks[kind], n))
+    if protocol not in PROTOCOLS:
+        raise PgrfError(f"--protocol must be one of {', '.join(PROTOCOLS)}; got {protocol!r}")
+    count = num if num is not None else PROTOCOLS[protocol]
+    context = distributed.setup(device)
+    try:
+        network = inception_network(inception, context.device)
+        shard_urls(shards)  # a missing shard folder is an error before any work
+        generator, info = load_generator(checkpoint, context.device)
+        with Progress(console=errors, disable=not context.main) as progress:
+            tasks = {"real": progress.add_task("real images", total=None), "fake": progress.add_task("generated", total=count)}
+            result = compute_fid(generator, info, shards, network, num=count, batch=batch, device=context.device, seed=seed,
+                                 psi=truncation, with_kid=kid, workers=workers,
+                                 progress=lambda kind, n: progress.advance(tasks[kind], n * context.world))
+    finally:
+        distributed.teardown()
+    if not context.main:
+        return
     source = "cached" if result["real_stats_cached"] else "computed"
     errors.print(f"real statistics {source}: {escape(str(result['real_stats'] or 'not cached'))}")
     line = f"FID {result['fid']:.4f}"
     if kid:
         line += f", KID×10³ {result['kid'] * 1e3:.4f} ± {result['kid_std'] * 1e3:.4f}"
-    console.print(f"{line} ({result['num_fake']} generated vs {result['num_real']} real images, ψ={truncation}, "
-                  f"{result['seconds']:.1f} s)")
+    detector = result["detector"]
+    console.print(f"{line} ({result['protocol']}: {result['num_fake']} generated vs {result['num_real']} real images, "
+                  f"ψ={truncation}, detector {detector['kind']} {detector['sha256'][:12]}, {result['seconds']:.1f} s)")
     if json_out:
         json_out.write_text(json.dumps({"checkpoint": str(checkpoint), "shards": shards, "psi": truncation, "seed": seed,
                                         **result}, indent=2) + "\n")

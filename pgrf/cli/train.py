@@ -46,7 +46,7 @@ HELP: dict[str, str] = {
     "snapshot_kimg": "Checkpoint every this many kimg.",
     "sample_kimg": "Sample grid every this many kimg.",
     "fid_kimg": "FID every this many kimg (0: off; needs --inception).",
-    "fid_num": "Generated images per FID during training.",
+    "fid_num": "Generated images per FID during training (2048: the fid2k protocol).",
     "inception": "FID Inception weights file.",
     "resume": "latest (this run's last checkpoint) or a checkpoint file.",
 }

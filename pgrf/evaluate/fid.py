@@ -86,6 +86,14 @@ class FeatureAccumulator:
             self._kept.append(taken)
             self._kept_count += len(taken)
 
+    def partial(self) -> PartialStats:
+        """This accumulator's contribution, to ``combine`` with others' (an empty one has count 0)."""
+        if self._shift is None or self._sum is None or self._outer is None:
+            return PartialStats(0, np.zeros(0), np.zeros((0, 0)))
+        offset = self._sum / self.count
+        kept = np.concatenate(self._kept) if self._kept else None
+        return PartialStats(self.count, self._shift + offset, self._outer - self.count * np.outer(offset, offset), kept)
+
     def stats(self) -> FeatureStats:
         """Statistics of everything added so far (at least 2 features)."""
         if self.count < 2 or self._shift is None or self._sum is None or self._outer is None:
@@ -94,6 +102,36 @@ class FeatureAccumulator:
         cov = (self._outer - self.count * np.outer(offset, offset)) / (self.count - 1)
         kept = np.concatenate(self._kept) if self._kept else None
         return FeatureStats(self._shift + offset, (cov + cov.T) / 2, self.count, kept)
+
+
+@dataclass(frozen=True)
+class PartialStats:
+    """What one process (or one block of images) contributes: count, mean, the centred sum of outer
+    products M2 = Σ (x − mean)(x − mean)ᵀ, and its kept features; ``combine`` merges them exactly."""
+
+    count: int
+    mean: np.ndarray
+    m2: np.ndarray
+    features: np.ndarray | None = None
+
+
+def combine(parts: list[PartialStats], keep: int = 0) -> FeatureStats:
+    """Statistics of the union of ``parts``, in order (Chan et al.'s pairwise update, float64); the first
+    ``keep`` kept features in that order are kept."""
+    parts = [part for part in parts if part.count > 0]
+    if sum(part.count for part in parts) < 2:
+        raise ValueError("feature statistics need at least 2 samples")
+    count, mean, m2 = parts[0].count, parts[0].mean.copy(), parts[0].m2.copy()
+    for part in parts[1:]:
+        total = count + part.count
+        delta = part.mean - mean
+        mean += delta * (part.count / total)
+        m2 += part.m2 + np.outer(delta, delta) * (count * part.count / total)
+        count = total
+    kept = [part.features for part in parts if part.features is not None and len(part.features)]
+    features = np.concatenate(kept)[:keep] if kept and keep else None
+    cov = m2 / (count - 1)
+    return FeatureStats(mean, (cov + cov.T) / 2, count, features)
 
 
 def frechet_distance(mean1: np.ndarray, cov1: np.ndarray, mean2: np.ndarray, cov2: np.ndarray) -> float:

@@ -11,11 +11,22 @@ Preprocessing follows pytorch-fid: images (uint8 in [0, 255] or float in [0, 1],
 size) are resized to 299x299 with ``F.interpolate(mode="bilinear", align_corners=False,
 antialias=False)`` and scaled to [-1, 1]. (The original TensorFlow graph resizes differently, so
 absolute values match pytorch-fid, not the TF code.)
+
+The other accepted detector is NVIDIA's TorchScript export of the same TensorFlow graph
+(``inception-2015-12-05.pt``, used by StyleGAN2-ADA's metrics and so by EpiGRAF's published FIDs): it
+takes uint8 NCHW images at the dataset resolution, resizes inside the graph, and returns the 2048-d
+pool features when called with ``return_features=True``. ``load_detector`` tells the two files apart
+(a TorchScript archive holds ``code/`` and ``constants.pkl``; a state dict does not) and records which
+file made the features (``DetectorInfo``: kind and sha256), so features of different detectors are
+never mixed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -28,8 +39,36 @@ INCEPTION_ENV = "PGRF_INCEPTION"
 WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
 FEATURE_DIM = 2048
 INPUT_SIZE = 299
+TORCHSCRIPT_FILE = "inception-2015-12-05.pt"
 _HOW_TO_FIX = (f"pass --inception PATH or set {INCEPTION_ENV} to pytorch-fid's FID weights file {WEIGHTS_FILE} "
                "(a local copy: pgrf downloads nothing)")
+_WHICH_FILES = (f"give pytorch-fid's FID Inception state dict {WEIGHTS_FILE} (from pytorch-fid's GitHub releases) or "
+                f"NVIDIA's TorchScript detector {TORCHSCRIPT_FILE} (from the StyleGAN2-ADA metrics downloads), "
+                f"as --inception FILE or {INCEPTION_ENV}; pgrf downloads nothing")
+
+
+@dataclass(frozen=True)
+class DetectorInfo:
+    """Which network made a set of features: ``kind`` (``pytorch-fid``, ``nvidia-torchscript`` or ``module``)
+    and the sha256 of its file (of its weights, for a module built in code)."""
+
+    kind: str
+    sha256: str
+
+
+class NvidiaDetector(nn.Module):
+    """NVIDIA's TorchScript FID Inception: uint8 NCHW RGB at any size → (N, 2048) pool features, called exactly
+    as StyleGAN2-ADA's metric code calls it (``detector(images, return_features=True)``)."""
+
+    def __init__(self, script: torch.jit.ScriptModule) -> None:
+        super().__init__()
+        self.script = script
+        self.eval()
+
+    def forward(self, images: Tensor) -> Tensor:
+        if images.dtype != torch.uint8:  # [0, 1] floats, as FIDInceptionV3 accepts too
+            images = (images.float().clamp(0, 1) * 255).round().to(torch.uint8)
+        return self.script(images, return_features=True).float()
 
 
 class BasicConv2d(nn.Module):
@@ -204,6 +243,65 @@ def preprocess(images: Tensor) -> Tensor:
     return 2 * x - 1
 
 
+def describe(model: nn.Module) -> DetectorInfo:
+    """The detector behind ``model``: set by ``load_detector``; for another module, the hash of its weights."""
+    info = getattr(model, "detector_info", None)
+    if isinstance(info, DetectorInfo):
+        return info
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        if not name.endswith("num_batches_tracked"):
+            digest.update(name.encode())
+            digest.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    return DetectorInfo("module", digest.hexdigest())
+
+
+def load_detector(path: str | os.PathLike[str] | None = None, device: torch.device | str = "cpu") -> nn.Module:
+    """The FID feature network of ``path`` (or ``PGRF_INCEPTION``): pytorch-fid's state dict or NVIDIA's
+    TorchScript detector, told apart by the file's content; ``describe`` says which one and its sha256."""
+    weights = resolve_weights(path)
+    if weights is None:
+        raise PgrfError(f"no Inception weights configured: {_HOW_TO_FIX}")
+    if not weights.is_file():
+        raise PgrfError(f"Inception weights not found: {weights}; {_HOW_TO_FIX}")
+    if _is_torchscript(weights):
+        model: nn.Module = _load_torchscript(weights, device)
+        kind = "nvidia-torchscript"
+    else:
+        model, kind = load_inception(weights, device), "pytorch-fid"
+    model.detector_info = DetectorInfo(kind, _file_sha256(weights))
+    return model
+
+
+def _is_torchscript(path: Path) -> bool:
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return any(name.endswith("/constants.pkl") or "/code/" in name for name in archive.namelist())
+
+
+def _load_torchscript(path: Path, device: torch.device | str) -> NvidiaDetector:
+    try:
+        detector = NvidiaDetector(torch.jit.load(str(path), map_location="cpu"))
+        with torch.no_grad():
+            features = detector(torch.zeros(1, 3, 64, 64, dtype=torch.uint8))
+    except Exception as error:  # TorchScript raises many types for a module with another signature
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise PgrfError(f"{path}: a TorchScript module, but not NVIDIA's FID detector ({first[:120]}); {_WHICH_FILES}") from None
+    if tuple(features.shape) != (1, FEATURE_DIM):
+        raise PgrfError(f"{path}: a TorchScript module giving features of shape {tuple(features.shape)}, "
+                        f"not (N, {FEATURE_DIM}); {_WHICH_FILES}")
+    return detector.requires_grad_(False).to(device)
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def resolve_weights(path: str | os.PathLike[str] | None = None) -> Path | None:
     """The weights path from the argument or ``PGRF_INCEPTION``; None when neither is given."""
     chosen = path if path is not None else os.environ.get(INCEPTION_ENV) or None
@@ -225,7 +323,7 @@ def load_inception(path: str | os.PathLike[str] | None = None, device: torch.dev
         state = torch.load(weights, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for a bad file; all mean "not a weights file"
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise PgrfError(f"cannot read Inception weights {weights} ({first}); {_HOW_TO_FIX}") from None
+        raise PgrfError(f"cannot read Inception weights {weights} ({first[:120]}): {_WHICH_FILES}") from None
     with torch.device("meta"):  # shapes only; the file's tensors become the parameters
         model = FIDInceptionV3()
     problem = state_dict_mismatch(model, state)

@@ -8,13 +8,20 @@ batch size. Both sides are quantised to uint8 before the Inception network, as r
 
 Real statistics: every sample of the shards exactly once (mirrored copies included, as packed),
 cached next to the shards in ``fid-stats-<hash>.npz`` under a key made of the shards' sha256s (from
-the dataset card, or hashed for loose tar files) and the Inception weights' own hash, so new shards
-or other weights never reuse stale statistics. Single process: in a DDP run, call it on one rank.
+the dataset card, or hashed for loose tar files) and the detector (its kind and file sha256,
+``inception.describe``), so new shards or another detector never reuse stale statistics.
+
+Protocols (StyleGAN2-ADA's names): ``fid50k_full`` — 50,000 generated images against every real
+image, for final numbers — and ``fid2k`` — 2,048 generated images against every real image, what
+EpiGRAF's ablations and training-time FID use. Results record the protocol and the detector.
+
+Under torchrun every rank calls these functions: the shards are dealt to the ranks and the blocks of
+generated images too (block i to rank i mod world), and their partial statistics are combined in a
+fixed order, so every rank gets the same numbers as a single process would (to float round-off).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -31,13 +38,15 @@ from pgrf.errors import PgrfError
 from pgrf.evaluate.fid import (
     FeatureAccumulator,
     FeatureStats,
+    PartialStats,
+    combine,
     fid,
     kid,
     load_stats,
     save_stats,
     stats_cache_path,
 )
-from pgrf.evaluate.inception import load_inception, resolve_weights
+from pgrf.evaluate.inception import describe, load_detector, resolve_weights
 from pgrf.evaluate.views import to_uint8
 from pgrf.formats.card import DatasetInfo, read_card
 from pgrf.formats.shards import INDEX_FILE
@@ -51,29 +60,27 @@ FAKE_BLOCK = 1024
 KID_REAL_FEATURES = 10000
 """Real features kept (and cached) for KID."""
 KID_SUBSET = 1000
-CACHE_VERSION = "pgrf-fid-real-1"
+CACHE_VERSION = "pgrf-fid-real-2"
+PROTOCOLS = {"fid50k_full": 50000, "fid2k": 2048}
+"""Generated images of each protocol; both use every real image."""
 
 Progress = Callable[[str, int], None]
 """Called with ('real' or 'fake', images just processed)."""
 
 
 def inception_network(inception: nn.Module | str | Path | None, device: torch.device | str) -> nn.Module:
-    """A loaded feature network as is (moved to ``device``), or the FID Inception from a path / ``PGRF_INCEPTION``."""
+    """A loaded feature network as is (moved to ``device``), or the detector file at a path / ``PGRF_INCEPTION``
+    (pytorch-fid's state dict or NVIDIA's TorchScript detector)."""
     if isinstance(inception, nn.Module):
         return inception.to(device)
     if resolve_weights(inception) is None:
         raise PgrfError(MISSING_WEIGHTS)
-    return load_inception(inception, device)
+    return load_detector(inception, device)
 
 
-def inception_identity(model: nn.Module) -> str:
-    """sha256 of the network's weights (names and float32 values): which network made the features."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        if not name.endswith("num_batches_tracked"):
-            digest.update(name.encode())
-            digest.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
-    return digest.hexdigest()
+def protocol_name(num: int) -> str:
+    """The protocol of ``num`` generated images (``fid<num>_custom`` outside the named ones)."""
+    return next((name for name, count in PROTOCOLS.items() if count == num), f"fid{num}_custom")
 
 
 def shards_identity(shards: str | Path) -> tuple[str, Path] | None:
@@ -113,20 +120,26 @@ def real_statistics(shards: str | Path, model: nn.Module, device: torch.device |
     identity = shards_identity(shards) if cache else None
     path, key = None, ""
     if identity is not None:
-        key = f"{CACHE_VERSION}\ninception {inception_identity(model)}\nshards {identity[0]}"
+        detector = describe(model)
+        key = f"{CACHE_VERSION}\ndetector {detector.kind} {detector.sha256}\nshards {identity[0]}"
         path = stats_cache_path(identity[1], key)
         stats = load_stats(path, key)
         if stats is not None and (keep == 0 or (stats.features is not None
                                                 and len(stats.features) >= min(keep, stats.count))):
             return stats, path, True
+    split = Split.from_torch()
     accumulator = FeatureAccumulator(keep)
-    for data in exact_loader(shards, batch, split=Split(), workers=workers):
+    for data in exact_loader(shards, batch, split=split, workers=workers):
         accumulator.update(model(data["image"].to(device)))
         if progress:
             progress("real", len(data["image"]))
-    if accumulator.count < 2:
-        raise PgrfError(f"{shards}: FID needs at least 2 real images, found {accumulator.count}")
-    stats = accumulator.stats()
+    parts = _gather_blocks([accumulator.partial()])
+    count = sum(part.count for part in parts)
+    if count < 2:
+        raise PgrfError(f"{shards}: FID needs at least 2 real images, found {count}")
+    stats = combine(parts, keep)
+    if path is not None and split.rank != 0:
+        path = None  # rank 0 writes the cache
     if path is not None:
         try:
             save_stats(stats, path, key)
@@ -139,12 +152,15 @@ def real_statistics(shards: str | Path, model: nn.Module, device: torch.device |
 def generated_statistics(generator: Generator, info: DatasetInfo, model: nn.Module, num: int, seed: int = 0,
                          psi: float = 1.0, batch: int = 16, chunk: int = 8192, keep: int = 0,
                          class_probs: np.ndarray | None = None, progress: Progress | None = None) -> FeatureStats:
-    """Inception statistics of ``num`` generated images, deterministic for ``seed`` whatever ``batch`` is."""
+    """Inception statistics of ``num`` generated images, deterministic for ``seed`` whatever ``batch`` and the
+    number of ranks are (each rank renders its share of the blocks)."""
     device = next(generator.parameters()).device
     c_dim, z_dim = generator.config.c_dim, generator.config.z_dim
     probs = class_probs if class_probs is not None else (np.full(c_dim, 1 / c_dim) if c_dim else None)
-    accumulator = FeatureAccumulator(keep)
-    for block_start in range(0, num, FAKE_BLOCK):
+    split = Split.from_torch()
+    parts: list[PartialStats] = []
+    for block_start in range(split.rank * FAKE_BLOCK, num, split.world * FAKE_BLOCK):
+        accumulator = FeatureAccumulator(keep)
         rng = np.random.default_rng([seed, block_start // FAKE_BLOCK])
         count = min(FAKE_BLOCK, num - block_start)
         c2w, intrinsics, _ = sample_poses(count, info.radius, info.fov, rng)
@@ -160,7 +176,21 @@ def generated_statistics(generator: Generator, info: DatasetInfo, model: nn.Modu
             accumulator.update(model(to_uint8(images).to(next(model.parameters()).device)))
             if progress:
                 progress("fake", len(images))
-    return accumulator.stats()
+        parts.append(accumulator.partial())
+    gathered = _gather_blocks(parts)
+    return combine(gathered, keep)
+
+
+def _gather_blocks(parts: list[PartialStats]) -> list[PartialStats]:
+    """Every rank's parts in block order (rank r holds blocks r, r + world, …; with one part each, rank
+    order); just ``parts`` outside torchrun."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return parts
+    world = torch.distributed.get_world_size()
+    every: list[Any] = [None] * world
+    torch.distributed.all_gather_object(every, parts)
+    blocks = max(len(rank_parts) for rank_parts in every)
+    return [every[rank][i] for i in range(blocks) for rank in range(world) if i < len(every[rank])]
 
 
 def compute_fid(generator: Generator, dataset_info: DatasetInfo, shards: str | Path,
@@ -170,8 +200,9 @@ def compute_fid(generator: Generator, dataset_info: DatasetInfo, shards: str | P
                 progress: Progress | None = None) -> dict[str, Any]:
     """FID (and KID) of ``num`` images of ``generator`` against the shards' real images.
 
-    Returns ``fid``, ``num_fake``, ``num_real``, ``real_stats`` (the cache file or None),
-    ``real_stats_cached``, ``seconds``, and with ``with_kid`` also ``kid`` and ``kid_std``.
+    Returns ``fid``, ``protocol``, ``detector`` ({kind, sha256}), ``num_fake``, ``num_real``, ``real_stats``
+    (the cache file or None), ``real_stats_cached``, ``seconds``, and with ``with_kid`` also ``kid`` and
+    ``kid_std``. Under torchrun every rank must call it (they share the work) and gets the same result.
     ``inception``: the FID Inception's weights file (default ``PGRF_INCEPTION``) or an already loaded
     network (any module mapping uint8 NCHW images to (N, D) features). ``generator`` keeps its
     device; ``device`` (default: G's) is where the feature network runs.
@@ -188,7 +219,10 @@ def compute_fid(generator: Generator, dataset_info: DatasetInfo, shards: str | P
     probs = class_probabilities(shards, generator.config.c_dim)
     fake = generated_statistics(generator, dataset_info, model, num, seed, psi, batch, chunk,
                                 num if with_kid else 0, probs, progress)
-    result: dict[str, Any] = {"fid": fid(fake, real), "num_fake": fake.count, "num_real": real.count,
+    detector = describe(model)
+    result: dict[str, Any] = {"fid": fid(fake, real), "protocol": protocol_name(num),
+                              "detector": {"kind": detector.kind, "sha256": detector.sha256},
+                              "num_fake": fake.count, "num_real": real.count,
                               "real_stats": None if cache_path is None else str(cache_path),
                               "real_stats_cached": cached}
     if with_kid:
