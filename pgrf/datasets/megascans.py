@@ -86,7 +86,8 @@ def _nothing_found(downloaded: Path, type_dirs: list[Path], scan: _Scan) -> Prob
     if not scan.looked:
         where = ", ".join(str(d) for d in type_dirs) or str(downloaded)
         return Problem(where, f"no asset folders of type {types} here; is this a Bridge library (it should hold Downloaded/)?")
-    words = ", ".join(f"{word} ({count})" for word, count in scan.unmatched.most_common(COMMON_WORDS))
+    common = sorted(scan.unmatched.items(), key=lambda item: (-item[1], item[0]))[:COMMON_WORDS]
+    words = ", ".join(f"{word} ({count})" for word, count in common)
     match = ", ".join(scan.category.match) or "(any)"
     return Problem(", ".join(str(d) for d in type_dirs) or str(downloaded),
                    f"none of the {scan.looked} assets of type {types} matched {match}; they carried instead: {words}; "
@@ -153,7 +154,7 @@ def _asset_models(entry: Path, asset_type: str, scan: _Scan) -> tuple[list[Model
         return [], Problem(str(meta_file), f"metadata does not parse ({exc}); re-download the asset with Bridge")
     scan.looked += 1
     if not quixel.matches(meta, scan.category):
-        scan.unmatched.update(quixel.terms(meta))
+        scan.unmatched.update(quixel.terms(meta) - quixel.GENERIC_CATEGORIES)
         return [], None
     asset_id = str(meta.get("id") or _asset_key(entry))
     asset_name = str(meta.get("name") or entry.name)
