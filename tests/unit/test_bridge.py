@@ -88,4 +88,4 @@ def test_nothing_matched_says_what_the_assets_carried(tmp_path: Path) -> None:
     (problem,) = catalog.problems
     assert problem.path == str(tmp_path / "Downloaded" / "3d")
     assert "none of the 3 assets of type 3d matched food" in problem.reason
-    assert "boulder (3), rock (3), granite (2), basalt (1)" in problem.reason and "3d" not in problem.reason
+    assert "boulder (3), rock (3), granite (2), basalt (1)" in problem.reason and "3d (" not in problem.reason
