@@ -39,7 +39,7 @@ MAP_NAMES = {"albedo": "albedo", "diffuse": "albedo", "normal": "normal", "rough
              "opacity": "opacity", "translucency": "translucency", "translucent": "translucency"}
 """File-name map → the material's map; ``Diffuse`` and ``Translucent`` are the legacy names."""
 FLOAT_SUFFIXES = (".exr",)
-LOD0_PATTERN = re.compile(r"^(?P<stem>.*?)_?LOD(?P<lod>0)\.(?P<ext>fbx|obj|abc)$", re.IGNORECASE)
+LOD0_PATTERN = re.compile(r"^(?P<stem>.*?)_?LOD0\.(?P<ext>fbx|obj|abc)$", re.IGNORECASE)
 VARIANT_PATTERN = re.compile(r"^\s*var[\s_-]*(?P<n>\d+)\s*$", re.IGNORECASE)
 WEB_PATTERN = re.compile(r"^(?P<name>.+)_(?P<id>[A-Za-z0-9]+)_(?P<res>\d+K)_(?P<type>3d|3dplant)_ms$", re.IGNORECASE)
 COMMON_WORDS = 8
