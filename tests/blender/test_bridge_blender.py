@@ -4,6 +4,8 @@ and a multi-object FBX with split_objects renders one normalised model per objec
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -113,3 +115,15 @@ def test_split_objects_render_one_normalised_model_per_object(library: Path, tmp
     for name, (_, size) in SPLIT_OBJECTS.items():
         dims = sorted(records.read_cameras(finished[f"{aid}_{name}"]).normalisation.dims)
         assert np.allclose(dims, sorted(2 * np.asarray(size) / max(size)), atol=1e-3), (name, dims)
+
+
+def test_exr_maps_load_as_linear_never_srgb(library: Path) -> None:
+    model = _models(library)[PATTERNS["exr"]]
+    textures = {**model.textures, "albedo": model.textures["albedo"].replace(".jpg", ".exr")}
+    script = ("import json, sys\nfrom pgrf.render import materials\n"
+              "m = materials.megascans_material('m', json.loads(sys.argv[1]))\n"
+              "print(json.dumps({n.image.filepath.rsplit('_', 1)[-1]: n.image.colorspace_settings.name "
+              "for n in m.node_tree.nodes if n.type == 'TEX_IMAGE'}))\n")
+    result = subprocess.run([sys.executable, "-c", script, json.dumps(textures)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == {"Albedo.exr": "Linear Rec.709", "Roughness.exr": "Non-Color"}
