@@ -47,13 +47,17 @@ def assets_list(
     category: Annotated[str, typer.Option("--category", "-c", help="Category from assets.toml.")],
     config: ConfigOption = None,
     library: LibraryOption = None,
+    json_file: Annotated[Optional[Path], typer.Option("--json", help="Also write the catalog as JSON to this file.")] = None,
 ) -> None:
     """List the models of a category: id, asset, class, files and problems."""
     from pgrf.datasets.discovery import discover
+    from pgrf.formats.catalog import write_catalog
 
     cfg = load_config(config)
     cat = cfg.category(category)
     catalog = discover(cfg.library_root(cat, library), cat, cfg.render.texture_size)
+    if json_file is not None:
+        write_catalog(json_file, catalog)
     table = Table(title=f"{category}: {catalog.root}")
     for column in ("model id", "asset", "class", "files", "problems"):
         table.add_column(column, overflow="fold")
@@ -65,8 +69,9 @@ def assets_list(
     _print_problems(catalog, console)
     usable = sum(m.usable for m in catalog.models)
     classes = len({m.class_name for m in catalog.models if m.usable})
+    excluded = f"; {len(catalog.excluded)} excluded by {escape(cat.exclude)}" if cat.exclude else ""
     console.print(f"{len(catalog.models)} models ({usable} usable, {len(catalog.models) - usable} with problems) "
-                  f"in {classes} classes; {len(catalog.problems)} unusable entries")
+                  f"in {classes} classes; {len(catalog.problems)} unusable entries{excluded}")
 
 
 @assets_app.command("make-sample")
@@ -145,6 +150,8 @@ def _print_plan(name: str, catalog: Catalog, todo: Plan) -> None:
     notes = [f"{len(todo.todo)} to render", f"{len(todo.finished)} already finished", f"{len(todo.filtered)} filtered before"]
     if todo.unusable:
         notes.append(f"{len(todo.unusable)} unusable")
+    if todo.excluded:
+        notes.append(f"{len(todo.excluded)} excluded (exclude file)")
     if todo.other_shards:
         notes.append(f"{todo.other_shards} in other shards")
     if todo.over_limit:

@@ -6,11 +6,22 @@ from pathlib import Path
 
 from pgrf.config import Category
 from pgrf.datasets import folders, megascans
+from pgrf.datasets.objects import split_models
 from pgrf.formats.catalog import Catalog
+from pgrf.formats.exclude import read_exclude
 
 
 def discover(root: Path, category: Category, texture_size: str = "2K") -> Catalog:
-    """The catalog of ``category`` in the library at ``root``."""
+    """The catalog of ``category`` in the library at ``root``: split into objects when the category says so,
+    and with the models its exclude file names moved to ``catalog.excluded``."""
     if category.source == "folders":
-        return folders.discover(root, category)
-    return megascans.discover(root, category, texture_size)
+        catalog = folders.discover(root, category)
+    else:
+        catalog = megascans.discover(root, category, texture_size)
+    if category.split_objects:
+        catalog.models = split_models(catalog.models)
+    if category.exclude:
+        rejected = read_exclude(category.exclude)
+        catalog.excluded = [m for m in catalog.models if rejected.matches(m.model_id, m.asset_id)]
+        catalog.models = [m for m in catalog.models if not rejected.matches(m.model_id, m.asset_id)]
+    return catalog

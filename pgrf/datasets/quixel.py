@@ -43,7 +43,10 @@ def matches(meta: dict[str, Any], category: Category) -> bool:
 
 
 def class_name(meta: dict[str, Any], asset_name: str, category: Category) -> str:
-    """The class of an asset under ``category.class_from``."""
+    """The class of an asset under ``category.class_from``: ``asset`` is one class per asset (``<name> <id>``, as
+    M-Plants), ``category`` the most specific JSON category, otherwise the species (semantic name or asset name)."""
+    if category.class_from == "asset" and meta.get("id"):
+        return f"{asset_name.strip().lower()} {str(meta['id']).strip().lower()}"
     if category.class_from == "category":  # the most specific (last) non-generic category
         specific = [c for c in meta.get("categories") or [] if isinstance(c, str) and c.strip().lower() not in GENERIC_CATEGORIES]
         if specific:

@@ -202,10 +202,12 @@ def _shard_stats(path: Path) -> StatsResult:
 def _render_stats(path: Path, category_dirs: list[Path], config: Config | None, min_mean_alpha: float | None) -> StatsResult:
     parts, thresholds, status = [], {}, Counter()
     resolutions: set[int] = set()
+    excluded = 0  # models the render log says an exclude file named (never rendered)
     for category_dir in category_dirs:
         table = _category_views(category_dir)
         latest = records.latest_status(records.read_records(category_dir))
         status.update(str(r.status) for r in latest.values())
+        excluded += sum(1 for r in latest.values() if r.status is Status.EXCLUDED)
         if table.num_rows:
             parts.append(table)
             resolutions.update(int(r) for r in np.unique(table.column("resolution").to_numpy()))
@@ -226,7 +228,8 @@ def _render_stats(path: Path, category_dirs: list[Path], config: Config | None, 
     sparse = len(np.unique(col["model_id"][~keep]))
     small = status.get(Status.SKIPPED_SMALL, 0)
     filters = [FilterStat("min_mean_alpha", thresholds, sparse),
-               FilterStat("min_dim_product", config.render.min_dim_product if config else None, small)]
+               FilterStat("min_dim_product", config.render.min_dim_product if config else None, small),
+               FilterStat("exclude", None, excluded)]
     result = _summarise(path, "renders", views, sorted(resolutions), filters)
     result.images_with_mirrors, result.mirrored = 2 * result.images, False
     result.render_status = dict(sorted(status.items()))

@@ -37,7 +37,8 @@ class Counts:
 
 @dataclass(frozen=True)
 class Filters:
-    """Each filter's threshold (per category for min_mean_alpha) and how many models it removed."""
+    """Each filter's threshold and how many models it removed. Keys: ``min_mean_alpha`` (threshold per category),
+    ``min_dim_product``, ``exclude`` (the exclude file per category; removed: models named there, rendered or not)."""
 
     thresholds: dict[str, Any]
     removed_models: dict[str, int]

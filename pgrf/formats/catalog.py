@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pgrf.fileio import atomic_path
 
 
 @dataclass(frozen=True)
@@ -36,9 +41,30 @@ class Problem:
 
 @dataclass
 class Catalog:
-    """Models of one category plus the library's unusable entries."""
+    """Models of one category plus the library's unusable entries and the models its exclude file removed."""
 
     category: str
     root: str
     models: list[ModelSpec] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    excluded: list[ModelSpec] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """The catalog as ``pgrf assets list --json`` writes it (excluded models are left out)."""
+        return {
+            "category": self.category,
+            "root": self.root,
+            "models": [
+                {"model_id": m.model_id, "asset_id": m.asset_id, "asset_name": m.asset_name, "class_name": m.class_name,
+                 "source": m.source, "files": list(m.files), "textures": dict(sorted(m.textures.items())),
+                 "usable": m.usable, "problems": list(m.problems)}
+                for m in self.models
+            ],
+            "problems": [{"path": p.path, "reason": p.reason} for p in self.problems],
+        }
+
+
+def write_catalog(path: Path, catalog: Catalog) -> None:
+    """Write ``catalog.to_json()`` to ``path`` atomically."""
+    with atomic_path(path) as partial:
+        partial.write_text(json.dumps(catalog.to_json(), indent=2) + "\n", encoding="utf-8")

@@ -33,6 +33,8 @@ class Status(StrEnum):
     """Normalised dims_product below min_dim_product: not rendered."""
     FAILED = "failed"
     TIMEOUT = "timeout"
+    EXCLUDED = "excluded"
+    """Named by the category's exclude file (hand-rejected): not rendered."""
 
     @property
     def finished(self) -> bool:

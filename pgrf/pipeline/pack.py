@@ -34,6 +34,7 @@ from pgrf.config import Config
 from pgrf.errors import PgrfError
 from pgrf.formats import renders as records
 from pgrf.formats.card import CARD_SCHEMA, CameraModel, Counts, DatasetCard, Filters, ShardEntry, SkippedBad, write_card
+from pgrf.formats.exclude import ExcludeList, read_exclude
 from pgrf.formats.renders import Cameras, Status
 from pgrf.formats.shards import INDEX_FILE, SampleMeta, ShardRecord, index_row
 from pgrf.pipeline.encode import EncodeSettings, encode_shard
@@ -54,10 +55,14 @@ class Collected:
 
 
 def collect(render_dirs: list[Path], config: Config, options: PackOptions) -> Collected:
-    """Read every finished model of the render folders; leave out sparse models; number the classes."""
+    """Read every finished model of the render folders; leave out excluded and sparse models; number the classes.
+
+    ``exclude`` counts the models the categories' exclude files name now (finished ones are left out) and those
+    the render log says were excluded and never rendered."""
     included: list[tuple[Path, Cameras]] = []
-    removed = {"min_mean_alpha": 0, "min_dim_product": 0}
-    thresholds: dict[str, Any] = {"min_mean_alpha": {}, "min_dim_product": config.render.min_dim_product}
+    removed = {"min_mean_alpha": 0, "min_dim_product": 0, "exclude": 0}
+    excludes = {name: read_exclude(c.exclude) for name, c in config.categories.items() if c.exclude}
+    thresholds: dict[str, Any] = {"min_mean_alpha": {}, "min_dim_product": config.render.min_dim_product, "exclude": {}}
     seen: dict[str, Path] = {}
     for category_dir in render_dirs:
         if not category_dir.is_dir():
@@ -67,8 +72,14 @@ def collect(render_dirs: list[Path], config: Config, options: PackOptions) -> Co
             raise PgrfError(f"{category_dir}: no finished models (model folders with cameras.json); run pgrf render first")
         log = records.latest_status(records.read_records(category_dir))
         removed["min_dim_product"] += sum(1 for r in log.values() if r.status is Status.SKIPPED_SMALL)
+        removed["exclude"] += sum(1 for r in log.values() if r.status is Status.EXCLUDED and r.model_id not in finished)
         for model_id, model_dir in finished.items():
             doc = records.read_cameras(model_dir)
+            if doc.category in excludes:
+                thresholds["exclude"][doc.category] = excludes[doc.category].path
+            if _excluded(excludes.get(doc.category), doc):
+                removed["exclude"] += 1
+                continue
             threshold = config.min_mean_alpha(doc.category, options.min_mean_alpha)
             thresholds["min_mean_alpha"][doc.category] = threshold
             if doc.mean_alpha < threshold:
@@ -84,6 +95,10 @@ def collect(render_dirs: list[Path], config: Config, options: PackOptions) -> Co
     classes = sorted({doc.class_name for _, doc in included})
     samples = [s for model_dir, doc in included for s in _samples(model_dir, doc, classes.index(doc.class_name), options)]
     return Collected(samples, classes, len(included), removed, thresholds)
+
+
+def _excluded(rejected: ExcludeList | None, doc: Cameras) -> bool:
+    return rejected is not None and rejected.matches(doc.model_id, doc.asset_id)
 
 
 def _samples(model_dir: Path, doc: Cameras, class_index: int, options: PackOptions) -> list[Sample]:

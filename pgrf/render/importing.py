@@ -50,6 +50,24 @@ def import_files(files: tuple[str, ...]) -> list[bpy.types.Object]:
     return sorted(meshes, key=lambda o: o.name)
 
 
+def keep_only(objects: list[bpy.types.Object], names: tuple[str, ...]) -> list[bpy.types.Object]:
+    """The objects named in ``names`` (all when empty); the others are deleted, the kept ones unparented in place."""
+    if not names:
+        return objects
+    kept = [o for o in objects if o.name in names]
+    missing = sorted(set(names) - {o.name for o in kept})
+    if missing:
+        raise ImportFailed(f"no mesh object {', '.join(missing)} in the file; run pgrf assets list again to refresh the model list")
+    for obj in kept:
+        world = obj.matrix_world.copy()
+        obj.parent = None
+        obj.matrix_world = world
+    for obj in objects:
+        if obj not in kept:
+            bpy.data.objects.remove(obj)
+    return kept
+
+
 def world_vertices(objects: list[bpy.types.Object]) -> np.ndarray:
     """All evaluated vertices of the objects in world space, (N, 3)."""
     depsgraph = bpy.context.evaluated_depsgraph_get()

@@ -1,6 +1,6 @@
 """Megascans materials: a Principled BSDF built from the asset's texture maps.
 
-Albedo (sRGB) → Base Color; Normal → Normal Map node; Roughness, or 1 − Gloss → Roughness;
+Albedo (sRGB; an EXR map as scene-linear, never sRGB) → Base Color; Normal → Normal Map node; Roughness, or 1 − Gloss → Roughness;
 Translucency (leaves) → a Translucent BSDF mixed in; Opacity → a cut-out (threshold 0.5) that mixes
 with a Transparent BSDF. Files imported from glTF/OBJ/plain FBX keep the importer's materials.
 Runs only inside render worker processes (imports bpy).
@@ -15,6 +15,10 @@ TRANSLUCENCY_MIX = 0.3
 
 CUTOUT_THRESHOLD = 0.5
 
+FLOAT_SUFFIXES = (".exr", ".hdr")
+"""Maps stored as linear floats: their colours are scene-linear data, never sRGB-encoded."""
+LINEAR = "Linear Rec.709"
+
 
 def megascans_material(name: str, textures: dict[str, str]) -> bpy.types.Material:
     """Build the shader graph for one asset's maps (keys: albedo, normal, roughness, gloss, opacity, translucency)."""
@@ -27,7 +31,10 @@ def megascans_material(name: str, textures: dict[str, str]) -> bpy.types.Materia
     def image(key: str, color: bool) -> bpy.types.Node:
         node = nodes.new("ShaderNodeTexImage")
         node.image = bpy.data.images.load(textures[key], check_existing=True)
-        node.image.colorspace_settings.name = "sRGB" if color else "Non-Color"
+        if not color:
+            node.image.colorspace_settings.name = "Non-Color"
+        else:
+            node.image.colorspace_settings.name = LINEAR if textures[key].lower().endswith(FLOAT_SUFFIXES) else "sRGB"
         return node
 
     links.new(image("albedo", True).outputs["Color"], bsdf.inputs["Base Color"])

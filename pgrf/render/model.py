@@ -30,7 +30,7 @@ def render_model(job: RenderJob, on_view: Callable[[int], None] = lambda i: None
     if job.threads:
         bpy.context.scene.render.threads_mode = "FIXED"
         bpy.context.scene.render.threads = job.threads
-    objects = importing.import_files(spec.files)
+    objects = importing.keep_only(importing.import_files(spec.files), spec.objects)
     if spec.source == "megascans":
         materials.assign(objects, materials.megascans_material(spec.model_id, spec.textures))
     norm = importing.normalise(objects)

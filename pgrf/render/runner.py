@@ -52,6 +52,8 @@ class Plan:
 
     todo: list[ModelSpec] = field(default_factory=list)
     unusable: list[ModelSpec] = field(default_factory=list)
+    excluded: list[ModelSpec] = field(default_factory=list)
+    """Named by the category's exclude file: logged as ``excluded``, never rendered."""
     finished: list[str] = field(default_factory=list)
     filtered: list[str] = field(default_factory=list)
     other_settings: list[str] = field(default_factory=list)
@@ -80,6 +82,8 @@ def plan(catalog: Catalog, category_dir: Path, settings: RenderSettings, *, forc
             result.filtered.append(spec.model_id)
         else:
             result.todo.append(spec)
+    result.excluded = [m for m in sorted(catalog.excluded, key=lambda m: m.model_id)
+                       if in_shard(m.model_id, shard_index, num_shards)]
     if limit is not None and len(result.todo) > limit:
         result.over_limit = len(result.todo) - limit
         result.todo = result.todo[:limit]
@@ -136,6 +140,8 @@ class Runner:
         start = time.monotonic()
         for spec in plan.unusable:
             self._log(spec, RenderRecord(spec.model_id, Status.FAILED, reason="; ".join(spec.problems), seconds=0.0))
+        for spec in plan.excluded:
+            self._log(spec, RenderRecord(spec.model_id, Status.EXCLUDED, reason=f"in {self.category.exclude}", seconds=0.0))
         self.pending = deque(plan.todo)
         slots: list[_Slot] = []
         columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -148,7 +154,7 @@ class Runner:
                     self._poll(slots)
                     elapsed = time.monotonic() - start
                     progress.update(models, rate=f"{self.outcome.views / elapsed:.2f}" if elapsed > 0 else "-",
-                                    completed=len(self.outcome.records) - len(plan.unusable))
+                                    completed=len(self.outcome.records) - len(plan.unusable) - len(plan.excluded))
         except KeyboardInterrupt:
             self.outcome.interrupted = True
         finally:

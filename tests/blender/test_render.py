@@ -316,5 +316,5 @@ def test_pack_reads_real_renders_and_leaves_out_sparse_models(rendered, tmp_path
     finished = {**records.finished_models(out / "sample-plants"), **records.finished_models(out / "sample-food")}
     assert card["counts"]["models"] == len(finished) - 1  # the sparse twigs are left out
     assert card["counts"]["samples"] == 2 * 3 * card["counts"]["models"]
-    assert card["filters"]["removed_models"] == {"min_mean_alpha": 1, "min_dim_product": 1}
+    assert card["filters"]["removed_models"] == {"min_mean_alpha": 1, "min_dim_product": 1, "exclude": 0}
     assert "sword fern" in card["class_names"] and "mushroom" in card["class_names"]

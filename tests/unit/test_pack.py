@@ -120,7 +120,7 @@ def _members(shard: Path) -> dict[str, bytes]:
 def test_pack_writes_design_layout(renders: list[Path], tmp_path: Path) -> None:
     card = pack(renders, tmp_path / "shards", load_config(CONFIG), PackOptions(resolution=16, samples_per_shard=5, name="mixed"))
     assert to_json(card.counts) == {"samples": 18, "unique_views": 9, "models": 3, "classes": 2}
-    assert card.filters.removed_models == {"min_mean_alpha": 1, "min_dim_product": 2}  # plants' 0.03 threshold
+    assert card.filters.removed_models == {"min_mean_alpha": 1, "min_dim_product": 2, "exclude": 0}  # plants' 0.03 threshold
     assert [s.samples for s in card.shards] == [5, 5, 5, 3]
     index = pq.read_table(tmp_path / "shards" / "index.parquet").to_pylist()
     assert len({r["key"] for r in index}) == 18 and all("." not in r["key"] for r in index)

@@ -115,7 +115,7 @@ def test_renders_category_and_root(tmp_path: Path) -> None:
     config = load_config(CONFIG)
     result = compute_stats(plants, config)  # plants' min_mean_alpha 0.03 leaves out sparse_var1
     assert (result.kind, result.images, result.images_with_mirrors, result.models, result.classes) == ("renders", 8, 16, 2, 2)
-    assert {f.name: f.removed_models for f in result.filters} == {"min_mean_alpha": 1, "min_dim_product": 1}
+    assert {f.name: f.removed_models for f in result.filters} == {"min_mean_alpha": 1, "min_dim_product": 1, "exclude": 0}
     assert result.resolutions == [32] and sum(result.mean_alpha.counts) == 3
     assert compute_stats(plants).models == 3  # no config: no threshold
     write_manifest(plants)
