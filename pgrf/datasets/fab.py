@@ -51,13 +51,15 @@ class _Download:
 
 
 def is_fab_library(root: Path) -> bool:
-    """Whether ``root`` holds Fab downloads (zips or folders with a .gltf) rather than a Bridge library."""
+    """Whether ``root`` holds Fab downloads (zips or folders with a .gltf) rather than a Bridge library.
+
+    Cheap: only the top-level zips' member lists and the top-level folders' own files are looked at."""
     if (root / "Downloaded").is_dir():
         return False
     for entry in sorted(root.iterdir()):
         if entry.is_file() and entry.suffix.lower() == ".zip" and _zip_has_gltf(entry):
             return True
-        if entry.is_dir() and next(entry.rglob("*.gltf"), None) is not None:
+        if entry.is_dir() and next(entry.glob("*.gltf"), None) is not None:
             return True
     return False
 
