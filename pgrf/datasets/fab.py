@@ -121,20 +121,22 @@ def _downloads(root: Path, problems: list[Problem]) -> list[_Download]:
 
 
 def _read(origin: Path, path: Path, problems: list[Problem]) -> _Download | None:
+    """The download of one glTF; what is wrong is a problem of ``origin`` (the zip or folder) naming the file."""
     reason = gltf.problem(path)
     if reason:
-        problems.append(Problem(str(path), reason))
+        problems.append(Problem(str(origin), f"{path.name}: {reason}"))
         return None
     meta_files = sorted(p for p in path.parent.glob("*.json"))
     if not meta_files:
-        problems.append(Problem(str(path), "no Fab metadata (.json) next to the glTF; re-download the asset from Fab"))
+        problems.append(Problem(str(origin), f"{path.name}: no Fab metadata (.json) next to it; re-download the asset"))
         return None
     try:
         meta = json.loads(meta_files[0].read_text(encoding="utf-8"))
         if not isinstance(meta, dict):
             raise ValueError("top level is not an object")
     except (ValueError, UnicodeDecodeError) as error:
-        problems.append(Problem(str(meta_files[0]), f"metadata does not parse ({error}); re-download the asset from Fab"))
+        problems.append(Problem(str(origin), f"{meta_files[0].name}: metadata does not parse ({error}); "
+                                             "re-download the asset"))
         return None
     doc = gltf.load(path).doc
     return _Download(origin, path, doc, meta, _tier_name(path, doc))
@@ -170,7 +172,7 @@ def _models(download: _Download, category: Category) -> tuple[list[ModelSpec], P
     for node in gltf.lod0(gltf.mesh_nodes(download.doc)):
         groups.setdefault(node.mesh, []).append(node.name)
     if not groups:
-        return [], Problem(str(download.gltf), "no LOD0 mesh nodes in the glTF; re-download the asset from Fab")
+        return [], Problem(str(download.origin), f"{download.gltf.name}: no LOD0 mesh nodes; re-download the asset")
     asset_id = download.asset_id
     asset_name = str(download.meta.get("name") or asset_id)
     class_name = quixel.class_name(download.meta, asset_name, category)

@@ -106,14 +106,15 @@ def unreadable_extensions(doc: dict[str, Any]) -> list[str]:
 
 
 def problem(path: Path) -> str | None:
-    """Why a glTF file cannot be rendered (unreadable, or an extension nothing here reads), or None."""
+    """Why a glTF file cannot be rendered (unreadable, or an extension nothing here reads), or None; the caller
+    names the file."""
     try:
         doc = load(path).doc
     except PgrfError as error:
-        return str(error)
+        return str(error).removeprefix(f"{path}: ")
     missing = unreadable_extensions(doc)
     if missing:
-        return (f"{path}: requires glTF extension {', '.join(missing)}, which Blender 5.0 cannot read; "
+        return (f"requires glTF extension {', '.join(missing)}, which Blender 5.0 cannot read; "
                 "re-export it without (e.g. gltf-transform with PNG/JPEG textures)")
     return None
 
