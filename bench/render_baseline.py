@@ -89,7 +89,7 @@ def render_model(spec: ModelSpec, settings: RenderSettings, camera: bpy.types.Ob
     clear_model(camera)
     record: dict[str, Any] = {"model_id": spec.model_id, "views": 0}
     try:
-        objects = importing.import_files(spec.files)
+        objects = importing.import_files(spec.files, spec.objects, out_dir / ".import")
         if spec.source == "megascans":
             materials.assign(objects, materials.megascans_material(spec.model_id, spec.textures))
         norm = importing.normalise(objects)

@@ -81,7 +81,7 @@ def render_setting(models: list[Any], options: dict[str, Any], resolution: int, 
             setattr(bpy.context.scene.cycles, name, value)
         bpy.context.scene.cycles.seed = options.get("seed", 0)
         bpy.context.scene.render.use_persistent_data = options.get("persistent", True)
-        objects = importing.import_files(spec.files)
+        objects = importing.import_files(spec.files, spec.objects, out / ".import")
         if spec.source == "megascans":
             materials.assign(objects, materials.megascans_material(spec.model_id, spec.textures))
         importing.normalise(objects)

@@ -2,6 +2,8 @@
 
 This is the layout EpiGRAF's authors exported: the collection folder is the class. A model may also
 sit in its own subfolder (``<collection>/<model>/<model>.gltf`` with its buffers and textures).
+A glTF that requires an extension Blender cannot read is a problem here, not a failed render; one holding
+LODs renders its LOD0 nodes without billboards (formats/gltf.py).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from pathlib import Path
 
 from pgrf.config import Category
 from pgrf.datasets.assets import MESH_SUFFIXES, mesh_rank, safe_id, unique_ids
+from pgrf.formats import gltf
 from pgrf.formats.catalog import Catalog, ModelSpec, Problem
 
 
@@ -22,14 +25,16 @@ def discover(root: Path, category: Category) -> Catalog:
             catalog.problems.append(Problem(str(path), "model file outside a collection folder; "
                                                        "move it into <collection>/ (the folder names the class)"))
         elif path.is_dir() and not path.name.startswith("."):
-            models.extend(_collection(path, category))
+            found, problems = _collection(path, category)
+            models.extend(found)
+            catalog.problems.extend(problems)
     catalog.models = unique_ids(models)
     if not catalog.models and not catalog.problems:
         catalog.problems.append(Problem(str(root), "no <collection>/<model>.glb|.gltf|.fbx|.obj files here"))
     return catalog
 
 
-def _collection(folder: Path, category: Category) -> list[ModelSpec]:
+def _collection(folder: Path, category: Category) -> tuple[list[ModelSpec], list[Problem]]:
     candidates = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in MESH_SUFFIXES]
     for sub in (p for p in folder.iterdir() if p.is_dir()):
         candidates.extend(p for p in sub.iterdir() if p.is_file() and p.suffix.lower() in MESH_SUFFIXES and p.stem == sub.name)
@@ -37,8 +42,14 @@ def _collection(folder: Path, category: Category) -> list[ModelSpec]:
     for path in sorted(candidates):
         if path.stem not in best or mesh_rank(path.suffix) < mesh_rank(best[path.stem].suffix):
             best[path.stem] = path
+    problems = []
+    for stem, path in list(best.items()):
+        reason = gltf.problem(path) if path.suffix.lower() in (".glb", ".gltf") else None
+        if reason:
+            problems.append(Problem(str(path), reason))
+            del best[stem]
     class_name = folder.name.strip().lower()
-    return [
+    models = [
         ModelSpec(
             model_id=safe_id(f"{folder.name}_{stem}"),
             asset_id=safe_id(f"{folder.name}_{stem}"),
@@ -50,3 +61,4 @@ def _collection(folder: Path, category: Category) -> list[ModelSpec]:
         )
         for stem, path in sorted(best.items())
     ]
+    return models, problems

@@ -12,6 +12,8 @@ import numpy as np
 from mathutils import Matrix
 
 from pgrf.cameras import SCENE_BOUND
+from pgrf.errors import PgrfError
+from pgrf.formats import gltf
 from pgrf.formats.renders import Normalisation
 
 
@@ -19,8 +21,13 @@ class ImportFailed(Exception):
     """A model file that Blender could not turn into mesh geometry."""
 
 
-def import_files(files: tuple[str, ...]) -> list[bpy.types.Object]:
-    """Import every file of a model; returns the new mesh objects (error if there are none)."""
+def import_files(files: tuple[str, ...], objects: tuple[str, ...], scratch: Path) -> list[bpy.types.Object]:
+    """Import every file of a model; returns the new mesh objects (error if there are none).
+
+    A glTF is first rewritten into ``scratch`` when Blender cannot take it as it is (meshopt compression) or when
+    only some of its nodes form the model (``objects``, else LOD0 without billboards; see formats/gltf.py);
+    of other formats only the mesh objects named in ``objects`` are kept (``split_objects``).
+    """
     before = set(bpy.data.objects)
     for name in files:
         path = Path(name)
@@ -28,12 +35,16 @@ def import_files(files: tuple[str, ...]) -> list[bpy.types.Object]:
             raise ImportFailed(f"{path}: file not found")
         suffix = path.suffix.lower()
         try:
+            source = gltf.importable(path, objects, scratch) if suffix in (".glb", ".gltf") else path
+        except PgrfError as exc:
+            raise ImportFailed(str(exc)) from None
+        try:
             if suffix == ".fbx":
                 bpy.ops.import_scene.fbx(filepath=str(path))
             elif suffix == ".obj":
                 bpy.ops.wm.obj_import(filepath=str(path))
             elif suffix in (".glb", ".gltf"):
-                bpy.ops.import_scene.gltf(filepath=str(path))
+                bpy.ops.import_scene.gltf(filepath=str(source))
             elif suffix == ".abc":
                 bpy.ops.wm.alembic_import(filepath=str(path))
             else:
@@ -47,7 +58,10 @@ def import_files(files: tuple[str, ...]) -> list[bpy.types.Object]:
     for obj in set(bpy.data.objects) - before:
         if obj.type in ("LIGHT", "CAMERA"):  # lights and cameras shipped inside files must not render
             bpy.data.objects.remove(obj)
-    return sorted(meshes, key=lambda o: o.name)
+    meshes = sorted(meshes, key=lambda o: o.name)
+    if any(Path(name).suffix.lower() not in (".glb", ".gltf") for name in files):
+        meshes = keep_only(meshes, objects)  # a glTF's nodes were chosen before the import, other formats' here
+    return meshes
 
 
 def keep_only(objects: list[bpy.types.Object], names: tuple[str, ...]) -> list[bpy.types.Object]:

@@ -37,12 +37,13 @@ def main(job_file: str) -> None:
 
     job = json.loads(Path(job_file).read_text(encoding="utf-8"))
     listing: dict[str, list[str] | str] = {}
-    for name in job["files"]:
-        bpy.ops.wm.read_factory_settings(use_empty=True)
-        try:
-            listing[name] = [obj.name for obj in importing.import_files((name,))]
-        except importing.ImportFailed as error:
-            listing[name] = str(error)
+    with tempfile.TemporaryDirectory(prefix="pgrf-inspect-") as scratch:
+        for name in job["files"]:
+            bpy.ops.wm.read_factory_settings(use_empty=True)
+            try:
+                listing[name] = [obj.name for obj in importing.import_files((name,), (), Path(scratch))]
+            except importing.ImportFailed as error:
+                listing[name] = str(error)
     Path(job["out"]).write_text(json.dumps(listing), encoding="utf-8")
 
 

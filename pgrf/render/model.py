@@ -20,6 +20,9 @@ from pgrf.formats.renders import RenderRecord, Status, cameras_document, view_fi
 from pgrf.render import importing, materials, scene
 from pgrf.render.job import RenderJob
 
+IMPORT_DIR = "import"
+"""Subfolder of a model's work folder for glTF files rewritten before import (formats/gltf.py)."""
+
 
 def render_model(job: RenderJob, on_view: Callable[[int], None] = lambda i: None) -> RenderRecord:
     """Render a model into a temporary folder and move it into place; returns its log record."""
@@ -30,20 +33,20 @@ def render_model(job: RenderJob, on_view: Callable[[int], None] = lambda i: None
     if job.threads:
         bpy.context.scene.render.threads_mode = "FIXED"
         bpy.context.scene.render.threads = job.threads
-    objects = importing.keep_only(importing.import_files(spec.files), spec.objects)
-    if spec.source == "megascans":
-        materials.assign(objects, materials.megascans_material(spec.model_id, spec.textures))
-    norm = importing.normalise(objects)
-    record = RenderRecord(spec.model_id, Status.FAILED, asset_id=spec.asset_id, device=device, normalisation=norm)
-    if norm.dims_product < settings.min_dim_product:
-        reason = f"dims_product {norm.dims_product:.3f} < min_dim_product {settings.min_dim_product}"
-        return replace(record, status=Status.SKIPPED_SMALL, reason=reason, seconds=time.monotonic() - start)
-
     category_dir = Path(job.category_dir)
     work = category_dir / temporary_name(spec.model_id)
     shutil.rmtree(work, ignore_errors=True)
     (work / "views").mkdir(parents=True)
     try:
+        objects = importing.import_files(spec.files, spec.objects, work / IMPORT_DIR)
+        shutil.rmtree(work / IMPORT_DIR, ignore_errors=True)  # a rewritten glTF, imported (images packed)
+        if spec.source == "megascans":
+            materials.assign(objects, materials.megascans_material(spec.model_id, spec.textures))
+        norm = importing.normalise(objects)
+        record = RenderRecord(spec.model_id, Status.FAILED, asset_id=spec.asset_id, device=device, normalisation=norm)
+        if norm.dims_product < settings.min_dim_product:
+            reason = f"dims_product {norm.dims_product:.3f} < min_dim_product {settings.min_dim_product}"
+            return replace(record, status=Status.SKIPPED_SMALL, reason=reason, seconds=time.monotonic() - start)
         camera = scene.add_camera(settings.fov)
         views = sample_views(spec.asset_id, spec.model_id, settings.seed, settings.views, settings.radius, settings.fov)
         coverage = []

@@ -1,0 +1,158 @@
+"""glTF inputs without Blender: meshopt decoding, LOD0/billboard selection, the plain GLB the worker imports,
+unreadable extensions found at discovery, and Fab downloads (tests/libraries/gltf_assets.py writes them)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pgrf.config import Category
+from pgrf.datasets import archives
+from pgrf.datasets.discovery import discover
+from pgrf.errors import PgrfError
+from pgrf.formats import gltf
+from tests.libraries.gltf_assets import GltfBuilder, box, fab_gltf, two_boxes, write_fab_zip
+
+PLANTS = Category(name="plants", source="fab", types=["3dplant"], match=["plant"])
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(archives.CACHE_ENV, str(tmp_path / "cache"))
+
+
+def _views(doc: dict, binary: bytes) -> list[bytes]:
+    return [binary[v["byteOffset"]:v["byteOffset"] + v["byteLength"]] for v in doc["bufferViews"]]
+
+
+@pytest.mark.parametrize("extension", ["EXT_meshopt_compression", "KHR_meshopt_compression"])
+def test_meshopt_decoding_gives_back_the_exact_buffers(tmp_path: Path, extension: str) -> None:
+    builder = two_boxes()
+    exact = gltf.load(builder.write_meshopt_glb(tmp_path / "indices.glb", extension, index_mode="INDICES"))
+    doc, binary = gltf.plain_document(exact, {0, 1})
+    assert _views(doc, binary) == builder.views
+    assert "extensionsRequired" not in doc and doc["buffers"] == [{"byteLength": len(binary)}]
+    assert all("extensions" not in view for view in doc["bufferViews"])
+    # TRIANGLES mode (what gltfpack writes) may rotate a triangle's corners, never its winding or order
+    doc, binary = gltf.plain_document(gltf.load(builder.write_meshopt_glb(tmp_path / "tri.glb", extension)), {0, 1})
+    for got, want, view in zip(_views(doc, binary), builder.views, doc["bufferViews"]):
+        if view.get("byteStride"):
+            assert got == want
+        else:
+            got_t, want_t = np.frombuffer(got, np.uint32).reshape(-1, 3), np.frombuffer(want, np.uint32).reshape(-1, 3)
+            assert all(any((np.roll(w, k) == g).all() for k in range(3)) for g, w in zip(got_t, want_t))
+
+
+def test_the_worker_imports_plain_files_as_they_are_and_rewrites_the_rest(tmp_path: Path) -> None:
+    builder = two_boxes()
+    plain = builder.write_glb(tmp_path / "plain.glb")
+    assert gltf.importable(plain, (), tmp_path / "work") == plain
+    rewritten = gltf.importable(builder.write_meshopt_glb(tmp_path / "packed.glb"), (), tmp_path / "work")
+    assert rewritten == tmp_path / "work" / "packed.glb"
+    doc = gltf.load(rewritten).doc
+    assert "extensionsUsed" not in doc and len(doc["buffers"]) == 1
+
+
+def test_lod0_from_extras_then_names_and_billboards_dropped(tmp_path: Path) -> None:
+    fab = gltf.mesh_nodes(fab_gltf(GltfBuilder(), "abc", "high").doc)
+    assert [n.name for n in gltf.lod0(fab)] == ["SM_abc_Var1_LOD0", "SM_abc_Var2_LOD0"]
+    assert {n.mesh for n in fab} == {"SM_abc_Var1", "SM_abc_Var2"}
+    named = GltfBuilder()
+    leaf, card = named.material("leaf", (0, 1, 0, 1)), named.material("MI_fern_billboard", (1, 1, 1, 1))
+    named.node("fern_LOD1", named.mesh([(*box((0, 0, 0), (1, 1, 1)), leaf)]))
+    named.node("fern_LOD0", named.mesh([(*box((0, 0, 0), (1, 1, 2)), leaf)]))
+    named.node("card", named.mesh([(*box((0, 0, 0), (2, 0.01, 2)), card)]))
+    nodes = gltf.mesh_nodes(named.doc)
+    assert [(n.name, n.lod, n.mesh) for n in gltf.lod0(nodes)] == [("fern_LOD0", 0, "fern")]
+    assert [n.name for n in gltf.lod0(gltf.mesh_nodes(two_boxes().doc))] == ["base", "top"]  # no LODs: whole file
+    assert [n.name for n in gltf.lod0([n for n in nodes if n.lod is None])] == []  # a lone billboard is no model
+
+
+def test_a_pruned_glb_keeps_the_selected_nodes_meshes_and_embeds_images(tmp_path: Path) -> None:
+    builder = fab_gltf(GltfBuilder(), "abc", "high")
+    (tmp_path / "leaf.png").write_bytes(b"\x89PNG fake")
+    builder.doc["images"] = [{"uri": "leaf.png"}]
+    source = builder.write_gltf(tmp_path / "abc_high.gltf")
+    doc = gltf.load(gltf.importable(source, ("SM_abc_Var2_LOD0",), tmp_path / "work")).doc
+    assert [n["name"] for n in doc["nodes"] if "mesh" in n] == ["SM_abc_Var2_LOD0"]
+    assert len(doc["nodes"]) == len(builder.doc["nodes"])  # pruned nodes stay (as empties) in the hierarchy
+    glb = gltf.load(tmp_path / "work" / "abc_high.glb")
+    image = glb.doc["images"][0]
+    view = glb.doc["bufferViews"][image["bufferView"]]
+    assert image["mimeType"] == "image/png"
+    assert glb.binary[view["byteOffset"]:view["byteOffset"] + view["byteLength"]] == b"\x89PNG fake"
+    with pytest.raises(PgrfError, match="no mesh node named nope"):
+        gltf.importable(source, ("nope",), tmp_path / "work")
+
+
+def test_an_unreadable_required_extension_is_one_discovery_problem(tmp_path: Path) -> None:
+    builder = two_boxes()
+    builder.doc["extensionsUsed"] = builder.doc["extensionsRequired"] = ["KHR_texture_basisu"]
+    bad = builder.write_glb(tmp_path / "lib" / "props" / "ktx.glb")
+    two_boxes().write_meshopt_glb(tmp_path / "lib" / "props" / "packed.glb")
+    catalog = discover(tmp_path / "lib", Category(name="props", source="folders"))
+    assert [m.model_id for m in catalog.models] == ["props_packed"]  # meshopt is read, by pgrf
+    assert len(catalog.problems) == 1 and catalog.problems[0].path == str(bad)
+    assert catalog.problems[0].reason.startswith("requires glTF extension KHR_texture_basisu")
+    (tmp_path / "lib" / "props" / "broken.gltf").write_text("{not json")
+    reasons = [p.reason for p in discover(tmp_path / "lib", Category(name="props", source="folders")).problems]
+    assert len(reasons) == 2 and "does not parse" in reasons[0] and "\n" not in reasons[0]
+
+
+def _fab_library(root: Path) -> Path:
+    root.mkdir()
+    write_fab_zip(root, "tbdpec3r", "Wild Grass", "high")
+    write_fab_zip(root, "tbdpec3r", "Wild Grass", "medium")
+    extracted = root / "Fern_sfmhcbkr_raw"
+    with zipfile.ZipFile(write_fab_zip(root, "sfmhcbkr", "Fern", "raw")) as handle:
+        handle.extractall(extracted)
+    (root / "Fern_sfmhcbkr_raw.zip").unlink()
+    apple = fab_gltf(GltfBuilder(), "vhzdaa3", "high", {"Apple": [((0, 0, 0), (1, 1, 1)), ((0, 0, 0), (1, 1, 0.5))]})
+    write_fab_zip(root, "vhzdaa3", "Apple", "high", categories=["3d", "food", "fruit"], tags=["apple", "fruit"],
+                  builder=apple)
+    return root
+
+
+def test_fab_one_model_per_variant_at_the_highest_tier_with_lod0_nodes(tmp_path: Path) -> None:
+    catalog = discover(_fab_library(tmp_path / "fab"), PLANTS)
+    models = {m.model_id: m for m in catalog.models}
+    assert set(models) == {"tbdpec3r_var1", "tbdpec3r_var2", "sfmhcbkr_var1", "sfmhcbkr_var2"}  # not the apple
+    grass = models["tbdpec3r_var2"]
+    assert grass.objects == ("SM_tbdpec3r_Var2_LOD0",) and grass.source == "fab"
+    assert grass.files[0].endswith("Wild_Grass_tbdpec3r_high.gltf") and Path(grass.files[0]).is_file()
+    assert (grass.asset_id, grass.asset_name, grass.class_name) == ("tbdpec3r", "Wild Grass", "wild grass")
+    assert models["sfmhcbkr_var1"].files[0].startswith(str(tmp_path / "fab" / "Fern_sfmhcbkr_raw"))  # folder as is
+    assert not catalog.problems
+    medium = discover(tmp_path / "fab", Category(name="plants", source="fab", types=["3dplant"], tier="medium"))
+    assert {m.files[0].rsplit("_", 1)[-1] for m in medium.models} == {"medium.gltf"}
+    assert len(medium.problems) == 1 and "no 'medium' tier (present: raw)" in medium.problems[0].reason
+    food = discover(tmp_path / "fab", Category(name="food", source="fab", types=["3d"], match=["fruit"],
+                                               class_from="category"))
+    assert [(m.model_id, m.class_name) for m in food.models] == [("vhzdaa3", "fruit")]
+    # the same library under source = "megascans" is recognised as Fab
+    assert {m.model_id for m in discover(tmp_path / "fab", Category(name="plants", types=["3dplant"])).models} == set(models)
+
+
+def test_fab_problems_name_the_file(tmp_path: Path) -> None:
+    root = tmp_path / "fab"
+    root.mkdir()
+    builder = fab_gltf(GltfBuilder(), "ktx", "high")
+    builder.doc["extensionsUsed"] = builder.doc["extensionsRequired"] = ["KHR_texture_basisu"]
+    write_fab_zip(root, "ktx", "Basis Grass", "high", builder=builder)
+    (root / "broken.zip").write_bytes(b"not a zip")
+    catalog = discover(root, PLANTS)
+    assert not catalog.models
+    reasons = {Path(p.path).name: p.reason for p in catalog.problems}
+    assert reasons["Basis_Grass_ktx_high.zip"].startswith("Basis_Grass_ktx_high.gltf: requires glTF extension "
+                                                          "KHR_texture_basisu")
+    assert "not a readable zip" in reasons["broken.zip"]
+    shutil.rmtree(root)
+    root.mkdir()
+    (root / "notes.txt").write_text("hello")
+    assert "no Fab downloads" in discover(root, PLANTS).problems[0].reason
+    assert json.dumps([p.reason for p in discover(root, PLANTS).problems]).count("\\n") == 0
