@@ -100,10 +100,6 @@ class RenderInfo:
     dither: float = 1.0
     """Film dither; files written before it was recorded were rendered with Blender's default, 1.0."""
 
-    def lighting(self) -> tuple[str | None, float, float]:
-        """What decides the look of the light: the HDRI, its strength and its rotation."""
-        return self.hdri, self.world_strength, self.world_rotation
-
 
 @dataclass(frozen=True)
 class Cameras:
@@ -130,8 +126,10 @@ class Cameras:
     def settings_differ(self, settings: RenderSettings) -> bool:
         """Whether ``settings`` would render other views (count, size or camera seed) or light them otherwise (HDRI,
         strength, rotation). Noise-level settings (samples, denoiser, dither) do not count."""
-        ours = (len(self.views), self.render.resolution, self.render.seed, self.render.lighting())
-        theirs = (settings.views, settings.resolution, settings.seed, _render_info_lighting(settings))
+        render = self.render
+        ours = (len(self.views), render.resolution, render.seed, _lighting(render.hdri, render.world_strength, render.world_rotation))
+        theirs = (settings.views, settings.resolution, settings.seed,
+                  _lighting(_recorded_hdri(settings), settings.world_strength, settings.world_rotation))
         return ours != theirs
 
 
@@ -139,8 +137,9 @@ def _recorded_hdri(settings: RenderSettings) -> str | None:
     return None if settings.hdri in ("", NO_HDRI) else settings.hdri
 
 
-def _render_info_lighting(settings: RenderSettings) -> tuple[str | None, float, float]:
-    return _recorded_hdri(settings), settings.world_strength, settings.world_rotation
+def _lighting(hdri: str | None, strength: float, rotation: float) -> tuple[str | None, float, float]:
+    """What decides the look of the world light (the rotation of an even white light changes nothing)."""
+    return hdri, strength, rotation if hdri else 0.0
 
 
 def cameras_document(

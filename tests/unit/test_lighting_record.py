@@ -35,6 +35,7 @@ def test_older_cameras_json_without_lighting_fields_still_validates(tmp_path: Pa
     old_look = RenderSettings(views=2, resolution=16, hdri="none")
     assert not records.read_cameras(model).settings_differ(old_look)
     assert records.read_cameras(model).settings_differ(RenderSettings(views=2, resolution=16))  # now studio-lit
+    assert not records.read_cameras(model).settings_differ(replace(old_look, world_rotation=45.0))  # even light has no turn
 
 
 def test_other_lighting_counts_as_other_settings_but_noise_settings_do_not(tmp_path: Path) -> None:
