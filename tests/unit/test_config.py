@@ -171,3 +171,11 @@ def test_min_mean_alpha_override_then_category_then_zero() -> None:
     assert cfg.min_mean_alpha("plants", 0.0) == 0.0
     assert cfg.min_mean_alpha("no-such-category", None) == 0.0
     assert cfg.min_mean_alpha("no-such-category", 0.1) == 0.1
+
+
+def test_hdri_flag_with_a_bad_name_stops_render_with_one_line() -> None:
+    result = run_pgrf("render", "--category", "plants", "--config", str(CONFIG), "--hdri", "moon")
+    assert result.returncode == 2
+    message = " ".join(result.stderr.split())
+    assert "key 'render.hdri' is 'moon', which is no studio light; valid names: studio, city, courtyard" in message
+    assert "Traceback" not in result.stderr
