@@ -44,6 +44,7 @@ from pgrf.datasets.discovery import discover
 from pgrf.datasets.sample_library import make_sample_library
 from pgrf.formats.catalog import Catalog, ModelSpec
 from pgrf.formats.renders import view_file
+from pgrf.formats.schema import to_json
 from pgrf.render.runner import Runner, plan
 
 REPO = Path(__file__).resolve().parent.parent
@@ -154,7 +155,7 @@ def run_ours(groups: list[tuple[Category, list[ModelSpec]]], settings: RenderSet
         todo = plan(catalog, category_dir, settings, force=True)
         outcome = Runner(category, category_dir, settings, force=True, console=progress_console).run(todo)
         views += outcome.views
-        log.extend(outcome.records)
+        log.extend(to_json(record) for record in outcome.records)  # the JSON of the render log, as the baseline reports
     _warn_failures("ours", log)
     return Speed(views, time.monotonic() - start), log
 
