@@ -82,7 +82,7 @@ class Speed:
 
 DEFAULTS = {"models_256": 4, "views_256": 16, "models_1024": 2, "views_1024": 2, "psnr_models": 2, "psnr_views": 2,
             "psnr_views_1024": 1, "memory_models": 50, "memory_resolution": 64,
-            "lighting_models": 2, "lighting_views": 2, "lighting_psnr_views": 1, "lighting_resolution": 1024}
+            "lighting_models": 1, "lighting_views": 2, "lighting_psnr_views": 1, "lighting_resolution": 1024}
 QUICK = {"models_256": 3, "views_256": 2, "models_1024": 1, "views_1024": 1, "psnr_models": 2, "psnr_views": 1,
          "psnr_views_1024": 0, "memory_models": 20, "memory_resolution": 32,
          "lighting_models": 2, "lighting_views": 2, "lighting_psnr_views": 1, "lighting_resolution": 256}
