@@ -11,9 +11,12 @@ It builds the bundled sample library in a temporary folder and renders the ``sam
 - **baseline**: ``bench/render_baseline.py``, one long-lived Blender process with 128 samples per pixel,
   no adaptive sampling, denoiser or persistent data, and every compute device enabled.
 
-Both use the same cameras, materials and normalisation. Figures: views per second (wall clock,
-Blender start-up included) at 256² and 1024², PSNR of both against a 1024-sample reference, and the
-peak resident memory early and late in a long run. bpy is only ever imported in subprocesses.
+Both use the same cameras, materials, normalisation and world light (the config's: the studio light by
+default). Figures: views per second (wall clock, Blender start-up included) at 256² and 1024², PSNR of
+both against a 1024-sample reference, and the peak resident memory early and late in a long run.
+A lighting table compares ours under the config's light with ours under the even white world light pgrf
+used before (``hdri = none``, Blender's default dither 1.0): views/s and PSNR against a 1024-sample
+reference lit the same way. bpy is only ever imported in subprocesses.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from pgrf.datasets.discovery import discover
 from pgrf.datasets.sample_library import make_sample_library
 from pgrf.formats.catalog import Catalog, ModelSpec
 from pgrf.formats.renders import view_file
+from pgrf.formats.schema import to_json
 from pgrf.render.runner import Runner, plan
 
 REPO = Path(__file__).resolve().parent.parent
@@ -77,9 +81,13 @@ class Speed:
 # --- command line ------------------------------------------------------------------------------
 
 DEFAULTS = {"models_256": 4, "views_256": 16, "models_1024": 2, "views_1024": 2, "psnr_models": 2, "psnr_views": 2,
-            "psnr_views_1024": 1, "memory_models": 50, "memory_resolution": 64}
+            "psnr_views_1024": 1, "memory_models": 50, "memory_resolution": 64,
+            "lighting_models": 1, "lighting_views": 2, "lighting_psnr_views": 1, "lighting_resolution": 1024}
 QUICK = {"models_256": 3, "views_256": 2, "models_1024": 1, "views_1024": 1, "psnr_models": 2, "psnr_views": 1,
-         "psnr_views_1024": 0, "memory_models": 20, "memory_resolution": 32}
+         "psnr_views_1024": 0, "memory_models": 20, "memory_resolution": 32,
+         "lighting_models": 2, "lighting_views": 2, "lighting_psnr_views": 1, "lighting_resolution": 256}
+EVEN_LIGHT = {"hdri": "none", "dither": 1.0}
+"""The world light and dither pgrf rendered with before the studio light became the default."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -147,7 +155,7 @@ def run_ours(groups: list[tuple[Category, list[ModelSpec]]], settings: RenderSet
         todo = plan(catalog, category_dir, settings, force=True)
         outcome = Runner(category, category_dir, settings, force=True, console=progress_console).run(todo)
         views += outcome.views
-        log.extend(outcome.records)
+        log.extend(to_json(record) for record in outcome.records)  # the JSON of the render log, as the baseline reports
     _warn_failures("ours", log)
     return Speed(views, time.monotonic() - start), log
 
@@ -277,6 +285,31 @@ def memory_figures(models: list[Model], config: Config, count: int, resolution: 
                          "per_model_mb": [round(v, 1) for v in baseline_rss]}}
 
 
+def lighting_figures(models: list[Model], config: Config, resolution: int, views: int, psnr_views: int,
+                     work: Path) -> list[dict[str, Any]]:
+    """Views/s and PSNR (against a 1024-sample render lit the same way) of ours under the config's light and
+    under the even white light."""
+    groups = by_category(models)
+    specs = [spec for _, group in groups for spec in group]
+    indices = list(range(min(psnr_views, views)))
+    default = ours_settings(config, views, resolution)
+    rows = []
+    for tag, settings in (("config", default), ("even", with_overrides(default, **EVEN_LIGHT))):
+        out_dir = work / f"lighting-{tag}-{resolution}"
+        speed, _ = run_ours(groups, settings, out_dir)
+        reference_dir = work / f"lighting-{tag}-reference-{resolution}"
+        run_baseline(specs, baseline_settings(settings), reference_dir, indices=indices, samples=REFERENCE_SAMPLES,
+                     cycles_seed=REFERENCE_SEED)
+        values = [psnr(white_composite(ours_view(out_dir, category, spec.model_id, index)),
+                       white_composite(reference_dir / spec.model_id / view_file(index)))
+                  for category, group in groups for spec in group for index in indices
+                  if ours_view(out_dir, category, spec.model_id, index).is_file()]
+        rows.append({"hdri": settings.hdri, "dither": settings.dither, "world_rotation": settings.world_rotation,
+                     "resolution": resolution, "models": len(specs), "views_per_model": views, "ours": speed.to_dict(),
+                     "psnr_views": len(values), "psnr_mean": _mean(round(v, 3) for v in values)})
+    return rows
+
+
 # --- report ------------------------------------------------------------------------------------
 
 
@@ -298,6 +331,13 @@ def print_details(figures: dict[str, Any]) -> None:
             quality.add_row(row["model_id"], str(row["view"]), f"{row['ours']:.2f}", f"{row['baseline']:.2f}")
         quality.add_row("mean", "", f"{run['ours_mean']:.2f}", f"{run['baseline_mean']:.2f}")
         console.print(quality)
+    lighting = Table(title="Lighting: ours under the config's light and under the even white light")
+    for column in ("hdri", "dither", "resolution", "models × views", "views/s", "PSNR (dB)", "PSNR views"):
+        lighting.add_column(column, justify="right")
+    for row in figures["lighting"]:
+        lighting.add_row(row["hdri"], f"{row['dither']:g}", f"{row['resolution']}²", f"{row['models']} × {row['views_per_model']}",
+                         f"{row['ours']['views_per_s']:.3f}", f"{row['psnr_mean']:.2f}", str(row["psnr_views"]))
+    console.print(lighting)
     memory = figures["memory"]
     console.print(f"Memory, {memory['models']} models at {memory['resolution']}² (1 view): ours peak worker RSS "
                   f"models 1-{memory['window']} {memory['ours']['first_max_mb']:.0f} MiB, last {memory['window']} "
@@ -322,6 +362,10 @@ def markdown(figures: dict[str, Any]) -> str:
               f"| {memory['baseline']['after_first_mb']:.0f} |",
               f"| peak RSS, models {n - w + 1}-{n} of {n} (MiB) | {memory['ours']['last_max_mb']:.0f} "
               f"| {memory['baseline']['after_last_mb']:.0f} |"]
+    lines += ["", "| lighting (ours) | resolution | views/s | PSNR vs 1024 spp, same light (dB) |", "|---|---|---:|---:|"]
+    lines += [f"| hdri {row['hdri']}, dither {row['dither']:g} | {row['resolution']}² ({row['models']} models × "
+              f"{row['views_per_model']} views; PSNR of {row['psnr_views']}) | {row['ours']['views_per_s']:.3f} | "
+              f"{row['psnr_mean']:.2f} |" for row in figures["lighting"]]
     return "\n".join(lines)
 
 
@@ -335,7 +379,7 @@ def machine() -> dict[str, Any]:
 
 
 def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    """Every measurement, in order: speed at 256² and 1024², PSNR, memory."""
+    """Every measurement, in order: speed at 256² and 1024², PSNR, memory, lighting."""
     figures: dict[str, Any] = {"machine": machine(), "options": {k: v for k, v in vars(args).items() if isinstance(v, (int, bool))}}
     if figures["machine"]["loadavg_start"][0] > 0.5:
         progress_console.print(f"[yellow]load average {figures['machine']['loadavg_start'][0]}: other processes use the CPU; "
@@ -349,8 +393,11 @@ def bench(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                        psnr_figures(models[: args.models_1024], config, 1024, args.views_1024, args.psnr_models,
                                     args.psnr_views_1024, work)]
     figures["memory"] = memory_figures(models, config, args.memory_models, args.memory_resolution, work)
+    figures["lighting"] = lighting_figures(models[: args.lighting_models], config, args.lighting_resolution, args.lighting_views,
+                                           args.lighting_psnr_views, work)
     figures["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
-    shown = ("samples", "adaptive_threshold", "denoise", "device", "recycle_after")
+    shown = ("samples", "adaptive_threshold", "denoise", "device", "recycle_after", "hdri", "world_strength", "world_rotation",
+             "dither")
     figures["ours_settings"] = {k: v for k, v in asdict(config.render).items() if k in shown}
     figures["baseline_settings"] = {"samples": BASELINE_SAMPLES, "adaptive_threshold": 0.0, "denoise": False, "persistent_data": False}
     return figures

@@ -8,6 +8,7 @@ line names the file, the key and the fix. CLI flags override the ``[render]`` bl
 from __future__ import annotations
 
 import difflib
+import importlib.util
 import math
 import os
 import tomllib
@@ -28,6 +29,11 @@ Source = Literal["megascans", "fab", "folders"]
 ClassFrom = Literal["name", "asset", "category", "folder"]
 Pass = Literal["depth", "normal"]
 
+STUDIO_LIGHTS = ("studio", "city", "courtyard", "forest", "interior", "night", "sunrise", "sunset")
+"""The CC0 Poly Haven studio lights bundled with bpy (``datafiles/studiolights/world/<name>.exr``)."""
+NO_HDRI = "none"
+"""The ``hdri`` value of the even white world light (an empty value means the same)."""
+
 
 @dataclass(frozen=True)
 class RenderSettings:
@@ -47,8 +53,13 @@ class RenderSettings:
     seed: int = 0
     min_dim_product: float = 2.0
     passes: list[Pass] = field(default_factory=list)
-    hdri: str = ""
+    hdri: str = "studio"
+    """A bundled studio light (STUDIO_LIGHTS), an image file (absolute once loaded) or ``none``: even white light."""
     world_strength: float = 1.0
+    world_rotation: float = 0.0
+    """Degrees the HDRI is turned about +Z."""
+    dither: float = 0.0
+    """Film dither (Blender's default is 1.0; M-Plants was rendered with 0)."""
     texture_size: str = "2K"
     max_bounces: int = 6
     transparent_bounces: int = 16
@@ -134,12 +145,7 @@ def load_config(path: str | Path | None = None) -> Config:
     _check_keys(path, "", raw, {"library", "render", "categories"})
     library = _check_value(path, "library", raw.get("library", ""), str)
     render = _build(path, "render", RenderSettings, _table(path, "render", raw.get("render", {})))
-    if render.hdri:
-        hdri = Path(render.hdri).expanduser()
-        hdri = hdri if hdri.is_absolute() else path.parent / hdri
-        if not hdri.is_file():
-            raise PgrfError(f"{path}: key 'render.hdri' names {hdri}, which does not exist; give an image file or leave it empty")
-        render = replace(render, hdri=str(hdri.resolve()))
+    render = replace(render, hdri=_resolve_hdri(path, render.hdri, path.parent))
     categories = {}
     for name, table in _table(path, "categories", raw.get("categories", {})).items():
         category = _build(path, f"categories.{name}", Category, _table(path, f"categories.{name}", table), name=name)
@@ -157,7 +163,45 @@ def load_config(path: str | Path | None = None) -> Config:
 def with_overrides(settings: RenderSettings, **overrides: Any) -> RenderSettings:
     """Render settings with CLI values applied (None means 'not given'), validated like the file."""
     given = {key: value for key, value in overrides.items() if value is not None}
-    return _build(Path("command line"), "render", RenderSettings, {**_as_dict(settings), **given})
+    where = Path("command line")
+    if "hdri" in given:
+        given["hdri"] = _resolve_hdri(where, _check_value(where, "render.hdri", given["hdri"], str), Path.cwd())
+    return _build(where, "render", RenderSettings, {**_as_dict(settings), **given})
+
+
+def hdri_file(hdri: str) -> Path | None:
+    """The image a (resolved) ``hdri`` setting lights the scene with: a studio light's EXR in bpy's wheel, the
+    file itself, or None for the even white world light. bpy is located, not imported."""
+    if hdri in ("", NO_HDRI):
+        return None
+    if hdri not in STUDIO_LIGHTS:
+        return Path(hdri)
+    spec = importlib.util.find_spec("bpy")
+    folders = spec.submodule_search_locations if spec and spec.submodule_search_locations else []
+    found = [file for folder in folders for file in Path(folder).glob(f"*/datafiles/studiolights/world/{hdri}.exr")]
+    if not found:
+        raise PgrfError(f"render.hdri = '{hdri}': bpy's bundled studio light datafiles/studiolights/world/{hdri}.exr "
+                        "was not found; install the bpy wheel, or give an image file or none")
+    return sorted(found)[-1]
+
+
+def _resolve_hdri(where: Path, value: str, base: Path) -> str:
+    """The canonical ``hdri``: ``none``, a studio light name, or an existing image's absolute path (relative to ``base``)."""
+    value = value.strip()
+    if value.lower() in ("", NO_HDRI):
+        return NO_HDRI
+    if value in STUDIO_LIGHTS:
+        return value
+    path = Path(value).expanduser()
+    path = path if path.is_absolute() else base / path
+    if path.is_file():
+        return str(path.resolve())
+    names = ", ".join(STUDIO_LIGHTS)
+    if Path(value).suffix or "/" in value:
+        raise PgrfError(f"{where}: key 'render.hdri' names {path}, which does not exist; give an image file, "
+                        f"a studio light ({names}) or none")
+    raise PgrfError(f"{where}: key 'render.hdri' is {value!r}, which is no studio light; valid names: {names}; "
+                    "or none (even white light) or an image file")
 
 
 def _as_dict(settings: RenderSettings) -> dict[str, Any]:
@@ -208,6 +252,7 @@ def _check_value(path: Path, key: str, value: Any, expected: Any) -> Any:
     return value
 
 
+_NON_NEGATIVE = {"world_strength", "dither"}
 _POSITIVE = {"views", "resolution", "samples", "workers", "timeout", "recycle_after", "radius", "fov"}
 
 
@@ -215,6 +260,9 @@ def _check_ranges(path: Path, prefix: str, instance: Any) -> None:
     for name in _POSITIVE & {f.name for f in fields(instance)}:
         if getattr(instance, name) <= 0:
             raise PgrfError(f"{path}: key '{prefix}.{name}' must be positive; got {getattr(instance, name)!r}")
+    for name in _NON_NEGATIVE & {f.name for f in fields(instance)}:
+        if getattr(instance, name) < 0:
+            raise PgrfError(f"{path}: key '{prefix}.{name}' must be 0 or more; got {getattr(instance, name)!r}")
     if isinstance(instance, RenderSettings):
         if instance.fov >= math.pi:
             raise PgrfError(f"{path}: key '{prefix}.fov' is the full angle in radians and must be below π; got {instance.fov}")

@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from pgrf.cli.app import App, ConfigOption, LibraryOption, app, console, errors, note
-from pgrf.config import RenderSettings, load_config, with_overrides
+from pgrf.config import STUDIO_LIGHTS, RenderSettings, hdri_file, load_config, with_overrides
 from pgrf.errors import PgrfError
 
 if TYPE_CHECKING:
@@ -109,6 +109,9 @@ def render(
     passes: Annotated[Optional[str], typer.Option(help="Extra passes, comma-separated: depth,normal "
                                                        f"{_config('passes')}.")] = None,
     seed: Annotated[Optional[int], typer.Option(help=f"Camera seed {_config('seed')}.")] = None,
+    hdri: Annotated[Optional[str], typer.Option(metavar="NAME|FILE|none",
+                                                help=f"World light: a studio light bundled with bpy ({', '.join(STUDIO_LIGHTS)}), "
+                                                     f"an HDRI image, or none for even white light {_config('hdri')}.")] = None,
 ) -> None:
     """Render every model of the categories into random views: transparent PNGs and their cameras."""
     from pgrf.datasets.discovery import discover
@@ -121,7 +124,8 @@ def render(
     cfg = load_config(config)
     pass_list = [p.strip() for p in passes.split(",") if p.strip()] if passes is not None else None
     settings = with_overrides(cfg.render, views=views, resolution=resolution, samples=samples, denoise=denoise,
-                              device=device, workers=workers, timeout=timeout, passes=pass_list, seed=seed)
+                              device=device, workers=workers, timeout=timeout, passes=pass_list, seed=seed, hdri=hdri)
+    hdri_file(settings.hdri)  # a missing studio light stops the run here, not in every worker
     failed = 0
     for name in category:
         cat = cfg.category(name)
@@ -159,7 +163,7 @@ def _print_plan(name: str, catalog: Catalog, todo: Plan) -> None:
     errors.print(f"[bold]{name}[/bold]: {len(catalog.models)} models; " + ", ".join(notes))
     if todo.other_settings:
         errors.print(f"[yellow]note[/yellow]: {len(todo.other_settings)} finished models were rendered with other "
-                     "views/resolution/seed; use --force to re-render them")
+                     "views/resolution/seed/lighting; use --force to re-render them")
 
 
 def _print_outcome(name: str, outcome: Outcome, category_dir: Path) -> None:

@@ -14,7 +14,7 @@ from typing import ClassVar
 
 from pgrf import __version__, fileio
 from pgrf.cameras import View
-from pgrf.config import RenderSettings
+from pgrf.config import NO_HDRI, RenderSettings, hdri_file
 from pgrf.formats.catalog import ModelSpec
 from pgrf.formats.schema import FormatError, Invalid, check_matrix, from_json, to_json
 
@@ -93,6 +93,14 @@ class RenderInfo:
     seed: int
     passes: list[str]
     hdri: str | None
+    """The ``hdri`` setting: a studio light name or an image path; None: the even white world light."""
+    hdri_file: str | None = None
+    """The image that lit the model (a studio light's EXR in bpy's wheel); None: even white light or an older file."""
+    world_strength: float = 1.0
+    world_rotation: float = 0.0
+    """Degrees the HDRI was turned about +Z."""
+    dither: float = 1.0
+    """Film dither; files written before it was recorded were rendered with Blender's default, 1.0."""
 
 
 @dataclass(frozen=True)
@@ -118,8 +126,22 @@ class Cameras:
             raise Invalid(f"schema {self.schema} is not {CAMERAS_SCHEMA}")
 
     def settings_differ(self, settings: RenderSettings) -> bool:
-        """Whether ``settings`` would render other views (count, size or camera seed)."""
-        return (len(self.views), self.render.resolution, self.render.seed) != (settings.views, settings.resolution, settings.seed)
+        """Whether ``settings`` would render other views (count, size or camera seed) or light them otherwise (HDRI,
+        strength, rotation). Noise-level settings (samples, denoiser, dither) do not count."""
+        render = self.render
+        ours = (len(self.views), render.resolution, render.seed, _lighting(render.hdri, render.world_strength, render.world_rotation))
+        theirs = (settings.views, settings.resolution, settings.seed,
+                  _lighting(_recorded_hdri(settings), settings.world_strength, settings.world_rotation))
+        return ours != theirs
+
+
+def _recorded_hdri(settings: RenderSettings) -> str | None:
+    return None if settings.hdri in ("", NO_HDRI) else settings.hdri
+
+
+def _lighting(hdri: str | None, strength: float, rotation: float) -> tuple[str | None, float, float]:
+    """What decides the look of the world light (the rotation of an even white light changes nothing)."""
+    return hdri, strength, rotation if hdri else 0.0
 
 
 def cameras_document(
@@ -151,7 +173,11 @@ def cameras_document(
             radius=settings.radius,
             seed=settings.seed,
             passes=list(settings.passes),
-            hdri=settings.hdri or None,
+            hdri=_recorded_hdri(settings),
+            hdri_file=str(image) if (image := hdri_file(settings.hdri)) else None,
+            world_strength=settings.world_strength,
+            world_rotation=settings.world_rotation,
+            dither=settings.dither,
         ),
         blender_version=blender_version,
         pgrf_version=__version__,

@@ -5,12 +5,14 @@ Runs only inside render worker processes (imports bpy).
 
 from __future__ import annotations
 
+import math
+
 import bpy
 import numpy as np
 from mathutils import Matrix
 
 from pgrf.cameras import opencv_to_blender
-from pgrf.config import RenderSettings
+from pgrf.config import RenderSettings, hdri_file
 from pgrf.errors import PgrfError
 
 GPU_BACKENDS = {"optix": ["OPTIX"], "cuda": ["CUDA"], "auto": ["OPTIX", "CUDA"]}
@@ -39,6 +41,7 @@ def configure(settings: RenderSettings) -> str:
     scene.render.pixel_aspect_x = scene.render.pixel_aspect_y = 1.0
     scene.render.film_transparent = True
     scene.render.use_persistent_data = True
+    scene.render.dither_intensity = settings.dither
     scene.view_settings.view_transform = "Standard"
     scene.view_settings.look = "None"
     scene.view_settings.exposure = 0.0
@@ -81,19 +84,25 @@ def _device(requested: str) -> str:
 
 
 def _world(settings: RenderSettings) -> None:
-    """Even white world light, or an HDRI environment when the config names one."""
+    """Even white world light (``hdri = none``), or an HDRI environment turned ``world_rotation`` degrees about +Z."""
     world = bpy.data.worlds.new("pgrf-world")
     bpy.context.scene.world = world
     nodes, links = world.node_tree.nodes, world.node_tree.links
     background = nodes.get("Background") or nodes.new("ShaderNodeBackground")
     background.inputs["Strength"].default_value = settings.world_strength
     background.inputs["Color"].default_value = (1.0, 1.0, 1.0, 1.0)
-    if settings.hdri:
+    image = hdri_file(settings.hdri)
+    if image is not None:
         environment = nodes.new("ShaderNodeTexEnvironment")
         try:
-            environment.image = bpy.data.images.load(settings.hdri, check_existing=True)
+            environment.image = bpy.data.images.load(str(image), check_existing=True)
         except RuntimeError:
-            raise PgrfError(f"render.hdri: cannot read {settings.hdri}; give an existing .hdr/.exr file or leave it empty") from None
+            raise PgrfError(f"render.hdri: cannot read {image}; give an existing .hdr/.exr file, a studio light or none") from None
+        mapping = nodes.new("ShaderNodeMapping")
+        mapping.vector_type = "TEXTURE"  # the inverse transform: the environment itself turns by +rotation
+        mapping.inputs["Rotation"].default_value = (0.0, 0.0, math.radians(settings.world_rotation))
+        links.new(nodes.new("ShaderNodeTexCoord").outputs["Generated"], mapping.inputs["Vector"])
+        links.new(mapping.outputs["Vector"], environment.inputs["Vector"])
         links.new(environment.outputs["Color"], background.inputs["Color"])
     output = nodes.get("World Output") or nodes.new("ShaderNodeOutputWorld")
     links.new(background.outputs["Background"], output.inputs["Surface"])

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pgrf.config import load_config, with_overrides
+from pgrf.config import STUDIO_LIGHTS, RenderSettings, hdri_file, load_config, with_overrides
 from pgrf.errors import PgrfError
 from tests.helpers import CONFIG, run_pgrf
 
@@ -100,6 +100,62 @@ def test_hdri_is_relative_to_the_config_and_must_exist(tmp_path: Path) -> None:
         load_config(_write(tmp_path, "[render]\nhdri = 'sky.hdr'\n"))
     (tmp_path / "sky.hdr").write_bytes(b"#?RADIANCE\n")
     assert load_config(tmp_path / "assets.toml").render.hdri == str((tmp_path / "sky.hdr").resolve())
+    assert hdri_file(load_config(tmp_path / "assets.toml").render.hdri) == (tmp_path / "sky.hdr").resolve()
+
+
+def test_the_shipped_look_is_the_studio_light_without_dither() -> None:
+    render = load_config(CONFIG).render
+    assert (render.hdri, render.world_strength, render.world_rotation, render.dither) == ("studio", 1.0, 0.0, 0.0)
+    assert RenderSettings().hdri == "studio" and RenderSettings().dither == 0.0
+
+
+@pytest.mark.parametrize("name", STUDIO_LIGHTS)
+def test_studio_lights_are_found_in_the_bpy_wheel(tmp_path: Path, name: str) -> None:
+    render = load_config(_write(tmp_path, f"[render]\nhdri = '{name}'\nworld_rotation = 90\n")).render
+    assert render.hdri == name and render.world_rotation == 90.0
+    image = hdri_file(render.hdri)
+    assert image.name == f"{name}.exr" and image.is_file() and image.read_bytes()[:4] == b"\x76\x2f\x31\x01"  # OpenEXR
+    assert "All HDRIs are licensed as CC0." in (image.parent / "license.txt").read_text()
+
+
+@pytest.mark.parametrize("value", ["none", "None", "", "  "])
+def test_none_or_empty_is_the_even_white_light(tmp_path: Path, value: str) -> None:
+    render = load_config(_write(tmp_path, f"[render]\nhdri = '{value}'\n")).render
+    assert render.hdri == "none" and hdri_file(render.hdri) is None
+
+
+def test_a_bad_studio_light_name_lists_the_valid_names(tmp_path: Path) -> None:
+    path = _write(tmp_path, "[render]\nhdri = 'studoi'\n")
+    with pytest.raises(PgrfError) as error:
+        load_config(path)
+    message = str(error.value)
+    assert f"{path}: key 'render.hdri' is 'studoi', which is no studio light; valid names: " + ", ".join(STUDIO_LIGHTS) in message
+    assert "none" in message and "\n" not in message
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("[render]\nworld_rotation = 'left'\n", "key 'render.world_rotation' must be float"),
+    ("[render]\ndither = -1\n", "key 'render.dither' must be 0 or more"),
+    ("[render]\nworld_strength = -0.5\n", "key 'render.world_strength' must be 0 or more"),
+])
+def test_bad_lighting_values_are_one_line_errors(tmp_path: Path, text: str, expected: str) -> None:
+    with pytest.raises(PgrfError, match=expected):
+        load_config(_write(tmp_path, text))
+
+
+def test_hdri_flag_takes_names_files_relative_to_the_working_folder_and_none(tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = load_config(CONFIG).render
+    assert with_overrides(settings, hdri="forest").hdri == "forest"
+    assert with_overrides(settings, hdri="none").hdri == "none"
+    assert with_overrides(settings, hdri=None).hdri == "studio"
+    (tmp_path / "sky.exr").write_bytes(b"v/1\x01")
+    monkeypatch.chdir(tmp_path)
+    assert with_overrides(settings, hdri="sky.exr").hdri == str(tmp_path / "sky.exr")
+    with pytest.raises(PgrfError, match="command line: key 'render.hdri' is 'moon', which is no studio light; valid names: studio"):
+        with_overrides(settings, hdri="moon")
+    with pytest.raises(PgrfError, match="names .*missing.hdr, which does not exist"):
+        with_overrides(settings, hdri="missing.hdr")
 
 
 def test_cli_error_keeps_brackets_of_the_fix() -> None:
@@ -115,3 +171,11 @@ def test_min_mean_alpha_override_then_category_then_zero() -> None:
     assert cfg.min_mean_alpha("plants", 0.0) == 0.0
     assert cfg.min_mean_alpha("no-such-category", None) == 0.0
     assert cfg.min_mean_alpha("no-such-category", 0.1) == 0.1
+
+
+def test_hdri_flag_with_a_bad_name_stops_render_with_one_line() -> None:
+    result = run_pgrf("render", "--category", "plants", "--config", str(CONFIG), "--hdri", "moon")
+    assert result.returncode == 2
+    message = " ".join(result.stderr.split())
+    assert "key 'render.hdri' is 'moon', which is no studio light; valid names: studio, city, courtyard" in message
+    assert "Traceback" not in result.stderr
