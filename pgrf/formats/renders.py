@@ -37,11 +37,6 @@ class Status(StrEnum):
     """Named by the category's exclude file (hand-rejected): not rendered."""
 
     @property
-    def finished(self) -> bool:
-        """The model folder is complete on disk."""
-        return self in (Status.RENDERED, Status.SPARSE)
-
-    @property
     def error(self) -> bool:
         """The attempt failed and will be retried."""
         return self in (Status.FAILED, Status.TIMEOUT)
