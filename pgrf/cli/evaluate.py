@@ -49,12 +49,14 @@ def fid(
     from pgrf.datasets.loader import shard_urls
     from pgrf.evaluate.metrics import PROTOCOLS, compute_fid, inception_network
     from pgrf.model.checkpoint import load_generator
+    from pgrf.model.device import allow_tf32
     from pgrf.train import distributed
 
     if protocol not in PROTOCOLS:
         raise PgrfError(f"--protocol must be one of {', '.join(PROTOCOLS)}; got {protocol!r}")
     count = num if num is not None else PROTOCOLS[protocol]
     context = distributed.setup(device)
+    allow_tf32(False)  # the FID detector and G in full fp32, as the reference
     try:
         network = inception_network(inception, context.device)
         shard_urls(shards)  # a missing shard folder is an error before any work
@@ -159,12 +161,13 @@ def mesh(
     from pgrf.evaluate.mesh import save_mesh
     from pgrf.evaluate.views import class_index
     from pgrf.model.checkpoint import load_generator
-    from pgrf.model.device import resolve_device
+    from pgrf.model.device import allow_tf32, resolve_device
 
     if out.suffix.lower() not in (".ply", ".obj"):
         raise PgrfError(f"mesh file must end in .ply or .obj, got {out.name}")
     if resolution < 2:
         raise PgrfError(f"--resolution must be at least 2, got {resolution}")
+    allow_tf32(False)
     generator, info = load_generator(checkpoint, resolve_device(device))
     result = generator_mesh(generator, seed, resolution, threshold, truncation, class_index(class_, info.class_names))
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -177,8 +180,9 @@ def _seeded_generator(checkpoint: Path, seeds: str, resolution: int | None,
     """What ``sample`` and ``video`` start from: the parsed seeds, G_ema and its dataset info, the render size."""
     from pgrf.evaluate.views import dataset_resolution, parse_seeds
     from pgrf.model.checkpoint import load_generator
-    from pgrf.model.device import resolve_device
+    from pgrf.model.device import allow_tf32, resolve_device
 
     seed_list = parse_seeds(seeds)
+    allow_tf32(False)
     generator, info = load_generator(checkpoint, resolve_device(device))
     return seed_list, generator, info, dataset_resolution(info, resolution)

@@ -35,3 +35,12 @@ def resolve_device(name: str = "auto") -> torch.device:
     if device.index is not None and device.index >= torch.cuda.device_count():
         raise PgrfError(f"--device {name}: only {torch.cuda.device_count()} CUDA GPUs are visible (cuda:0 …)")
     return device
+
+
+def allow_tf32(enabled: bool) -> None:
+    """Whether CUDA matmuls and cuDNN convolutions may use TF32. PyTorch lets cuDNN use it by default; pgrf turns it
+    off unless asked (G in full precision, the FID Inception exact), as StyleGAN2-ADA's code does."""
+    import torch  # here: the CLI imports this module without torch
+
+    torch.backends.cuda.matmul.allow_tf32 = enabled
+    torch.backends.cudnn.allow_tf32 = enabled

@@ -34,6 +34,7 @@ from pgrf.fileio import append_log
 from pgrf.formats.card import DatasetCard, DatasetInfo, read_card
 from pgrf.formats.schema import to_json
 from pgrf.model.checkpoint import LATEST, load_checkpoint, model_config
+from pgrf.model.device import allow_tf32
 from pgrf.model.discriminator import Discriminator
 from pgrf.model.generator import Generator, density_noise_at
 from pgrf.model.patches import PatchSampler, beta_at, extract_patches
@@ -48,7 +49,6 @@ from pgrf.train.losses import (
     discriminator_loss,
     ema_beta,
     generator_loss,
-    lazy_adam_hyperparameters,
     r1_penalty,
     update_ema,
 )
@@ -138,13 +138,14 @@ def build(options: TrainOptions, context: distributed.Context, state: dict[str, 
     G_ema.load_state_dict(G.state_dict())
     for module in (G, D, G_ema):
         distributed.broadcast_module(module, context)
+    # R1 is added to the ordinary D step every r1_interval steps (its weight × r1_interval), not taken as an extra
+    # optimiser step as in StyleGAN2, so D makes one Adam step per iteration and needs no lr/beta compensation.
     betas = (0.0, 0.99)
-    d_lr, d_betas = lazy_adam_hyperparameters(options.lr, betas, options.r1_interval)
     return Run(
         options=options, context=context, config=config, card=card, folder=run_folder(options, card),
         G=G, D=D, G_ema=G_ema,
         opt_G=torch.optim.Adam(G.parameters(), lr=options.lr, betas=betas, eps=1e-8),
-        opt_D=torch.optim.Adam(D.parameters(), lr=d_lr, betas=d_betas, eps=1e-8),
+        opt_D=torch.optim.Adam(D.parameters(), lr=options.lr, betas=betas, eps=1e-8),
         ada=AdaptiveP(options.ada_target, interval=ADA_INTERVAL_STEPS * options.batch, speed_kimg=options.ada_kimg),
         augment=AugmentPipe(),
         sampler=PatchSampler(config.resolution, config.patch_resolution, config.patch_schedule, config.anneal_kimg,
@@ -170,6 +171,7 @@ def _resume_path(options: TrainOptions) -> Path | None:
 def train(options: TrainOptions, console: Console | None = None) -> Path:
     """Train until ``options.kimg``; returns the run folder."""
     context = distributed.setup(options.device)
+    allow_tf32(options.tf32)
     try:
         state = load_checkpoint(_resume_path(options), context.device) if options.resume is not None else None
         if state is not None:

@@ -2,7 +2,8 @@
 
 - Non-saturating logistic loss: G minimises softplus(−D(G(z))); D minimises softplus(D(fake)) + softplus(−D(real)).
 - R1 = ‖∇ₓ D(x)‖² on real patches, weighted γ/2, applied lazily every ``interval`` D steps and multiplied
-  by the interval (StyleGAN2 §B); the optimiser's lr and betas are compensated for the extra steps.
+  by the interval (StyleGAN2 §B). It rides on the ordinary D step rather than an extra optimiser step, so
+  Adam's lr and betas are not compensated (StyleGAN2's 16/17 factors are for its separate regulariser step).
 - Blur of D's inputs with a Gaussian whose σ fades linearly to 0; EMA of G with ramp-up.
 """
 
@@ -29,14 +30,6 @@ def r1_penalty(real_logits: torch.Tensor, reals: torch.Tensor) -> torch.Tensor:
     """Per-sample squared gradient norm of D's real logits w.r.t. its (grad-requiring) inputs."""
     (gradient,) = torch.autograd.grad(real_logits.sum(), reals, create_graph=True)
     return gradient.square().flatten(1).sum(dim=1)
-
-
-def lazy_adam_hyperparameters(lr: float, betas: tuple[float, float], interval: int) -> tuple[float, tuple[float, float]]:
-    """Adam lr and betas compensating for a regulariser run every ``interval`` steps (StyleGAN2)."""
-    if interval <= 1:
-        return lr, betas
-    ratio = interval / (interval + 1)
-    return lr * ratio, (betas[0] ** ratio, betas[1] ** ratio)
 
 
 def blur_sigma_at(kimg: float, sigma: float, fade_kimg: float) -> float:

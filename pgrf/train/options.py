@@ -40,6 +40,8 @@ class TrainOptions:
     workers: int = 2
     shuffle_buffer: int = 1000
     lr: float = 0.002
+    tf32: bool = False
+    """Let CUDA matmuls and convolutions use TF32 (faster on Ampere+, less exact); off as in the reference."""
     r1_interval: int = 16
     ema_kimg: float = 10.0
     ema_rampup: float | None = 0.05

@@ -19,10 +19,11 @@ from pgrf.config import load_config
 from pgrf.datasets.synthetic import fake_renders
 from pgrf.errors import PgrfError
 from pgrf.model.checkpoint import load_checkpoint, load_generator
+from pgrf.model.device import allow_tf32
 from pgrf.model.generator import density_noise_at
 from pgrf.model.presets import preset
 from pgrf.pipeline.pack import PackOptions, pack
-from pgrf.train import loop, losses
+from pgrf.train import distributed, loop, losses
 from pgrf.train.options import TrainOptions
 from tests.helpers import CONFIG, REPO, run_pgrf
 
@@ -60,10 +61,21 @@ def test_r1_is_the_squared_gradient_norm() -> None:
     assert torch.allclose(losses.r1_penalty(logits, images), expected)
 
 
-def test_lazy_regularisation_compensates_lr_and_betas() -> None:
-    lr, betas = losses.lazy_adam_hyperparameters(0.002, (0.0, 0.99), 16)
-    assert lr == pytest.approx(0.002 * 16 / 17) and betas == (0.0, pytest.approx(0.99 ** (16 / 17)))
-    assert losses.lazy_adam_hyperparameters(0.002, (0.0, 0.99), 1) == (0.002, (0.0, 0.99))
+def test_lazy_r1_folded_into_the_d_step_leaves_adam_uncompensated(shards: Path, tmp_path: Path) -> None:
+    """R1 rides on the ordinary D step (no extra optimiser step), so StyleGAN2's lr × 16/17, β^(16/17) must not apply."""
+    run = loop.build(_options(shards, tmp_path, r1_interval=16, gamma=0.05), distributed.setup("cpu"))
+    for optimiser in (run.opt_G, run.opt_D):
+        group = optimiser.param_groups[0]
+        assert group["lr"] == 0.002 and group["betas"] == (0.0, 0.99)
+
+
+def test_tf32_is_off_unless_asked(shards: Path, tmp_path: Path) -> None:
+    torch.backends.cudnn.allow_tf32 = True  # PyTorch's own default for convolutions
+    loop.train(_options(shards, tmp_path / "off"))
+    assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
+    loop.train(_options(shards, tmp_path / "on", tf32=True))
+    assert torch.backends.cudnn.allow_tf32 and torch.backends.cuda.matmul.allow_tf32
+    allow_tf32(False)
 
 
 def test_ema_update_and_ramp_up() -> None:
