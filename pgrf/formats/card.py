@@ -18,6 +18,11 @@ BACKGROUNDS = {"white": 255, "black": 0}
 """The card's ``background`` values and the 8-bit grey each composites over."""
 
 
+def background_level(name: str) -> float:
+    """A background as a colour level in [0, 1] (the volume renderer's range)."""
+    return BACKGROUNDS[name] / 255
+
+
 @dataclass(frozen=True)
 class CameraModel:
     """The cameras every sample was rendered with: sphere radius, full field of view, matrix convention."""
@@ -85,7 +90,8 @@ class DatasetCard:
 
     def info(self, class_names: list[str], shards: str) -> DatasetInfo:
         """What a generator trained on these shards keeps (``class_names``: the classes it is conditioned on)."""
-        return DatasetInfo(self.resolution, self.camera.radius, self.camera.fov, class_names, self.mirror, shards)
+        return DatasetInfo(self.resolution, self.camera.radius, self.camera.fov, class_names, self.mirror, shards,
+                           self.background)
 
 
 def write_card(shards_dir: Path, card: DatasetCard) -> None:
@@ -121,6 +127,12 @@ class DatasetInfo:
     class_names: list[str]
     mirror: bool = False
     shards: str = ""
+    background: str = "white"
+    """The colour the reals were composited over (checkpoints before this field: white); G composites over it too."""
+
+    def __post_init__(self) -> None:
+        if self.background not in BACKGROUNDS:
+            raise Invalid(f"field 'background' must be one of {', '.join(BACKGROUNDS)}; got {self.background!r}")
 
     @classmethod
     def parse(cls, data: Any, where: str) -> DatasetInfo:

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from pgrf.errors import PgrfError
-from pgrf.formats.card import DatasetInfo
+from pgrf.formats.card import DatasetInfo, background_level
 from pgrf.model.generator import Generator
 from pgrf.model.presets import ModelConfig
 
@@ -51,6 +51,7 @@ def dataset_info(state: dict[str, Any]) -> DatasetInfo:
 def load_generator(path: Path, device: str | torch.device = "cpu") -> tuple[Generator, DatasetInfo]:
     """G_ema of a checkpoint, in eval mode on ``device``, and its dataset facts."""
     state = load_checkpoint(path, device)
-    generator = Generator(model_config(state)).to(device)
+    info = dataset_info(state)
+    generator = Generator(model_config(state), background_level(info.background)).to(device)
     generator.load_state_dict(state["G_ema"])
-    return generator.eval().requires_grad_(False), dataset_info(state)
+    return generator.eval().requires_grad_(False), info

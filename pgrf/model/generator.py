@@ -28,7 +28,8 @@ def density_noise_at(kimg: float, config: ModelConfig) -> float:
 
 
 class Generator(nn.Module):
-    """G(z, c, c2w, K, patch) → RGB patches (B, 3, r, r) in [-1, 1] over a white background.
+    """G(z, c, c2w, K, patch) → RGB patches (B, 3, r, r) in [-1, 1] over ``background`` (a level in [0, 1]: the
+    dataset's, 1 = white, 0 = black; not a weight, so it comes from the dataset, not the state dict).
 
     ``z`` (B, z_dim) ~ N(0, I); ``c`` (B, c_dim) one-hot labels or None; ``c2w`` (B, 4, 4) OpenCV
     camera-to-world and ``intrinsics`` (B, 3, 3) normalised K, exactly as in cameras.json and the
@@ -36,9 +37,10 @@ class Generator(nn.Module):
     are jittered and synthesis noise is random; in eval mode both are fixed, so output depends on z only.
     """
 
-    def __init__(self, config: ModelConfig) -> None:
+    def __init__(self, config: ModelConfig, background: float = 1.0) -> None:
         super().__init__()
         self.config = config
+        self.background = background
         self.patch_resolution = config.patch_resolution
         self.synthesis = SynthesisNetwork(config.w_dim, config.plane_resolution, config.plane_channels,
                                           config.g_channel_base, config.g_channel_max)
@@ -59,7 +61,7 @@ class Generator(nn.Module):
             return self.decoder(sample_triplanes(planes, points))
 
         return render_rays(field, rays, self.config.coarse_steps, self.config.fine_steps, jitter=jitter,
-                           density_noise_std=density_noise_std, generator=generator)
+                           density_noise_std=density_noise_std, background=self.background, generator=generator)
 
     def forward(self, z: torch.Tensor, c: torch.Tensor | None, c2w: torch.Tensor, intrinsics: torch.Tensor,
                 patch: torch.Tensor, psi: float = 1.0, density_noise_std: float = 0.0) -> torch.Tensor:

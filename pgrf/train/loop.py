@@ -31,7 +31,7 @@ from pgrf.datasets.loader import Batch, Split, shard_urls, train_loader
 from pgrf.errors import PgrfError
 from pgrf.evaluate.report import snapshot_fid, snapshot_grid
 from pgrf.fileio import append_log
-from pgrf.formats.card import DatasetCard, DatasetInfo, read_card
+from pgrf.formats.card import DatasetCard, DatasetInfo, background_level, read_card
 from pgrf.formats.schema import to_json
 from pgrf.model.checkpoint import LATEST, load_checkpoint, model_config
 from pgrf.model.device import allow_tf32
@@ -132,9 +132,10 @@ def build(options: TrainOptions, context: distributed.Context, state: dict[str, 
         raise PgrfError(f"--batch {options.batch} must split into equal per-process batches ({context.world} processes) "
                         f"that are multiples of the minibatch-stddev group ({group}); try {group * context.world * 2}")
     torch.manual_seed(options.seed)
-    G = Generator(config).to(context.device).train()
+    background = background_level(card.background)  # G composites over the reals' background
+    G = Generator(config, background).to(context.device).train()
     D = Discriminator(config).to(context.device).train()
-    G_ema = Generator(config).to(context.device).eval().requires_grad_(False)
+    G_ema = Generator(config, background).to(context.device).eval().requires_grad_(False)
     G_ema.load_state_dict(G.state_dict())
     for module in (G, D, G_ema):
         distributed.broadcast_module(module, context)

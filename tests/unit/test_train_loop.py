@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -246,3 +247,28 @@ def test_fid_during_training_is_logged(tmp_path: Path) -> None:
     lines = [json.loads(x) for x in (run / "stats.jsonl").read_text().splitlines()]
     fids = [line for line in lines if "fid" in line]
     assert len(fids) == 1 and math.isfinite(fids[0]["fid"]) and fids[0]["num_fake"] == 4 and fids[0]["num_real"] == 4
+
+
+class _EmptyField(nn.Module):
+    """A decoder with no density anywhere: every ray shows the background."""
+
+    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        shape = features.shape[:-1]
+        return torch.full((*shape, 3), 0.5), torch.full(shape, -100.0)
+
+
+def test_g_composites_over_the_datasets_background(tmp_path: Path) -> None:
+    renders = [fake_renders(tmp_path / "renders", "plants", {"a_var1": 0.5, "b_var1": 0.6}, views=6)]
+    pack(renders, tmp_path / "black", load_config(CONFIG), PackOptions(resolution=16, samples_per_shard=8, background="black"))
+    run = loop.build(_options(tmp_path / "black", tmp_path / "runs"), distributed.setup("cpu"))
+    camera = torch.from_numpy(np.stack([np.eye(4)] * 2)).float()
+    camera[:, 2, 3] = -3.5  # at (0, 0, -3.5) looking along +z at the origin
+    intrinsics = torch.tensor([[[1.2, 0.0, 0.5], [0.0, 1.2, 0.5], [0.0, 0.0, 1.0]]] * 2)
+    for generator in (run.G, run.G_ema):
+        generator.decoder = _EmptyField()
+        c = torch.eye(generator.config.c_dim)[:2] if generator.config.c_dim else None
+        image = generator.render_image(torch.randn(2, generator.config.z_dim), c, camera, intrinsics, 8)
+        assert torch.equal(image, torch.full_like(image, -1.0))  # black in [-1, 1], not white
+    loop.train(_options(tmp_path / "black", tmp_path / "runs", name="black"))
+    loaded, info = load_generator(tmp_path / "runs" / "black" / "checkpoints")
+    assert info.background == "black" and loaded.background == 0.0
