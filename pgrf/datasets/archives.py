@@ -27,14 +27,18 @@ def cache_root() -> Path:
     return base / "pgrf"
 
 
+def file_key(path: Path, length: int = 16) -> str:
+    """A cache key of a file as it is now: its resolved path, size and modification time."""
+    stat = path.stat()
+    return hashlib.sha256(f"{path.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()).hexdigest()[:length]
+
+
 def extracted(archive: Path) -> Path:
     """The folder holding ``archive``'s files, extracting it into the cache on first use.
 
     A zip that cannot be read, or that holds paths outside its own folder, is a PgrfError naming it.
     """
-    stat = archive.stat()
-    key = hashlib.sha256(f"{archive.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()).hexdigest()[:16]
-    target = cache_root() / "archives" / f"{archive.stem}-{key}"
+    target = cache_root() / "archives" / f"{archive.stem}-{file_key(archive)}"
     if target.is_dir():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)

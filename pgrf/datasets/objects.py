@@ -6,12 +6,11 @@ keyed by the file's path, size and modification time, so a library is inspected 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import replace
 from pathlib import Path
 
-from pgrf.datasets.archives import cache_root
+from pgrf.datasets.archives import cache_root, file_key
 from pgrf.datasets.assets import safe_id, unique_ids
 from pgrf.fileio import atomic_path
 from pgrf.formats.catalog import ModelSpec
@@ -19,9 +18,7 @@ from pgrf.render.inspect import list_objects
 
 
 def _cache_file(path: str) -> Path:
-    stat = Path(path).stat()
-    key = hashlib.sha256(f"{Path(path).resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()).hexdigest()[:24]
-    return cache_root() / "objects" / f"{key}.json"
+    return cache_root() / "objects" / f"{file_key(Path(path), 24)}.json"
 
 
 def object_names(files: list[str]) -> dict[str, list[str] | str]:

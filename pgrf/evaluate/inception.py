@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from pgrf.errors import PgrfError
+from pgrf.pipeline.shards import sha256
 
 INCEPTION_ENV = "PGRF_INCEPTION"
 WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
@@ -269,7 +270,7 @@ def load_detector(path: str | os.PathLike[str] | None = None, device: torch.devi
         kind = "nvidia-torchscript"
     else:
         model, kind = load_inception(weights, device), "pytorch-fid"
-    model.detector_info = DetectorInfo(kind, _file_sha256(weights))
+    model.detector_info = DetectorInfo(kind, sha256(weights))
     return model
 
 
@@ -292,14 +293,6 @@ def _load_torchscript(path: Path, device: torch.device | str) -> NvidiaDetector:
         raise PgrfError(f"{path}: a TorchScript module giving features of shape {tuple(features.shape)}, "
                         f"not (N, {FEATURE_DIM}); {_WHICH_FILES}")
     return detector.requires_grad_(False).to(device)
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def resolve_weights(path: str | os.PathLike[str] | None = None) -> Path | None:
