@@ -9,7 +9,10 @@ Speed (pack is meant to run at close to the rate PNGs decode; see bench/pack.py)
 
 from __future__ import annotations
 
+import functools
+import io
 import struct
+import zipfile
 import zlib
 from pathlib import Path
 
@@ -35,8 +38,10 @@ def decode_png(data: bytes, mode: str, name: str) -> np.ndarray:
         raise BadImage(f"{name}: not a readable PNG ({error}); re-create the file") from None
 
 
-def read_rgba(path: Path) -> np.ndarray:
-    """The PNG at ``path`` as uint8 RGBA (H, W, 4)."""
+def read_rgba(path: Path, member: str = "") -> np.ndarray:
+    """The PNG at ``path`` (or its zip ``member``, which may also be another image format) as uint8 RGBA (H, W, 4)."""
+    if member:
+        return _read_member(path, member)
     try:
         data = path.read_bytes()
     except OSError as error:
@@ -45,6 +50,27 @@ def read_rgba(path: Path) -> np.ndarray:
         return decode_png(data, "RGBA", str(path))
     except BadImage:
         raise BadImage(f"{path}: corrupt or truncated PNG; re-render the model (pgrf render --force) or pack with --skip-bad") from None
+
+
+def _read_member(path: Path, member: str) -> np.ndarray:
+    name = f"{path}:{member}"
+    try:
+        data = _archive(path).read(member)
+    except (OSError, KeyError, zipfile.BadZipFile) as error:
+        raise BadImage(f"{name}: cannot be read ({type(error).__name__}); check the zip (unzip -t)") from None
+    if data.startswith(PNG_SIGNATURE):
+        return decode_png(data, "RGBA", name)
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return np.asarray(image.convert("RGBA"))
+    except (OSError, ValueError, Image.DecompressionBombError) as error:
+        raise BadImage(f"{name}: not a readable image ({type(error).__name__}); re-create the file") from None
+
+
+@functools.lru_cache(maxsize=4)
+def _archive(path: Path) -> zipfile.ZipFile:
+    """An open zip, kept for the process: reading its directory again for every member would cost more than the member."""
+    return zipfile.ZipFile(path)
 
 
 def encode_png(image: Image.Image) -> bytes:
