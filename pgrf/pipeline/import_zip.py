@@ -107,9 +107,8 @@ def import_zip(path: Path, out: Path, pack: PackOptions, options: ZipOptions, co
     images, dataset = _read(path)
     problems: list[str] = []
     label_mode = _label_mode(options.labels, dataset, path)
-    cameras = _cameras(path, images, dataset, label_mode, options, problems)
+    cameras, radius, fov = _cameras(path, images, dataset, label_mode, options, problems)
     classes, class_names = _classes(path, images, dataset, label_mode, problems)
-    radius, fov = _camera_model(dataset, cameras, options)
     samples: dict[str, Sample] = {}
     for image in images:
         if image not in cameras:
@@ -181,31 +180,34 @@ def _matched(path: Path, images: list[str], values: dict[str, Any], what: str, p
 
 
 def _cameras(path: Path, images: list[str], dataset: StyleganDataset, label_mode: str, options: ZipOptions,
-             problems: list[str]) -> dict[str, Camera]:
-    radius, fov = options.radius, options.fov
+             problems: list[str]) -> tuple[dict[str, Camera], float, float]:
+    """Each image's camera, and the dataset's (radius, fov): the flags, else export's record, else the camera labels'
+    medians, else M-Plants' 3.5 and π/4."""
+    note = dataset.pgrf
+    radius = options.radius if options.radius is not None else (note.camera.radius if note else None)
+    fov = options.fov if options.fov is not None else (note.camera.fov if note else None)
     if label_mode == "camera":
         labels = _matched(path, images, dataset.label_of, "labels", problems)
         cameras = {image: Camera(*from_eg3d_label(label, options.world)) for image, label in labels.items()}
+        if cameras:
+            radius = radius if radius is not None else float(np.median([np.linalg.norm(c.c2w[:3, 3]) for c in cameras.values()]))
+            fov = fov if fov is not None else float(np.median([fov_of(c.intrinsics) for c in cameras.values()]))
         what = "camera label"
     else:
-        angles_mode = options.angles
-        if angles_mode == "auto":
-            angles_mode = "pgrf" if dataset.pgrf is not None else "epigraf"
+        angles_mode = options.angles if options.angles != "auto" else ("pgrf" if note is not None else "epigraf")
         if angles_mode == "none" or not dataset.angles_of:
             raise PgrfError(f"{path}: no cameras: dataset.json has no camera labels and "
                             f"{'--angles none' if angles_mode == 'none' else 'no camera_angles'}; pgrf datasets need a "
                             "camera for every image")
         convert = from_epigraf_angles if angles_mode == "pgrf" else from_blender_euler_angles
-        if dataset.pgrf is not None:
-            radius = radius if radius is not None else dataset.pgrf.camera.radius
-            fov = fov if fov is not None else dataset.pgrf.camera.fov
         radius = radius if radius is not None else DEFAULT_RADIUS
-        intrinsics = normalized_intrinsics(fov if fov is not None else DEFAULT_FOV)
+        fov = fov if fov is not None else DEFAULT_FOV
+        intrinsics = normalized_intrinsics(fov)
         cameras = {image: Camera(look_at_origin(*convert(angles), radius), intrinsics)
                    for image, angles in _matched(path, images, dataset.angles_of, "camera_angles", problems).items()}
         what = "camera_angles entry"
     problems.extend(f"{path}:{image}: no {what} in dataset.json; left out" for image in images if image not in cameras)
-    return cameras
+    return cameras, (radius if radius is not None else DEFAULT_RADIUS), (fov if fov is not None else DEFAULT_FOV)
 
 
 def _classes(path: Path, images: list[str], dataset: StyleganDataset, label_mode: str,
@@ -230,14 +232,3 @@ def _classes(path: Path, images: list[str], dataset: StyleganDataset, label_mode
         for index, folder in folders.items():
             names[index] = next(iter(folder))
     return classes, names
-
-
-def _camera_model(dataset: StyleganDataset, cameras: dict[str, Camera], options: ZipOptions) -> tuple[float, float]:
-    """The dataset's (radius, fov): the flags, else export's record, else the cameras' median, else M-Plants'."""
-    note = dataset.pgrf
-    radius = options.radius if options.radius is not None else (note.camera.radius if note else None)
-    fov = options.fov if options.fov is not None else (note.camera.fov if note else None)
-    if cameras:
-        radius = radius if radius is not None else float(np.median([np.linalg.norm(c.c2w[:3, 3]) for c in cameras.values()]))
-        fov = fov if fov is not None else float(np.median([fov_of(c.intrinsics) for c in cameras.values()]))
-    return (radius if radius is not None else DEFAULT_RADIUS), (fov if fov is not None else DEFAULT_FOV)
