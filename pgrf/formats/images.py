@@ -38,10 +38,8 @@ def decode_png(data: bytes, mode: str, name: str) -> np.ndarray:
         raise BadImage(f"{name}: not a readable PNG ({error}); re-create the file") from None
 
 
-def read_rgba(path: Path, member: str = "") -> np.ndarray:
-    """The PNG at ``path`` (or its zip ``member``, which may also be another image format) as uint8 RGBA (H, W, 4)."""
-    if member:
-        return _read_member(path, member)
+def read_rgba(path: Path) -> np.ndarray:
+    """The PNG at ``path`` as uint8 RGBA (H, W, 4)."""
     try:
         data = path.read_bytes()
     except OSError as error:
@@ -52,7 +50,8 @@ def read_rgba(path: Path, member: str = "") -> np.ndarray:
         raise BadImage(f"{path}: corrupt or truncated PNG; re-render the model (pgrf render --force) or pack with --skip-bad") from None
 
 
-def _read_member(path: Path, member: str) -> np.ndarray:
+def read_member_rgba(path: Path, member: str) -> np.ndarray:
+    """The image ``member`` of the zip at ``path`` (PNG, or any format Pillow reads) as uint8 RGBA (H, W, 4)."""
     name = f"{path}:{member}"
     try:
         data = _archive(path).read(member)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from pgrf.formats.images import BadImage, encode_png, read_rgba
+from pgrf.formats.images import BadImage, encode_png, read_member_rgba, read_rgba
 from pgrf.formats.shards import ShardRecord
 from pgrf.pipeline.composite import composite
 from pgrf.pipeline.plan import Sample, ShardPlan
@@ -57,6 +57,8 @@ def _members(plan: ShardPlan, settings: EncodeSettings, result: ShardRecord,
 
 def _encode(twins: list[Sample], settings: EncodeSettings) -> dict[str, bytes]:
     """PNGs of every sample of this shard made from one source image (a view and its mirrored copy)."""
-    image = composite(read_rgba(twins[0].image, twins[0].member), settings.resolution, settings.background)
-    return {s.key: encode_png(image.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if s.meta.mirrored else image)
+    source = twins[0]
+    rgba = read_member_rgba(source.image, source.member) if source.member else read_rgba(source.image)
+    image = composite(rgba, settings.resolution, settings.background)
+    return {s.key: encode_png(image.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if s.meta.mirrored != s.flipped else image)
             for s in twins}

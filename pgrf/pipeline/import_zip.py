@@ -123,10 +123,11 @@ def import_zip(path: Path, out: Path, pack: PackOptions, options: ZipOptions, co
         if meta.key in samples:
             problems.append(f"{path}:{image}: gives sample key {meta.key} like {samples[meta.key].member}; left out")
             continue
-        samples[meta.key] = Sample(path, meta, NO_ALPHA, image)
-        if pack.mirror and not mirrored:
-            twin = meta.mirrored_copy()
-            samples.setdefault(twin.key, Sample(path, twin, NO_ALPHA, image))
+        samples[meta.key] = Sample(path, meta, NO_ALPHA, image, flipped=mirrored)
+    if pack.mirror:  # a mirrored copy of every image whose mirrored sample the zip does not hold already
+        for sample in [s for s in samples.values() if not s.meta.mirrored]:
+            twin = sample.meta.mirrored_copy()
+            samples.setdefault(twin.key, Sample(path, twin, NO_ALPHA, sample.member))  # flipped by the encoder
     for problem in problems:
         console.print(f"[yellow]problem[/yellow] {escape(problem)}", highlight=False)
     if not samples:

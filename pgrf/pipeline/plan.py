@@ -30,6 +30,8 @@ class Sample:
     mean_alpha: float
     member: str = ""
     """The member of the zip ``image`` that holds the pixels (``pgrf import zip``); empty: ``image`` is the PNG."""
+    flipped: bool = False
+    """The source already shows the mirrored view (a mirrored sample of an exported zip): flip only the others."""
 
     @property
     def source(self) -> tuple[Path, str]:
