@@ -50,13 +50,21 @@ def read_rgba(path: Path) -> np.ndarray:
         raise BadImage(f"{path}: corrupt or truncated PNG; re-render the model (pgrf render --force) or pack with --skip-bad") from None
 
 
+def read_member(path: Path, member: str) -> bytes:
+    """The bytes of ``member`` of the zip at ``path``; an unreadable one is a BadImage naming both."""
+    try:
+        return _archive(path).read(member)
+    except (OSError, KeyError, zipfile.BadZipFile) as error:
+        raise BadImage(f"{path}:{member}: cannot be read ({type(error).__name__}); check the zip (unzip -t)") from None
+
+
 def read_member_rgba(path: Path, member: str) -> np.ndarray:
     """The image ``member`` of the zip at ``path`` (PNG, or any format Pillow reads) as uint8 RGBA (H, W, 4)."""
-    name = f"{path}:{member}"
-    try:
-        data = _archive(path).read(member)
-    except (OSError, KeyError, zipfile.BadZipFile) as error:
-        raise BadImage(f"{name}: cannot be read ({type(error).__name__}); check the zip (unzip -t)") from None
+    return decode_image(read_member(path, member), f"{path}:{member}")
+
+
+def decode_image(data: bytes, name: str) -> np.ndarray:
+    """Encoded image bytes (PNG, or any format Pillow reads) → uint8 RGBA (H, W, 4); ``name`` is used in the error."""
     if data.startswith(PNG_SIGNATURE):
         return decode_png(data, "RGBA", name)
     try:
@@ -64,6 +72,26 @@ def read_member_rgba(path: Path, member: str) -> np.ndarray:
             return np.asarray(image.convert("RGBA"))
     except (OSError, ValueError, Image.DecompressionBombError) as error:
         raise BadImage(f"{name}: not a readable image ({type(error).__name__}); re-create the file") from None
+
+
+def may_be_transparent(data: bytes) -> bool:
+    """Whether encoded image bytes can hold transparency: a PNG of colour type 4 or 6 or with a tRNS chunk
+    (read from the chunk headers, nothing decoded); JPEG never; any other format may."""
+    if data.startswith(b"\xff\xd8"):
+        return False
+    if not data.startswith(PNG_SIGNATURE) or len(data) < 26:
+        return True
+    if data[25] in (4, 6):
+        return True
+    position = len(PNG_SIGNATURE)
+    while position + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[position:position + 8])
+        if kind == b"tRNS":
+            return True
+        if kind in (b"IDAT", b"IEND"):
+            return False
+        position += 12 + length
+    return False
 
 
 @functools.lru_cache(maxsize=4)

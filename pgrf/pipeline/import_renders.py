@@ -180,6 +180,9 @@ def import_model(job: ModelJob) -> ModelResult:
         for position, frame in enumerate(job.frames):
             png = job.source / f"{frame.stem}.png"
             index = int(frame.stem) if frame.stem.isdigit() else position
+            if any(v.index == index for v in views):
+                problems.append(f"{job.metadata}: model '{job.name}' lists view {frame.stem} twice; the repeat left out")
+                continue
             if not png.is_file():
                 problems.append(f"{png}: listed in {job.metadata} but missing; view left out")
                 continue

@@ -13,20 +13,23 @@ dataset.json keys are matched to the images as EpiGRAF's loader does and then so
 model folders; ``formats.stylegan.match_names``): keys that name no image, images without a camera, two
 images giving one sample key and undecodable images are each one line, counted, and left out. The
 images are then composited and resized exactly as ``pgrf pack`` does it, through the same shard writer
-(resumable: finished shards are kept).
+(resumable: finished shards are kept); each model's mean alpha (for the index) is measured from its images.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import re
 import zipfile
-from dataclasses import dataclass, field
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from pgrf.cameras import (
     DEFAULT_FOV,
@@ -42,6 +45,7 @@ from pgrf.cameras import (
 )
 from pgrf.errors import PgrfError
 from pgrf.formats.card import DatasetCard
+from pgrf.formats.images import BadImage, decode_image, may_be_transparent, read_member
 from pgrf.formats.schema import FormatError
 from pgrf.formats.shards import SampleMeta
 from pgrf.formats.stylegan import DATASET_FILE, StyleganDataset, match_names, parse_dataset
@@ -55,8 +59,8 @@ LABEL_MODES = ("auto", "class", "camera", "none")
 ANGLE_MODES = ("auto", "epigraf", "pgrf", "none")
 PGRF_NAME = re.compile(r"(?P<model>.+)_v(?P<view>\d{4})(?P<mirrored>_m)?")
 NUMBERED_NAME = re.compile(r"(?P<model>.+)_(?P<view>\d+)")
-NO_ALPHA = 1.0
-"""The index's mean_alpha of imported samples: a zip's images are not measured (see README)."""
+ALPHA_CHUNK = 64
+"""Images per task of the alpha pass."""
 
 
 @dataclass(frozen=True)
@@ -108,10 +112,13 @@ def import_zip(path: Path, out: Path, pack: PackOptions, options: ZipOptions, co
     problems: list[str] = []
     label_mode = _label_mode(options.labels, dataset, path)
     cameras, radius, fov = _cameras(path, images, dataset, label_mode, options, problems)
-    classes, class_names = _classes(path, images, dataset, label_mode, problems)
+    classes, class_names = _classes(path, images, dataset, label_mode)
     samples: dict[str, Sample] = {}
     for image in images:
         if image not in cameras:
+            continue
+        if label_mode == "class" and image not in classes:
+            problems.append(f"{path}:{image}: no class label in dataset.json; left out")
             continue
         model_id, view, mirrored = parse_name(image)
         camera = cameras[image]
@@ -123,20 +130,62 @@ def import_zip(path: Path, out: Path, pack: PackOptions, options: ZipOptions, co
         if meta.key in samples:
             problems.append(f"{path}:{image}: gives sample key {meta.key} like {samples[meta.key].member}; left out")
             continue
-        samples[meta.key] = Sample(path, meta, NO_ALPHA, image, flipped=mirrored)
-    if pack.mirror:  # a mirrored copy of every image whose mirrored sample the zip does not hold already
-        for sample in [s for s in samples.values() if not s.meta.mirrored]:
-            twin = sample.meta.mirrored_copy()
-            samples.setdefault(twin.key, Sample(path, twin, NO_ALPHA, sample.member))  # flipped by the encoder
+        samples[meta.key] = Sample(path, meta, 0.0, image, flipped=mirrored)
     for problem in problems:
         console.print(f"[yellow]problem[/yellow] {escape(problem)}", highlight=False)
     if not samples:
         raise PgrfError(f"{path}: no image with a camera; give a zip whose dataset.json has camera labels or camera_angles")
-    ordered = list(samples.values())
+    mean_alpha = _model_alphas(path, list(samples.values()), pack.workers, console)
+    ordered = [replace(s, mean_alpha=mean_alpha[s.meta.model_id]) for s in samples.values()]
+    if pack.mirror:  # a mirrored copy of every image whose mirrored sample the zip does not hold already
+        keys = {s.key for s in ordered}
+        ordered += [Sample(path, twin, s.mean_alpha, s.member) for s in list(ordered)  # flipped by the encoder
+                    if not s.meta.mirrored and (twin := s.meta.mirrored_copy()).key not in keys]
     collected = Collected(ordered, class_names, len({s.meta.model_id for s in ordered}),
                           {"min_mean_alpha": 0, "min_dim_product": 0, "exclude": 0},
                           {"min_mean_alpha": {}, "min_dim_product": None, "exclude": {}})
     return ZipImport(write_dataset(collected, out, pack, [str(path)], console), problems)
+
+
+def _model_alphas(path: Path, samples: list[Sample], workers: int, console: Console) -> dict[str, float]:
+    """Each model's mean alpha over its images (in [0, 1]), as ``pgrf render`` measures it: images that cannot hold
+    transparency (by their headers) count as 1 without decoding, the others are decoded in ``workers`` processes.
+    Images that do not read are left out here (the shard writer reports them)."""
+    members = sorted({s.member for s in samples})
+    chunks = [members[i:i + ALPHA_CHUNK] for i in range(0, len(members), ALPHA_CHUNK)]
+    alphas: dict[str, float] = {}
+    with Progress(TextColumn("alpha"), BarColumn(), MofNCompleteColumn(), TextColumn("images"), TimeRemainingColumn(),
+                  console=console) as progress:
+        task = progress.add_task("alpha", total=len(members))
+        if workers <= 1 or len(chunks) <= 1:
+            results = (_member_alphas(path, chunk) for chunk in chunks)
+            for chunk, values in zip(chunks, results):
+                alphas.update((m, a) for m, a in zip(chunk, values) if a is not None)
+                progress.advance(task, len(chunk))
+        else:
+            with ProcessPoolExecutor(min(workers, len(chunks)), multiprocessing.get_context("spawn")) as pool:
+                for chunk, values in zip(chunks, pool.map(_member_alphas, [path] * len(chunks), chunks)):
+                    alphas.update((m, a) for m, a in zip(chunk, values) if a is not None)
+                    progress.advance(task, len(chunk))
+    per_model: dict[str, list[float]] = {}
+    for sample in samples:
+        if sample.member in alphas:
+            per_model.setdefault(sample.meta.model_id, []).append(alphas[sample.member])
+    return {s.meta.model_id: float(np.mean(per_model[s.meta.model_id])) if s.meta.model_id in per_model else 0.0
+            for s in samples}
+
+
+def _member_alphas(path: Path, members: list[str]) -> list[float | None]:
+    """Mean alpha of each member (None: unreadable)."""
+    values: list[float | None] = []
+    for member in members:
+        try:
+            data = read_member(path, member)
+            transparent = may_be_transparent(data)
+            values.append(float(decode_image(data, member)[..., 3].mean(dtype=np.float64) / 255) if transparent else 1.0)
+        except BadImage:
+            values.append(None)
+    return values
 
 
 def _read(path: Path) -> tuple[list[str], StyleganDataset]:
@@ -176,7 +225,8 @@ def _label_mode(mode: str, dataset: StyleganDataset, path: Path) -> str:
 def _matched(path: Path, images: list[str], values: dict[str, Any], what: str, problems: list[str]) -> dict[str, Any]:
     """Each image's value from a dataset.json map; keys naming no image are problems."""
     matched, unmatched = match_names(images, list(values))
-    problems.extend(f"{path}: dataset.json {what} key '{key}' names no image in the zip; left out" for key in unmatched)
+    problems.extend(f"{path}: dataset.json {what} key '{key}' names no image in the zip (or one an earlier key names); "
+                    "left out" for key in unmatched)
     return {image: values[key] for image, key in matched.items()}
 
 
@@ -211,8 +261,7 @@ def _cameras(path: Path, images: list[str], dataset: StyleganDataset, label_mode
     return cameras, (radius if radius is not None else DEFAULT_RADIUS), (fov if fov is not None else DEFAULT_FOV)
 
 
-def _classes(path: Path, images: list[str], dataset: StyleganDataset, label_mode: str,
-             problems: list[str]) -> tuple[dict[str, int], list[str]]:
+def _classes(path: Path, images: list[str], dataset: StyleganDataset, label_mode: str) -> tuple[dict[str, int], list[str]]:
     """Each image's class index, and the class names."""
     note = dataset.pgrf
     if label_mode == "class":

@@ -11,6 +11,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 import pyspng
 import pytest
 from PIL import Image
@@ -19,8 +20,11 @@ from pgrf import cameras
 from pgrf.config import Category, load_config
 from pgrf.datasets.stats import compute_stats
 from pgrf.errors import PgrfError
+from pgrf.formats import renders as records
 from pgrf.formats.card import read_card
+from pgrf.formats.images import may_be_transparent
 from pgrf.formats.shards import SampleMeta
+from pgrf.pipeline import import_zip as import_zip_module
 from pgrf.pipeline.export import export_zip
 from pgrf.pipeline.import_renders import import_renders
 from pgrf.pipeline.import_zip import ZipOptions, import_zip, parse_name
@@ -51,11 +55,13 @@ def imported(tmp_path: Path) -> tuple[Path, Path]:
     return raw, tmp_path / "renders" / "plants"
 
 
-def test_the_authors_processed_zip_gives_the_cameras_of_the_raw_import(imported, tmp_path: Path) -> None:
+def test_the_authors_processed_zip_gives_the_cameras_of_the_raw_import(imported, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     raw, renders = imported
     (tmp_path / "work").mkdir()
     archive = build_processed_zip(raw, tmp_path / "plants_processed.zip", tmp_path / "work")
-    options = PackOptions(resolution=16, mirror=False, name="zip")
+    monkeypatch.setattr(import_zip_module, "ALPHA_CHUNK", 5)  # alpha measured by 2 processes, 5 images a task
+    options = PackOptions(resolution=16, mirror=False, name="zip", workers=2)
     result = import_zip(archive, tmp_path / "from_zip", options, ZipOptions())
     assert not result.problems  # keys 'Coll_A/Thing 1/000000.png' matched 'plants_processed/Coll_A/Thing_1_000000.png'
     pack([renders], tmp_path / "from_raw", load_config(CONFIG), PackOptions(resolution=16, mirror=False, name="raw"))
@@ -67,6 +73,10 @@ def test_the_authors_processed_zip_gives_the_cameras_of_the_raw_import(imported,
         assert math.isclose(meta.yaw, raw_meta.yaw, abs_tol=1e-9) and math.isclose(meta.pitch, raw_meta.pitch, abs_tol=1e-9)
         assert meta.class_name == raw_meta.class_name  # class numbers differ (the authors numbered a set), names agree
         assert np.array_equal(pixels, raw_pixels)  # composited and resized as pgrf pack does
+    index = pq.read_table(tmp_path / "from_zip" / "index.parquet").to_pylist()
+    for row in index:  # each model's mean alpha, measured from the zip's RGBA images as the raw import measured it
+        assert row["mean_alpha"] == pytest.approx(records.read_cameras(renders / row["model_id"]).mean_alpha, abs=1e-12)
+    assert len({row["mean_alpha"] for row in index}) == 3
     card = read_card(tmp_path / "from_zip")
     assert (card.camera.radius, card.camera.fov) == (3.5, math.pi / 4) and sorted(card.class_names) == ["Coll_A", "collB"]
     assert card.counts.models == 3 and verify(tmp_path / "from_zip").problems == []
@@ -92,6 +102,7 @@ def test_export_then_import_gives_back_cameras_classes_and_pixels(imported, tmp_
         assert (meta.class_index, meta.class_name, meta.mirrored, meta.model_id, meta.view) == \
             (old.class_index, old.class_name, old.mirrored, old.model_id, old.view)
         assert np.array_equal(pixels, old_pixels)
+    assert {row["mean_alpha"] for row in pq.read_table(tmp_path / "back" / "index.parquet").to_pylist()} == {1.0}  # opaque PNGs
     back = read_card(tmp_path / "back")
     assert back.class_names == card.class_names and (back.camera.radius, back.camera.fov) == (card.camera.radius, card.camera.fov)
 
@@ -167,6 +178,20 @@ def test_bad_zips_are_one_line_errors(tmp_path: Path) -> None:
         assert "\n" not in str(error.value)
     with pytest.raises(PgrfError, match="--labels must be one of"):
         ZipOptions(labels="eg3d")
+
+
+def test_transparency_is_read_from_the_headers() -> None:
+    def encoded(image: Image.Image, fmt: str = "PNG", **kwargs) -> bytes:
+        buffer = io.BytesIO()
+        image.save(buffer, format=fmt, **kwargs)
+        return buffer.getvalue()
+
+    rgb = Image.new("RGB", (4, 4), (1, 2, 3))
+    assert not may_be_transparent(encoded(rgb)) and not may_be_transparent(encoded(rgb, "JPEG"))
+    assert not may_be_transparent(encoded(rgb.convert("L")))
+    assert may_be_transparent(encoded(rgb.convert("RGBA"))) and may_be_transparent(encoded(rgb.convert("LA")))
+    assert may_be_transparent(encoded(rgb.convert("P"), transparency=0))  # a tRNS chunk
+    assert not may_be_transparent(encoded(rgb.convert("P")))
 
 
 def test_file_names_give_model_and_view() -> None:
