@@ -51,7 +51,8 @@ def epigraf_renders(
         outcome = import_renders(root, _category(category, config), out, copy=copy,
                                  workers=workers or os.cpu_count() or 1, console=errors)
     counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.counts.items())) or "nothing new"
-    console.print(f"{counts} ({outcome.views} views in {outcome.seconds:.1f} s; {outcome.finished} imported before) → "
+    console.print(f"{outcome.collections} collections: {counts} ({outcome.views} views in {outcome.seconds:.1f} s; "
+                  f"{outcome.finished} imported before) → "
                   f"{escape(str(out / category))}; {len(outcome.problems)} problems")
 
 

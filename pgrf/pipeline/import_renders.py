@@ -23,7 +23,7 @@ import re
 import shutil
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -104,6 +104,7 @@ class ImportOutcome:
     problems: list[str] = field(default_factory=list)
     finished: int = 0
     """Models an earlier run imported (left as they are)."""
+    collections: int = 0
     seconds: float = 0.0
     interrupted: bool = False
 
@@ -223,10 +224,16 @@ def import_model(job: ModelJob) -> ModelResult:
             os.replace(work, final)
     finally:
         shutil.rmtree(work, ignore_errors=True)  # no-op once moved into place
-    sparse = doc.mean_alpha < job.min_mean_alpha
-    reasons = ([f"mean_alpha {doc.mean_alpha:.4f} < min_mean_alpha {job.min_mean_alpha}"] if sparse else []) + problems
-    return ModelResult(replace(record, status=Status.SPARSE if sparse else Status.RENDERED, reason="; ".join(reasons),
-                               mean_alpha=doc.mean_alpha, views=len(views), seconds=time.monotonic() - start), problems)
+    imported = _record(doc, job.min_mean_alpha, problems)
+    return ModelResult(replace(imported, seconds=time.monotonic() - start), problems)
+
+
+def _record(doc: Cameras, min_mean_alpha: float, problems: Sequence[str] = ()) -> RenderRecord:
+    """The log record of an imported model: ``rendered``, or ``sparse`` below the category's min_mean_alpha."""
+    sparse = doc.mean_alpha < min_mean_alpha
+    reasons = ([f"mean_alpha {doc.mean_alpha:.4f} < min_mean_alpha {min_mean_alpha}"] if sparse else []) + list(problems)
+    return RenderRecord(doc.model_id, Status.SPARSE if sparse else Status.RENDERED, asset_id=doc.asset_id, device="imported",
+                        reason="; ".join(reasons), mean_alpha=doc.mean_alpha, views=len(doc.views), seconds=0.0)
 
 
 def _place(source: Path, target: Path, copy: bool) -> None:
@@ -271,7 +278,7 @@ def import_renders(root: Path, category: Category, out: Path, *, copy: bool = Fa
     fileio.remove_stale_work(category_dir)
     start = time.monotonic()
     found = scan(root, category, category_dir, copy)
-    outcome = ImportOutcome(problems=list(found.problems))
+    outcome = ImportOutcome(problems=list(found.problems), collections=found.collections)
     for problem in found.problems:
         console.print(f"[yellow]problem[/yellow] {escape(problem)}", highlight=False)
     attempts = Counter(r.model_id for r in records.read_records(category_dir))
@@ -294,6 +301,9 @@ def import_renders(root: Path, category: Category, out: Path, *, copy: bool = Fa
     finished = records.finished_models(category_dir)
     todo = [job for job in found.jobs if job.model_id not in finished]
     outcome.finished = len(found.jobs) - len(todo)
+    for job in found.jobs:  # put in place by a run stopped before it logged them
+        if job.model_id in finished and not attempts[job.model_id]:
+            log(job.collection, ModelResult(_record(records.read_cameras(finished[job.model_id]), job.min_mean_alpha)))
     try:
         _run(todo, workers, console, lambda job, result: log(job.collection, result))
     except KeyboardInterrupt:

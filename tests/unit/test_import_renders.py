@@ -137,6 +137,11 @@ def test_rerun_and_interruption_keep_imported_models(raw, tmp_path: Path, monkey
     assert third.finished == 3 and not third.records
     assert (category / calls[0] / "cameras.json").stat().st_mtime_ns == mtime
     assert pq.read_table(category / "manifest.parquet").num_rows == 12
+    (category / records.LOG_FILE).unlink()  # as if a run was stopped after the models were in place, before logging
+    fourth = _import(root, tmp_path / "renders")
+    assert fourth.finished == 3 and sorted((r.model_id, r.status, r.views) for r in fourth.records) == \
+        [("Other_LOD0", Status.RENDERED, 4), ("Thing_1", Status.RENDERED, 4), ("Thing_2", Status.RENDERED, 4)]
+    assert len(records.read_records(category)) == 3
 
 
 def test_faults_are_one_line_each_counted_and_the_run_goes_on(raw, tmp_path: Path) -> None:
@@ -182,5 +187,5 @@ def test_cli_imports_in_parallel_and_then_packs(raw, tmp_path: Path) -> None:
     result = run_pgrf("import", "epigraf-renders", str(root), "--category", "plants", "--out", str(tmp_path / "r"),
                       "--workers", "2", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "3 rendered (12 views" in result.stdout and "0 problems" in result.stdout
+    assert "2 collections: 3 rendered (12 views" in result.stdout and "0 problems" in result.stdout
     assert len(records.finished_models(tmp_path / "r" / "plants")) == 3
