@@ -10,8 +10,7 @@ import typer
 from rich.markup import escape
 
 from pgrf.cli.app import App, ConfigOption, app, console, errors, interruptible, note
-from pgrf.config import Category, load_config
-from pgrf.errors import PgrfError
+from pgrf.config import CONFIG_ENV, DEFAULT_CONFIG, Category, load_config
 from pgrf.pipeline.options import PackOptions
 
 import_app = App(help="Import datasets made elsewhere: EpiGRAF's published renders, StyleGAN-family zips.",
@@ -20,14 +19,12 @@ app.add_typer(import_app, name="import")
 
 
 def _category(name: str, config: Optional[Path]) -> Category:
-    """The category of assets.toml (its min_mean_alpha and exclude file apply), or one without filters."""
-    try:
-        cfg = load_config(config)
-    except PgrfError:
-        if config is not None:
-            raise
+    """The category of assets.toml (its min_mean_alpha and exclude file apply), or one without filters when there is
+    no config file at all (a config that is there must be valid)."""
+    if config is None and not Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG).is_file():
         errors.print(f"no config: category '{escape(name)}' imported without filters (min_mean_alpha, exclude)")
         return Category(name)
+    cfg = load_config(config)
     if name not in cfg.categories:
         errors.print(f"category '{escape(name)}' is not in {escape(str(cfg.path))}: imported without filters")
         return Category(name)
@@ -73,7 +70,7 @@ def zip_command(
     samples_per_shard: Annotated[int, typer.Option(help="Samples per shard (the last may be short).")] = PackOptions.samples_per_shard,
     seed: Annotated[int, typer.Option(help="Shuffle seed.")] = PackOptions.seed,
     name: Annotated[Optional[str], typer.Option(help=f"Shard name prefix {note('default: the zip name')}.")] = None,
-    workers: Annotated[int, typer.Option(help="Processes writing shards.")] = PackOptions.workers,
+    workers: Annotated[int, typer.Option(help="Processes measuring alpha and writing shards.")] = PackOptions.workers,
 ) -> None:
     """A StyleGAN-family dataset zip → pgrf shards, index and card, composited like pgrf pack (resumable)."""
     from pgrf.pipeline.import_renders import safe_id
