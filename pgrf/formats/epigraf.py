@@ -1,4 +1,4 @@
-"""EpiGRAF's published raw and filtered renders (github.com/universome/megascans-rendering, ``render_dataset.py``):
+"""EpiGRAF's published raw and filtered renders (github.com/universome/megascans-rendering at c6a34ad, ``render_dataset.py``):
 
 ```
 <root>/<collection>/metadata.json                 {"<model>": [frame, …], …}

@@ -6,7 +6,9 @@
 - ``pgrf``: what ``pgrf export`` adds (source, resolution, class names, camera model, conventions).
 
 File names are the zip members' paths; loaders match them after dropping the extension and a leading
-folder named like the zip (EpiGRAF ``dataset.py``), which ``match_names`` does too.
+folder named like the zip (EpiGRAF ``src/training/dataset.py`` at bda8d47), which ``match_names`` does too; the
+authors' ``prepare_for_training.py`` (megascans-rendering at c6a34ad) writes ``camera_angles`` keys
+``<collection>/<object name>/<NNNNNN>.png`` for images it stores flattened as ``<collection>/<folder>_<NNNNNN>.png``.
 """
 
 from __future__ import annotations
