@@ -189,3 +189,55 @@ def opencv_to_blender(c2w: np.ndarray) -> np.ndarray:
 def blender_to_opencv(matrix_world: np.ndarray) -> np.ndarray:
     """OpenCV c2w for a Blender camera matrix_world (the conversion is its own inverse)."""
     return np.asarray(matrix_world, float) @ OPENCV_TO_BLENDER
+
+
+def c2w_angles(c2w: np.ndarray) -> tuple[float, float, float]:
+    """(yaw, pitch, radius) of a camera from its position: yaw in [-π, π), pitch in [0, π] (the inverse of
+    ``camera_position``; the orientation is not looked at)."""
+    x, y, z = (float(v) for v in np.asarray(c2w, float)[:3, 3])
+    radius = math.sqrt(x * x + y * y + z * z)
+    return wrap_yaw(math.atan2(y, x)), math.acos(min(1.0, max(-1.0, z / radius))), radius
+
+
+def fov_of(intrinsics: np.ndarray) -> float:
+    """Full field of view of a normalised K (inverse of ``normalized_intrinsics``)."""
+    return 2.0 * math.atan(0.5 / float(np.asarray(intrinsics, float)[0, 0]))
+
+
+BLENDER_EULER_YAW_OFFSET = math.pi / 2
+"""EpiGRAF's processed M-Plants/M-Food zips store Euler angles of the Blender camera matrix T
+(megascans-rendering ``utils.get_euler_angles``: yaw_e = atan2(T[1,0], T[0,0]), pitch_e = atan2(T[2,1], T[2,2])).
+T's x axis (the image's right) of a camera at (φ, θ) aimed by ``to_track_quat('-Z', 'Y')`` is (−sin φ, cos φ, 0)
+and its z axis points away from the origin, so yaw_e = φ + π/2 and pitch_e = θ."""
+
+
+def blender_euler_angles(yaw: float, pitch: float) -> list[float]:
+    """``[yaw_e, pitch_e, roll_e]`` the authors' zips hold for a pgrf view: ``[yaw + π/2 wrapped, pitch, 0]``."""
+    return [wrap_yaw(float(yaw) + BLENDER_EULER_YAW_OFFSET), float(pitch), 0.0]
+
+
+def from_blender_euler_angles(angles: list[float]) -> tuple[float, float]:
+    """pgrf (yaw, pitch) of the authors' Euler ``[yaw_e, pitch_e, roll_e]``: ``(yaw_e − π/2 wrapped, pitch_e)``."""
+    return wrap_yaw(float(angles[0]) - BLENDER_EULER_YAW_OFFSET), float(angles[1])
+
+
+def from_epigraf_angles(angles: list[float]) -> tuple[float, float]:
+    """pgrf (yaw, pitch) of ``epigraf_angles``' ``[yaw, pitch, roll]`` (what ``pgrf export`` writes): ``(−yaw wrapped, pitch)``."""
+    return wrap_yaw(-float(angles[0])), float(angles[1])
+
+
+WORLDS = {"zup": np.eye(4), "yup": EPIGRAF_FROM_PGRF}
+"""World frames a camera label can be written in, as the rotation from pgrf's world into them: ``zup`` is pgrf's own
+(+Z up, what ``pgrf export`` writes), ``yup`` the +Y-up frame of EG3D/EpiGRAF ((x, y, z) → (x, z, −y))."""
+
+
+def eg3d_label(c2w: np.ndarray, intrinsics: np.ndarray, world: str = "zup") -> list[float]:
+    """EG3D's 25-float label of a pgrf camera in ``world``: OpenCV c2w (16, row-major) then normalised K (9, row-major)."""
+    moved = WORLDS[world] @ np.asarray(c2w, float)
+    return [float(x) for x in moved.reshape(16)] + [float(x) for x in np.asarray(intrinsics, float).reshape(9)]
+
+
+def from_eg3d_label(label: list[float], world: str = "zup") -> tuple[np.ndarray, np.ndarray]:
+    """pgrf (c2w, K) of an EG3D label written in ``world`` (the inverse of ``eg3d_label``)."""
+    values = np.asarray(label, float)
+    return WORLDS[world].T @ values[:16].reshape(4, 4), values[16:25].reshape(3, 3)

@@ -34,6 +34,16 @@ def blender_check(name: str, out: Path) -> Path:
     return out
 
 
+def silhouette(triangles: np.ndarray, size: int) -> np.ndarray:
+    """Rasterise projected triangles (T, 3, 2) at pixel centres (continuous pixel coordinates)."""
+    centres = np.stack(np.meshgrid(np.arange(size) + 0.5, np.arange(size) + 0.5), -1).reshape(-1, 2)
+    inside = np.zeros(len(centres), bool)
+    for a, b, c in triangles:
+        d = [(q[0] - p[0]) * (centres[:, 1] - p[1]) - (q[1] - p[1]) * (centres[:, 0] - p[0]) for p, q in ((a, b), (b, c), (c, a))]
+        inside |= (np.all(np.stack(d) >= 0, 0)) | (np.all(np.stack(d) <= 0, 0))
+    return inside.reshape(size, size)
+
+
 def read_ply(path: Path) -> Mesh:
     data = path.read_bytes()
     header, body = data.split(b"end_header\n", 1)

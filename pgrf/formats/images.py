@@ -9,7 +9,10 @@ Speed (pack is meant to run at close to the rate PNGs decode; see bench/pack.py)
 
 from __future__ import annotations
 
+import functools
+import io
 import struct
+import zipfile
 import zlib
 from pathlib import Path
 
@@ -45,6 +48,56 @@ def read_rgba(path: Path) -> np.ndarray:
         return decode_png(data, "RGBA", str(path))
     except BadImage:
         raise BadImage(f"{path}: corrupt or truncated PNG; re-render the model (pgrf render --force) or pack with --skip-bad") from None
+
+
+def read_member(path: Path, member: str) -> bytes:
+    """The bytes of ``member`` of the zip at ``path``; an unreadable one is a BadImage naming both."""
+    try:
+        return _archive(path).read(member)
+    except (OSError, KeyError, zipfile.BadZipFile) as error:
+        raise BadImage(f"{path}:{member}: cannot be read ({type(error).__name__}); check the zip (unzip -t)") from None
+
+
+def read_member_rgba(path: Path, member: str) -> np.ndarray:
+    """The image ``member`` of the zip at ``path`` (PNG, or any format Pillow reads) as uint8 RGBA (H, W, 4)."""
+    return decode_image(read_member(path, member), f"{path}:{member}")
+
+
+def decode_image(data: bytes, name: str) -> np.ndarray:
+    """Encoded image bytes (PNG, or any format Pillow reads) → uint8 RGBA (H, W, 4); ``name`` is used in the error."""
+    if data.startswith(PNG_SIGNATURE):
+        return decode_png(data, "RGBA", name)
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return np.asarray(image.convert("RGBA"))
+    except (OSError, ValueError, Image.DecompressionBombError) as error:
+        raise BadImage(f"{name}: not a readable image ({type(error).__name__}); re-create the file") from None
+
+
+def may_be_transparent(data: bytes) -> bool:
+    """Whether encoded image bytes can hold transparency: a PNG of colour type 4 or 6 or with a tRNS chunk
+    (read from the chunk headers, nothing decoded); JPEG never; any other format may."""
+    if data.startswith(b"\xff\xd8"):
+        return False
+    if not data.startswith(PNG_SIGNATURE) or len(data) < 26:
+        return True
+    if data[25] in (4, 6):
+        return True
+    position = len(PNG_SIGNATURE)
+    while position + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[position:position + 8])
+        if kind == b"tRNS":
+            return True
+        if kind in (b"IDAT", b"IEND"):
+            return False
+        position += 12 + length
+    return False
+
+
+@functools.lru_cache(maxsize=4)
+def _archive(path: Path) -> zipfile.ZipFile:
+    """An open zip, kept for the process: reading its directory again for every member would cost more than the member."""
+    return zipfile.ZipFile(path)
 
 
 def encode_png(image: Image.Image) -> bytes:

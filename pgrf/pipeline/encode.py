@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from pgrf.formats.images import BadImage, encode_png, read_rgba
+from pgrf.formats.images import BadImage, encode_png, read_member_rgba, read_rgba
 from pgrf.formats.shards import ShardRecord
 from pgrf.pipeline.composite import composite
 from pgrf.pipeline.plan import Sample, ShardPlan
@@ -32,23 +32,23 @@ def encode_shard(out: Path, plan: ShardPlan, settings: EncodeSettings, progress:
 
 def _members(plan: ShardPlan, settings: EncodeSettings, result: ShardRecord,
              progress: Callable[[int], None]) -> Iterator[tuple[str, bytes]]:
-    by_image: dict[Path, list[Sample]] = {}
+    by_image: dict[tuple[Path, str], list[Sample]] = {}
     for sample in plan.samples:
-        by_image.setdefault(sample.image, []).append(sample)
+        by_image.setdefault(sample.source, []).append(sample)
     pending: dict[str, bytes] = {}  # PNGs encoded for samples later in the shard (twins of earlier ones)
-    bad: set[Path] = set()
+    bad: set[tuple[Path, str]] = set()
     for sample in plan.samples:
         progress(1)
-        if sample.image in bad:
+        if sample.source in bad:
             continue
         if sample.key not in pending:
             try:
-                pending.update(_encode(by_image[sample.image], settings))
+                pending.update(_encode(by_image[sample.source], settings))
             except BadImage:
                 if not settings.skip_bad:
                     raise
-                bad.add(sample.image)
-                result.bad_files.append(str(sample.image))
+                bad.add(sample.source)
+                result.bad_files.append(f"{sample.image}:{sample.member}" if sample.member else str(sample.image))
                 continue
         result.keys.append(sample.key)
         yield f"{sample.key}.png", pending.pop(sample.key)
@@ -57,6 +57,8 @@ def _members(plan: ShardPlan, settings: EncodeSettings, result: ShardRecord,
 
 def _encode(twins: list[Sample], settings: EncodeSettings) -> dict[str, bytes]:
     """PNGs of every sample of this shard made from one source image (a view and its mirrored copy)."""
-    image = composite(read_rgba(twins[0].image), settings.resolution, settings.background)
-    return {s.key: encode_png(image.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if s.meta.mirrored else image)
+    source = twins[0]
+    rgba = read_member_rgba(source.image, source.member) if source.member else read_rgba(source.image)
+    image = composite(rgba, settings.resolution, settings.background)
+    return {s.key: encode_png(image.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if s.meta.mirrored != s.flipped else image)
             for s in twins}

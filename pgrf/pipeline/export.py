@@ -8,7 +8,8 @@ to its shard sample and render), plus ``dataset.json`` at the root with
   label — the OpenCV camera-to-world matrix (16, row-major) followed by the normalised intrinsics
   (9, row-major), exactly the sample's ``c2w`` and ``intrinsics`` — or the class index (int);
 - ``camera_angles``: ``{file: [yaw, pitch, 0]}`` in EpiGRAF's convention (see ``pgrf.cameras.epigraf_angles``);
-- ``pgrf``: the source card's name, resolution, class names, camera model and these conventions.
+- ``pgrf``: the source card's name, resolution, class names, each model's class index (``model_classes``, so
+  ``pgrf import zip`` gets classes back from camera-labelled zips too), camera model and these conventions.
 
 Members are written in shard order with fixed timestamps and attributes, so the same shards give a
 byte-identical zip; the file is written under a temporary name and renamed when complete.
@@ -78,6 +79,7 @@ def export_zip(shards_dir: Path, out: Path, labels: str = "camera", console: Con
     out.parent.mkdir(parents=True, exist_ok=True)
     label_of: dict[str, Any] = {}
     angles: dict[str, list[float]] = {}
+    classes: dict[str, int] = {}
     with atomic_path(out) as partial:
         with (zipfile.ZipFile(partial, "w", zipfile.ZIP_STORED, allowZip64=True) as archive,
               Progress(console=console or Console(stderr=True)) as progress):
@@ -95,11 +97,12 @@ def export_zip(shards_dir: Path, out: Path, labels: str = "camera", console: Con
                     label_of[name] = (np.array(camera_label(meta.c2w, meta.intrinsics)) if labels == "camera"
                                       else meta.class_index)
                     angles[name] = epigraf_angles(meta.yaw, meta.pitch)
+                    classes[meta.model_id] = meta.class_index
                     count += 1
                     progress.advance(task)
                 if count != entry.samples:
                     raise PgrfError(f"{path}: {count} samples, dataset.json says {entry.samples}; run pgrf verify")
-            _write_document(archive, card, labels, label_of, angles)
+            _write_document(archive, card, labels, label_of, angles, classes)
     return ExportResult(out, len(label_of), labels, card.resolution, out.stat().st_size)
 
 
@@ -129,7 +132,7 @@ def _write(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
 
 
 def _write_document(archive: zipfile.ZipFile, card: DatasetCard, labels: str, label_of: dict[str, Any],
-                    angles: dict[str, list[float]]) -> None:
+                    angles: dict[str, list[float]], classes: dict[str, int]) -> None:
     """``dataset.json``, streamed in chunks so a large dataset never becomes one JSON tree in memory."""
     names = sorted(label_of)
     labelled = (json.dumps([n, label_of[n] if labels == "class" else label_of[n].tolist()]) for n in names)
@@ -139,7 +142,7 @@ def _write_document(archive: zipfile.ZipFile, card: DatasetCard, labels: str, la
         _write_joined(handle, labelled)
         handle.write(b'], "camera_angles": {')
         _write_joined(handle, angled)
-        handle.write(f'}}, "pgrf": {json.dumps(_conventions(card, labels))}}}'.encode())
+        handle.write(f'}}, "pgrf": {json.dumps(_conventions(card, labels, classes))}}}'.encode())
 
 
 def _write_joined(handle: IO[bytes], items: Iterator[str], chunk: int = 4096) -> None:
@@ -150,12 +153,13 @@ def _write_joined(handle: IO[bytes], items: Iterator[str], chunk: int = 4096) ->
         first = False
 
 
-def _conventions(card: DatasetCard, labels: str) -> dict[str, Any]:
+def _conventions(card: DatasetCard, labels: str, classes: dict[str, int]) -> dict[str, Any]:
     """The ``pgrf`` entry of dataset.json: where the data came from and what labels and angles mean."""
     return {
         "source": card.name,
         "resolution": card.resolution,
         "class_names": card.class_names,
+        "model_classes": dict(sorted(classes.items())),
         "camera": {"radius": card.camera.radius, "fov": card.camera.fov, "fov_degrees": math.degrees(card.camera.fov)},
         "labels": "camera: OpenCV c2w (16, row-major) + normalised K (9, row-major), pgrf world (+Z up)"
                   if labels == "camera" else "class: index into class_names",

@@ -119,6 +119,13 @@ def pack(render_dirs: list[Path], out: Path, config: Config, options: PackOption
     collected = collect(render_dirs, config, options)
     if not collected.samples:
         raise PgrfError("every model was filtered out (min_mean_alpha); nothing to pack")
+    return write_dataset(collected, out, options, [str(d) for d in render_dirs], console)
+
+
+def write_dataset(collected: Collected, out: Path, options: PackOptions, inputs: list[str],
+                  console: Console | None = None) -> DatasetCard:
+    """Write the collected samples to ``out`` as shards, index and card (resuming an interrupted run); ``inputs``
+    name where they came from (``pgrf pack``: the render folders, ``pgrf import zip``: the zip)."""
     settings = EncodeSettings(options.resolution, options.background, options.skip_bad)
     digest_settings = {"resolution": options.resolution, "background": options.background}
     plans = plan_shards(collected.samples, options.samples_per_shard, options.seed, options.name, digest_settings)
@@ -134,7 +141,7 @@ def pack(render_dirs: list[Path], out: Path, config: Config, options: PackOption
             for plan, samples in zip(plans, written) for position, sample in enumerate(samples)]
     with fileio.atomic_path(out / INDEX_FILE) as partial:
         pq.write_table(pa.Table.from_pylist(rows), partial)
-    card = _card(collected, options, ordered, [sample for samples in written for sample in samples], render_dirs)
+    card = _card(collected, options, ordered, [sample for samples in written for sample in samples], inputs)
     write_card(out, card)
     return card
 
@@ -244,7 +251,7 @@ def _written(plan: ShardPlan, keys: set[str]) -> list[Sample]:
 
 
 def _card(collected: Collected, options: PackOptions, results: list[ShardRecord], written: list[Sample],
-          render_dirs: list[Path]) -> DatasetCard:
+          inputs: list[str]) -> DatasetCard:
     first = collected.samples[0].meta
     bad_files = sorted({f for r in results for f in r.bad_files})
     return DatasetCard(
@@ -260,7 +267,7 @@ def _card(collected: Collected, options: PackOptions, results: list[ShardRecord]
         seed=options.seed,
         filters=Filters(collected.thresholds, collected.removed),
         skipped_bad=SkippedBad(len(collected.samples) - len(written), bad_files),
-        inputs=[str(d) for d in render_dirs],
+        inputs=inputs,
         shards=[ShardEntry(r.file, len(r.keys), r.sha256) for r in results],
         pgrf_version=__version__,
         created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -28,6 +28,15 @@ class Sample:
     image: Path
     meta: SampleMeta
     mean_alpha: float
+    member: str = ""
+    """The member of the zip ``image`` that holds the pixels (``pgrf import zip``); empty: ``image`` is the PNG."""
+    flipped: bool = False
+    """The source already shows the mirrored view (a mirrored sample of an exported zip): flip only the others."""
+
+    @property
+    def source(self) -> tuple[Path, str]:
+        """Where the pixels are: a view and its mirrored copy share one."""
+        return self.image, self.member
 
     @property
     def key(self) -> str:
@@ -51,9 +60,9 @@ class ShardPlan:
 
 def plan_shards(samples: list[Sample], samples_per_shard: int, seed: int, name: str, settings: dict[str, Any]) -> list[ShardPlan]:
     """Cut the samples into shards ``<name>-000000.tar …``; ``settings`` (resolution, background…) enter the digests."""
-    groups: dict[Path, list[Sample]] = {}
+    groups: dict[tuple[Path, str], list[Sample]] = {}
     for sample in samples:
-        groups.setdefault(sample.image, []).append(sample)
+        groups.setdefault(sample.source, []).append(sample)
     pairs = list(groups.values())
     ordered = [s for i in np.random.default_rng(seed).permutation(len(pairs)) for s in pairs[i]]
     plans = []
@@ -72,7 +81,7 @@ def _digest(samples: tuple[Sample, ...], settings: dict[str, Any]) -> str:
     for sample in samples:
         if sample.image not in sources:
             sources[sample.image] = _source(sample.image)
-        hasher.update(f"{sample.key}\0{sources[sample.image]}\0".encode())
+        hasher.update(f"{sample.key}\0{sources[sample.image]}\0{sample.member}\0".encode())
         hasher.update(sample.member_json)
     return hasher.hexdigest()
 

@@ -21,7 +21,7 @@ from pgrf.datasets.discovery import discover
 from pgrf.formats import manifest
 from pgrf.formats import renders as records
 from pgrf.render.runner import in_shard, plan
-from tests.helpers import CONFIG, REPO, TINY, run_pgrf
+from tests.helpers import CONFIG, REPO, TINY, run_pgrf, silhouette
 
 PLANTS_OK = {"rbfqjd2_var1", "rbfqjd2_var2", "sfmhcbkr_var1", "sfmhcbkr_var2"}
 
@@ -126,16 +126,6 @@ def test_rerun_only_retries_failures(rendered, sample_library: Path) -> None:
     assert (out / "sample-plants" / "rbfqjd2_var1" / "cameras.json").stat().st_mtime_ns == mtime
 
 
-def _silhouette(triangles: np.ndarray, size: int) -> np.ndarray:
-    """Rasterise projected triangles (T, 3, 2) at pixel centres (continuous pixel coordinates)."""
-    centres = np.stack(np.meshgrid(np.arange(size) + 0.5, np.arange(size) + 0.5), -1).reshape(-1, 2)
-    inside = np.zeros(len(centres), bool)
-    for a, b, c in triangles:
-        d = [(q[0] - p[0]) * (centres[:, 1] - p[1]) - (q[1] - p[1]) * (centres[:, 0] - p[0]) for p, q in ((a, b), (b, c), (c, a))]
-        inside |= (np.all(np.stack(d) >= 0, 0)) | (np.all(np.stack(d) <= 0, 0))
-    return inside.reshape(size, size)
-
-
 def _corner_obj(path: Path) -> np.ndarray:
     """Write an asymmetric solid (three boxes meeting at a corner) as OBJ; returns its triangles (OBJ frame)."""
     boxes = [((0, 0, 0), (2.0, 0.6, 0.6)), ((0, 0.6, 0), (0.6, 1.8, 0.6)), ((0, 0, 0.6), (0.6, 0.6, 1.6))]
@@ -165,7 +155,7 @@ def test_projected_geometry_matches_the_rendered_alpha(tmp_path: Path) -> None:
     for view in doc["views"]:
         pixels, depth = cameras.project(world.reshape(-1, 3), np.array(view["c2w"]), np.array(view["intrinsics"]), 64)
         assert depth.min() > 0
-        predicted = _silhouette(pixels.reshape(-1, 3, 2), 64)
+        predicted = silhouette(pixels.reshape(-1, 3, 2), 64)
         alpha = np.asarray(Image.open(tmp_path / "out" / "shapes" / "shapes_corner" / view["file"]))[..., 3] > 127
         iou = (predicted & alpha).sum() / (predicted | alpha).sum()
         flipped_iou = (predicted[:, ::-1] & alpha).sum() / (predicted[:, ::-1] | alpha).sum()

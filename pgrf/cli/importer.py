@@ -1,0 +1,89 @@
+"""``pgrf import epigraf-renders`` and ``pgrf import zip``: datasets made elsewhere → pgrf renders or shards."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.markup import escape
+
+from pgrf.cli.app import App, ConfigOption, app, console, errors, interruptible, note
+from pgrf.config import CONFIG_ENV, DEFAULT_CONFIG, Category, load_config
+from pgrf.pipeline.options import PackOptions
+
+import_app = App(help="Import datasets made elsewhere: EpiGRAF's published renders, StyleGAN-family zips.",
+                 no_args_is_help=True)
+app.add_typer(import_app, name="import")
+
+
+def _category(name: str, config: Optional[Path]) -> Category:
+    """The category of assets.toml (its min_mean_alpha and exclude file apply), or one without filters when there is
+    no config file at all (a config that is there must be valid)."""
+    if config is None and not Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG).is_file():
+        errors.print(f"no config: category '{escape(name)}' imported without filters (min_mean_alpha, exclude)")
+        return Category(name)
+    cfg = load_config(config)
+    if name not in cfg.categories:
+        errors.print(f"category '{escape(name)}' is not in {escape(str(cfg.path))}: imported without filters")
+        return Category(name)
+    return cfg.category(name)
+
+
+@import_app.command("epigraf-renders")
+def epigraf_renders(
+    root: Annotated[Path, typer.Argument(help="The folder of collections: <root>/<collection>/metadata.json.")],
+    category: Annotated[str, typer.Option("--category", "-c", help="Category name (assets.toml filters apply when "
+                                                                   "it is defined there).")],
+    out: Annotated[Path, typer.Option(help="Renders folder; models go to <out>/<category>/.")] = Path("renders"),
+    copy: Annotated[bool, typer.Option("--copy/--link", help="Copy the PNGs instead of linking to them.")] = False,
+    workers: Annotated[int, typer.Option(help=f"Processes reading PNGs {note('default: CPU count')}.")] = 0,
+    config: ConfigOption = None,
+) -> None:
+    """EpiGRAF's raw or filtered renders (megascans-rendering) → a pgrf render folder (resumable)."""
+    from pgrf.pipeline.import_renders import import_renders
+
+    with interruptible("imported models are kept; run the same command again to import the rest"):
+        outcome = import_renders(root, _category(category, config), out, copy=copy,
+                                 workers=workers or os.cpu_count() or 1, console=errors)
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.counts.items())) or "nothing new"
+    console.print(f"{outcome.collections} collections: {counts} ({outcome.views} views in {outcome.seconds:.1f} s; "
+                  f"{outcome.finished} imported before) → "
+                  f"{escape(str(out / category))}; {len(outcome.problems)} problems")
+
+
+@import_app.command("zip")
+def zip_command(
+    dataset: Annotated[Path, typer.Argument(help="A StyleGAN-family dataset zip (StyleGAN2-ADA, EG3D, EpiGRAF, pgrf export).")],
+    out: Annotated[Path, typer.Option(help="Output folder for shards, index.parquet and dataset.json.")] = Path("shards"),
+    labels: Annotated[str, typer.Option(help="auto | class | camera (EG3D's 25 floats) | none.")] = "auto",
+    angles: Annotated[str, typer.Option(help="camera_angles convention: auto (pgrf when the zip came from pgrf export, "
+                                             "else epigraf) | epigraf (the authors' M-Plants/M-Food zips) | pgrf | none.")] = "auto",
+    world: Annotated[str, typer.Option(help="The camera labels' world: zup (pgrf) | yup (EG3D).")] = "zup",
+    radius: Annotated[Optional[float], typer.Option(help=f"Camera distance {note('default: the zip, else 3.5')}.")] = None,
+    fov: Annotated[Optional[float], typer.Option(help=f"Full field of view, radians {note('default: the zip, else π/4')}.")] = None,
+    category: Annotated[Optional[str], typer.Option(help=f"Category of the samples {note('default: the zip name')}.")] = None,
+    resolution: Annotated[int, typer.Option(help="Square image size of the samples.")] = PackOptions.resolution,
+    mirror: Annotated[bool, typer.Option("--mirror/--no-mirror", help="Add a mirrored copy of every image.")] = False,
+    background: Annotated[str, typer.Option(help="white | black.")] = PackOptions.background,
+    samples_per_shard: Annotated[int, typer.Option(help="Samples per shard (the last may be short).")] = PackOptions.samples_per_shard,
+    seed: Annotated[int, typer.Option(help="Shuffle seed.")] = PackOptions.seed,
+    name: Annotated[Optional[str], typer.Option(help=f"Shard name prefix {note('default: the zip name')}.")] = None,
+    workers: Annotated[int, typer.Option(help="Processes measuring alpha and writing shards.")] = PackOptions.workers,
+) -> None:
+    """A StyleGAN-family dataset zip → pgrf shards, index and card, composited like pgrf pack (resumable)."""
+    from pgrf.pipeline.import_renders import safe_id
+    from pgrf.pipeline.import_zip import ZipOptions, import_zip
+
+    options = ZipOptions(labels=labels, angles=angles, world=world, radius=radius, fov=fov, category=category or "")
+    pack = PackOptions(resolution=resolution, mirror=mirror, background=background, samples_per_shard=samples_per_shard,
+                       seed=seed, name=name or safe_id(dataset.stem), workers=workers, skip_bad=True)
+    with interruptible("finished shards are kept; run the same command again to write the rest"):
+        result = import_zip(dataset, out, pack, options, console=errors)
+    card = result.card
+    for file in card.skipped_bad.files:
+        errors.print(f"[yellow]problem[/yellow] unreadable {escape(file)}; left out", highlight=False)
+    console.print(f"{card.counts.samples} samples ({card.counts.models} models, {card.counts.classes} classes) in "
+                  f"{len(card.shards)} shards → {escape(str(out))}; "
+                  f"{len(result.problems) + card.skipped_bad.samples} problems")
