@@ -31,11 +31,12 @@ FIX = "give a dataset.json with 'labels' as [[file, label], …] and optional 'c
 class ExportCamera:
     radius: float
     fov: float
+    fov_degrees: float | None = None
 
 
 @dataclass(frozen=True)
 class ExportNote:
-    """The ``pgrf`` entry ``pgrf export`` writes (only the fields an import needs)."""
+    """The ``pgrf`` entry ``pgrf export`` writes: where the data came from and what labels and angles mean."""
 
     source: str
     resolution: int
@@ -43,6 +44,10 @@ class ExportNote:
     camera: ExportCamera
     model_classes: dict[str, int] | None = None
     """Each model's class index (pgrf ≥ the import feature; older exports lack it)."""
+    labels: str | None = None
+    """What a label is, in words."""
+    camera_angles: str | None = None
+    """What ``camera_angles`` hold, in words."""
 
 
 @dataclass(frozen=True)

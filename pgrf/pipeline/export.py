@@ -36,7 +36,9 @@ from pgrf.cameras import epigraf_angles
 from pgrf.errors import PgrfError
 from pgrf.fileio import atomic_path
 from pgrf.formats.card import DatasetCard, read_card
+from pgrf.formats.schema import to_json
 from pgrf.formats.shards import SampleMeta
+from pgrf.formats.stylegan import ExportCamera, ExportNote
 from pgrf.pipeline.shards import iter_samples
 
 LABELS = ("camera", "class")
@@ -142,7 +144,7 @@ def _write_document(archive: zipfile.ZipFile, card: DatasetCard, labels: str, la
         _write_joined(handle, labelled)
         handle.write(b'], "camera_angles": {')
         _write_joined(handle, angled)
-        handle.write(f'}}, "pgrf": {json.dumps(_conventions(card, labels, classes))}}}'.encode())
+        handle.write(f'}}, "pgrf": {json.dumps(to_json(_conventions(card, labels, classes)))}}}'.encode())
 
 
 def _write_joined(handle: IO[bytes], items: Iterator[str], chunk: int = 4096) -> None:
@@ -153,19 +155,17 @@ def _write_joined(handle: IO[bytes], items: Iterator[str], chunk: int = 4096) ->
         first = False
 
 
-def _conventions(card: DatasetCard, labels: str, classes: dict[str, int]) -> dict[str, Any]:
+def _conventions(card: DatasetCard, labels: str, classes: dict[str, int]) -> ExportNote:
     """The ``pgrf`` entry of dataset.json: where the data came from and what labels and angles mean."""
-    return {
-        "source": card.name,
-        "resolution": card.resolution,
-        "class_names": card.class_names,
-        "model_classes": dict(sorted(classes.items())),
-        "camera": {"radius": card.camera.radius, "fov": card.camera.fov, "fov_degrees": math.degrees(card.camera.fov)},
-        "labels": "camera: OpenCV c2w (16, row-major) + normalised K (9, row-major), pgrf world (+Z up)"
-                  if labels == "camera" else "class: index into class_names",
-        "camera_angles": "EpiGRAF [yaw, pitch, roll] = [-pgrf_yaw wrapped to [-pi, pi), pgrf_pitch, 0]; "
-                         "EpiGRAF world = pgrf world rotated by (x, y, z) -> (x, z, -y)",
-    }
+    return ExportNote(
+        source=card.name, resolution=card.resolution, class_names=card.class_names,
+        camera=ExportCamera(radius=card.camera.radius, fov=card.camera.fov, fov_degrees=math.degrees(card.camera.fov)),
+        model_classes=dict(sorted(classes.items())),
+        labels="camera: OpenCV c2w (16, row-major) + normalised K (9, row-major), pgrf world (+Z up)"
+               if labels == "camera" else "class: index into class_names",
+        camera_angles="EpiGRAF [yaw, pitch, roll] = [-pgrf_yaw wrapped to [-pi, pi), pgrf_pitch, 0]; "
+                      "EpiGRAF world = pgrf world rotated by (x, y, z) -> (x, z, -y)",
+    )
 
 
 def print_export(result: ExportResult, console: Console | None = None) -> None:
