@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from pgrf.cameras import SCENE_BOUND, unproject
+from pgrf.cameras import SCENE_BOUND, SCENE_RADIUS, unproject
 from pgrf.model.patches import patch_coordinates
 
 MIN_NEAR = 1e-3
@@ -17,7 +17,8 @@ MIN_NEAR = 1e-3
 class Rays:
     """A batch of rays: origins (B, 3), unit directions (B, N, 3), near and far distances (B, N).
 
-    A ray that misses the scene box has near = far (an empty segment: it renders the background).
+    A ray that misses the scene box has near = far = the camera's distance + ``SCENE_RADIUS``, past
+    everything in the scene (an empty segment: it renders the background, at the depth of that far plane).
     """
 
     origins: torch.Tensor
@@ -30,16 +31,18 @@ class Rays:
         return Rays(self.origins, self.directions[:, start:stop], self.near[:, start:stop], self.far[:, start:stop])
 
 
-def box_bounds(origins: torch.Tensor, directions: torch.Tensor,
-               bound: float = SCENE_BOUND) -> tuple[torch.Tensor, torch.Tensor]:
+def box_bounds(origins: torch.Tensor, directions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Distances (B, N) where rays from ``origins`` (B, 3) along unit ``directions`` (B, N, 3) enter and
-    leave the box [-bound, bound]³ (slab method), not before ``MIN_NEAR``. Misses get near = far."""
+    leave the scene box [-SCENE_BOUND, SCENE_BOUND]³ (slab method), not before ``MIN_NEAR``; both are the
+    origin's distance + ``SCENE_RADIUS`` for rays that miss it."""
     safe = torch.where(directions.abs() < 1e-12, torch.full_like(directions, 1e-12), directions)
-    low = (-bound - origins[:, None, :]) / safe
-    high = (bound - origins[:, None, :]) / safe
+    low = (-SCENE_BOUND - origins[:, None, :]) / safe
+    high = (SCENE_BOUND - origins[:, None, :]) / safe
     enter = torch.minimum(low, high).amax(dim=-1).clamp(min=MIN_NEAR)
     leave = torch.maximum(low, high).amin(dim=-1)
-    return enter, torch.maximum(leave, enter)
+    miss = leave <= enter
+    beyond = (origins.norm(dim=-1, keepdim=True) + SCENE_RADIUS).expand_as(enter)
+    return torch.where(miss, beyond, enter), torch.where(miss, beyond, leave)
 
 
 def patch_rays(c2w: torch.Tensor, intrinsics: torch.Tensor, patch: torch.Tensor, size: int) -> Rays:

@@ -43,7 +43,8 @@ def test_near_and_far_are_where_each_ray_enters_and_leaves_the_box(radius: float
     assert torch.allclose(ends[hit].abs().amax(dim=-1), torch.ones(1, dtype=ends.dtype), atol=1e-5)  # on a face
     t = torch.linspace(0.0, radius + 2.0, 4001, dtype=torch.float64).expand(*rays.near.shape, -1)
     inside = inside_box(points_at(rays, t.float()))
-    assert not inside[~hit].any()  # a ray called a miss has no point in the box
+    assert not inside[~hit].any()  # a ray called a miss has no point in the box, and ends past the scene
+    assert torch.allclose(rays.far[~hit], radius + cameras.SCENE_RADIUS + torch.zeros(1), atol=1e-5)
     step = float(t[0, 0, 1])
     first = torch.where(inside, t, torch.inf).amin(dim=-1).float()
     last = torch.where(inside, t, -torch.inf).amax(dim=-1).float()
