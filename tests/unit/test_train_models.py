@@ -307,6 +307,10 @@ def test_presets_and_config_errors() -> None:
         paper.override(colour=1)
     with pytest.raises(PgrfError, match="patch_schedule"):
         paper.override(patch_schedule="gauss")
+    with pytest.raises(PgrfError, match="rgb_activation"):
+        paper.override(rgb_activation="tanh")
+    with pytest.raises(PgrfError, match="patch_bins"):
+        paper.override(patch_bins=1)
 
 
 def test_checkpoints_of_older_networks_are_refused_in_one_line(tmp_path) -> None:
