@@ -109,11 +109,12 @@ def render_views(generator: Generator, planes: torch.Tensor, c2w: torch.Tensor, 
     rays = patch_rays(c2w.to(device), intrinsics.to(device), full_image_patches(batch, device), resolution)
     rgb, alpha, depth = [], [], []
     for start in range(0, rays.directions.shape[1], chunk):
-        out = generator.render(planes, rays.chunk(start, start + chunk), jitter=False)
+        part = rays.chunk(start, start + chunk)
+        out = generator.render(planes, part, jitter=False)
         rgb.append(out.rgb)
         alpha.append(out.opacity)
         surface = (out.weights * out.t).sum(dim=-1) / out.opacity.clamp(min=1e-6)
-        depth.append(torch.where(out.opacity > 1e-6, surface, rays.far.expand_as(surface)))
+        depth.append(torch.where(out.opacity > 1e-6, surface, part.far))
 
     def image(parts: list[torch.Tensor]) -> torch.Tensor:
         values = torch.cat(parts, dim=1)

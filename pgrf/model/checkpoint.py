@@ -19,7 +19,9 @@ from pgrf.formats.card import DatasetInfo, background_level
 from pgrf.model.generator import Generator
 from pgrf.model.presets import ModelConfig
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2
+"""2: the networks match the reference (D's patch encoder, mapping networks and widths; G's linear colour,
+conv clamp and border-exact up-convolutions; box-bounded rays). Format 1 weights do not fit them."""
 LATEST = "latest.pt"
 
 
@@ -33,7 +35,11 @@ def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> dict[str,
         state = torch.load(path, map_location=device, weights_only=False)
     except (RuntimeError, EOFError, OSError, ValueError) as error:
         raise PgrfError(f"{path}: not a readable checkpoint ({str(error).splitlines()[0]}); use another snapshot") from None
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+    version = state.get("format") if isinstance(state, dict) else None
+    if isinstance(version, int) and version < CHECKPOINT_FORMAT:
+        raise PgrfError(f"{path}: written by an older pgrf (checkpoint format {version}, this one reads "
+                        f"{CHECKPOINT_FORMAT}) whose networks differ; retrain, or use the pgrf that wrote it")
+    if version != CHECKPOINT_FORMAT:
         raise PgrfError(f"{path}: not a pgrf checkpoint of format {CHECKPOINT_FORMAT}")
     return state
 

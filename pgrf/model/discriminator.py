@@ -1,5 +1,12 @@
-"""The patch discriminator: a StyleGAN2 ResNet D whose convolutions are modulated by a hypernetwork
-of the patch parameters, with projection conditioning on the patch, the class and (optionally) the camera.
+"""The patch discriminator: a StyleGAN2 ResNet D whose convolutions are modulated by a hypernetwork of the
+patch parameters, with projection conditioning on the patch, the class and (optionally) the camera.
+
+It follows the reference implementation (universome/epigraf, ``networks_discriminator.py``): the patch
+encoding, the two latent-free mapping networks, which convolutions σ scales and the projection head are
+the same, so the ``paper`` preset has the reference's layer widths and parameter count (see
+tests/unit/test_paper_preset.py). Where pgrf differs on purpose: minibatch-stddev groups are consecutive
+samples, which share one patch (the reference groups strided samples, mixing patches), and the
+reference's unused fromRGB layers of every block after the first are not built.
 """
 
 from __future__ import annotations
@@ -11,50 +18,52 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pgrf.model.layers import Conv2d, FullyConnected, normalize_2nd_moment
+from pgrf.model.layers import Conv2d, FullyConnected
+from pgrf.model.mapping import ConditionMapping
 from pgrf.model.presets import ModelConfig
 from pgrf.model.synthesis import channels_at
 
 SQRT_HALF = math.sqrt(0.5)
 
 
-def fourier_features(x: torch.Tensor, frequencies: torch.Tensor) -> torch.Tensor:
-    """(B, K) values → (B, K·(1 + 2F)): each value followed by its sines and cosines at ``frequencies`` (F,)."""
-    angles = x[:, :, None] * frequencies.to(x.dtype)
-    return torch.cat([x, angles.sin().flatten(1), angles.cos().flatten(1)], dim=1)
+class ScalarEncoder(nn.Module):
+    """K scalars in [0, 1] (B, K) → (B, K·(2F + ``embed_dim``)), encoded one by one as the reference does.
 
+    Each x is scaled to x·``bins``; its features are sin and cos at the F = ⌈log2 bins⌉ frequencies
+    π·2^k / 2^F (k < F), followed by a learned ``embed_dim`` embedding of the bin round(x·bins)
+    (``bins`` + 1 rows). For (s, δx, δy) with 1000 bins and 256-d embeddings: 3 × (20 + 256) = 828.
+    """
 
-def mlp(in_dim: int, out_dim: int) -> nn.Sequential:
-    """Two leaky-ReLU fully connected layers, like the mapping network."""
-    return nn.Sequential(FullyConnected(in_dim, out_dim, act="lrelu"), FullyConnected(out_dim, out_dim, act="lrelu"))
-
-
-class PatchHypernetwork(nn.Module):
-    """H: (s, δx, δy) (B, 3) → p (B, dim), with Fourier features at frequencies π·2^k, k < ``freqs``."""
-
-    def __init__(self, dim: int, freqs: int) -> None:
+    def __init__(self, count: int, bins: int, embed_dim: int) -> None:
         super().__init__()
-        self.register_buffer("frequencies", math.pi * 2.0 ** torch.arange(freqs, dtype=torch.float32))
-        self.net = mlp(3 * (1 + 2 * freqs), dim)
+        octaves = math.ceil(math.log2(bins))
+        self.count, self.bins = count, bins
+        self.register_buffer("frequencies", math.pi * 2.0 ** torch.arange(octaves, dtype=torch.float32) / 2**octaves)
+        self.embedding = nn.Embedding(bins + 1, embed_dim)
+        self.dim = count * (2 * octaves + embed_dim)
 
-    def forward(self, patch: torch.Tensor) -> torch.Tensor:
-        return self.net(fourier_features(patch.float(), self.frequencies))
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.float() * self.bins
+        angles = x[:, :, None] * self.frequencies
+        index = x.round().long().clamp(0, self.bins)
+        return torch.cat([angles.sin(), angles.cos(), self.embedding(index)], dim=2).flatten(1)
 
 
-class CameraEmbedding(nn.Module):
-    """(yaw, pitch) (B, 2) → (B, dim): integer-frequency Fourier features, an MLP, dropout 0.5 in training."""
-
-    def __init__(self, dim: int, freqs: int) -> None:
-        super().__init__()
-        self.register_buffer("frequencies", torch.arange(1, freqs + 1, dtype=torch.float32))
-        self.net = mlp(2 * (1 + 2 * freqs), dim)
-
-    def forward(self, angles: torch.Tensor) -> torch.Tensor:
-        return F.dropout(self.net(fourier_features(angles.float(), self.frequencies)), 0.5, self.training)
+def camera_features(angles: torch.Tensor, freqs: int, training: bool) -> torch.Tensor:
+    """(yaw, pitch) (B, 2) → (B, 2·(1 + 2·freqs)): the angles with their sines and cosines at integer
+    frequencies 1 … ``freqs`` (periodic in 2π), with dropout 0.5 in training."""
+    angles = angles.float()
+    scaled = angles[:, :, None] * torch.arange(1, freqs + 1, device=angles.device, dtype=angles.dtype)
+    features = torch.cat([angles, scaled.sin().flatten(1), scaled.cos().flatten(1)], dim=1)
+    return F.dropout(features, 0.5, training)
 
 
 class DiscriminatorBlock(nn.Module):
-    """ResNet block: conv 3×3, conv 3×3 (↓2 when ``down``), plus a 1×1 skip; both branches scaled by √½."""
+    """ResNet block: conv 3×3, conv 3×3 (↓2 when ``down``), plus a 1×1 skip; both branches scaled by √½.
+
+    ``sigma`` (B, tmp_channels), when given, scales the input channels of ``conv1`` (the reference's
+    hypernetwork modulation; the same as scaling conv1's weights along their input axis).
+    """
 
     def __init__(self, in_channels: int, tmp_channels: int, out_channels: int, down: bool,
                  from_rgb: bool, clamp: float | None) -> None:
@@ -63,14 +72,15 @@ class DiscriminatorBlock(nn.Module):
         self.conv0 = Conv2d(in_channels, tmp_channels, 3, act="lrelu", clamp=clamp)
         self.conv1 = Conv2d(tmp_channels, out_channels, 3, act="lrelu", down=down, clamp=clamp)
         self.skip = Conv2d(in_channels, out_channels, 1, bias=False, down=down)
-        self.modulated = (self.conv0, self.conv1)
 
-    def forward(self, x: torch.Tensor, scales: list[torch.Tensor | None]) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor | None = None) -> torch.Tensor:
         if self.fromrgb is not None:
             x = self.fromrgb(x)
         y = self.skip(x, gain=SQRT_HALF)
-        x = self.conv0(x, scale=scales[0])
-        x = self.conv1(x, gain=SQRT_HALF, scale=scales[1])
+        x = self.conv0(x)
+        if sigma is not None:
+            x = x * sigma.to(x.dtype)[:, :, None, None]
+        x = self.conv1(x, gain=SQRT_HALF)
         return y + x
 
 
@@ -98,11 +108,13 @@ class Discriminator(nn.Module):
     StyleGAN2 D for R: the first log2(R/r) blocks keep the r×r size (no downsampling), then blocks halve
     it down to 4×4, then minibatch stddev, conv, FC, FC.
 
-    Hypernetwork modulation (``hyper``): p = H(s, δx, δy) and, for every 3×3 conv ℓ, σ_ℓ = 1 + tanh(W_ℓ p + b_ℓ)
-    scales the conv's **output** channels (before bias and activation), as in the paper's eq. (2).
-    The final features are projected (Miyato & Koyama) onto the sum of a linear embedding of p, the
-    class embedding and the camera embedding, so with ``hyper`` off the patch parameters enter the
-    output only through that projection term.
+    With ``hyper`` on, (s, δx, δy) is encoded (``ScalarEncoder``, 828-d in the paper preset), a mapping
+    network (``hypernetwork``: linear embedding, normalised, 2 layers at lr × 0.01) gives p (B, hyper_dim),
+    and every block's conv1 has an affine map A_ℓ (bias 0) whose σ_ℓ = 1 + tanh(A_ℓ p) ∈ (0, 2) scales
+    that conv's input channels. The final features are projected (Miyato & Koyama) onto a second mapping
+    network's embedding of [class one-hot, patch encoding, camera features] (those present), of the
+    width of the 4×4 features. With ``hyper`` off this is the standard D: the patch does not enter at
+    all, and without labels or camera the output layer gives the logit directly.
     """
 
     def __init__(self, config: ModelConfig) -> None:
@@ -122,43 +134,56 @@ class Discriminator(nn.Module):
         self.mbstd_group = config.mbstd_group
         self.conv = Conv2d(top + 1, top, 3, act="lrelu", clamp=config.d_conv_clamp)
         self.fc = FullyConnected(top * 16, top, act="lrelu")
-        dim = config.hyper_dim
-        self.out = FullyConnected(top, dim)
-        self.hypernetwork = PatchHypernetwork(dim, config.fourier_freqs)
-        self.patch_embed = FullyConnected(dim, dim)
-        self.class_embed = nn.Sequential(FullyConnected(config.c_dim, dim), mlp(dim, dim)) if config.c_dim else None
-        self.camera_embed = CameraEmbedding(dim, config.camera_freqs) if config.camera_cond else None
-        convs = [conv for block in self.blocks for conv in block.modulated] + [self.conv]
+        mapping = partial(ConditionMapping, num_layers=config.mapping_layers, lr_mult=config.mapping_lr_mult)
+        self.patch_encoder = ScalarEncoder(3, config.patch_bins, config.patch_embed_dim) if config.hyper else None
+        self.hypernetwork = mapping(self.patch_encoder.dim, config.hyper_dim) if config.hyper else None
         self.hyper_affines = nn.ModuleList(
-            [FullyConnected(dim, conv.weight.shape[0]) for conv in convs]) if config.hyper else None
+            [FullyConnected(config.hyper_dim, block.conv1.weight.shape[1]) for block in self.blocks]
+        ) if config.hyper else None
+        camera_dim = camera_features(torch.zeros(1, 2), config.camera_freqs, False).shape[1]
+        cond_dim = (config.c_dim + (self.patch_encoder.dim if config.hyper else 0)
+                    + (camera_dim if config.camera_cond else 0))
+        self.head = mapping(cond_dim, top) if cond_dim else None
+        self.out = FullyConnected(top, top if cond_dim else 1)
 
-    def modulations(self, p: torch.Tensor) -> list[torch.Tensor]:
-        """σ_ℓ ∈ (0, 2)^{c_out} (B, c_out) for every modulated conv, from the patch representation p."""
+    def modulations(self, encoding: torch.Tensor) -> list[torch.Tensor]:
+        """σ_ℓ = 1 + tanh(A_ℓ p) ∈ (0, 2) (B, conv1 input channels), one per block, from the patch encoding."""
+        p = self.hypernetwork(encoding)
         return [1.0 + torch.tanh(affine(p)) for affine in self.hyper_affines]
 
-    def features(self, img: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
-        """The trunk's output (B, hyper_dim) before projection; p modulates it only when ``hyper`` is on."""
-        count = 2 * len(self.blocks) + 1
-        scales: list[torch.Tensor | None] = self.modulations(p) if self.hyper_affines is not None else [None] * count
+    def features(self, img: torch.Tensor, encoding: torch.Tensor | None) -> torch.Tensor:
+        """The trunk's output (B, out features) before projection; ``encoding`` (the patch's, or None
+        without ``hyper``) modulates it."""
+        sigmas = self.modulations(encoding) if encoding is not None else [None] * len(self.blocks)
         x = img
-        for index, block in enumerate(self.blocks):
-            x = block(x, scales[2 * index:2 * index + 2])
-        x = self.conv(minibatch_stddev(x, self.mbstd_group), scale=scales[-1])
+        for block, sigma in zip(self.blocks, sigmas):
+            x = block(x, sigma)
+        x = self.conv(minibatch_stddev(x, self.mbstd_group))
         return self.out(self.fc(x.flatten(1).float()))
+
+    def condition(self, encoding: torch.Tensor | None, c: torch.Tensor | None,
+                  camera: torch.Tensor | None) -> torch.Tensor | None:
+        """The projection head's embedding (B, 4×4 channels), or None when D is unconditional."""
+        if self.head is None:
+            return None
+        parts = [] if encoding is None else [encoding]
+        if self.config.c_dim:
+            if c is None:
+                raise ValueError("a class-conditional discriminator needs labels c")
+            parts.insert(0, c.float())
+        if self.config.camera_cond:
+            if camera is None:
+                raise ValueError("a camera-conditioned discriminator needs (yaw, pitch)")
+            parts.append(camera_features(camera, self.config.camera_freqs, self.training))
+        return self.head(torch.cat(parts, dim=1))
 
     def forward(self, img: torch.Tensor, patch: torch.Tensor, c: torch.Tensor | None = None,
                 camera: torch.Tensor | None = None) -> torch.Tensor:
         if img.shape[-1] != self.patch_resolution or img.shape[-2] != self.patch_resolution:
             raise ValueError(f"D expects {self.patch_resolution}² patches, got {tuple(img.shape[-2:])}")
-        p = self.hypernetwork(patch)
-        h = self.features(img, p)
-        embedding = self.patch_embed(p)
-        if self.class_embed is not None:
-            if c is None:
-                raise ValueError("a class-conditional discriminator needs labels c")
-            embedding = embedding + normalize_2nd_moment(self.class_embed(c.float()))
-        if self.camera_embed is not None:
-            if camera is None:
-                raise ValueError("a camera-conditioned discriminator needs (yaw, pitch)")
-            embedding = embedding + self.camera_embed(camera)
+        encoding = self.patch_encoder(patch) if self.patch_encoder is not None else None
+        h = self.features(img, encoding)
+        embedding = self.condition(encoding, c, camera)
+        if embedding is None:
+            return h
         return (h * embedding).sum(dim=1, keepdim=True) / math.sqrt(h.shape[1])

@@ -28,7 +28,8 @@ def density_noise_at(kimg: float, config: ModelConfig) -> float:
 
 
 class Generator(nn.Module):
-    """G(z, c, c2w, K, patch) → RGB patches (B, 3, r, r) in [-1, 1] over ``background`` (a level in [0, 1]: the
+    """G(z, c, c2w, K, patch) → RGB patches (B, 3, r, r) in [-1, 1] (beyond it where the linear colour
+    of the ``paper`` decoder overshoots) over ``background`` (a level in [0, 1]: the
     dataset's, 1 = white, 0 = black; not a weight, so it comes from the dataset, not the state dict).
 
     ``z`` (B, z_dim) ~ N(0, I); ``c`` (B, c_dim) one-hot labels or None; ``c2w`` (B, 4, 4) OpenCV
@@ -43,10 +44,10 @@ class Generator(nn.Module):
         self.background = background
         self.patch_resolution = config.patch_resolution
         self.synthesis = SynthesisNetwork(config.w_dim, config.plane_resolution, config.plane_channels,
-                                          config.g_channel_base, config.g_channel_max)
+                                          config.g_channel_base, config.g_channel_max, config.g_conv_clamp)
         self.mapping = MappingNetwork(config.z_dim, config.c_dim, config.w_dim, self.synthesis.num_ws,
                                       config.mapping_layers, config.mapping_lr_mult, config.w_avg_beta)
-        self.decoder = TriPlaneDecoder(config.plane_channels, config.decoder_hidden)
+        self.decoder = TriPlaneDecoder(config.plane_channels, config.decoder_hidden, config.rgb_activation)
 
     def planes(self, z: torch.Tensor, c: torch.Tensor | None = None, psi: float = 1.0,
                noise_mode: str | None = None) -> torch.Tensor:
@@ -56,7 +57,7 @@ class Generator(nn.Module):
 
     def render(self, planes: torch.Tensor, rays: Rays, jitter: bool, density_noise_std: float = 0.0,
                generator: torch.Generator | None = None) -> Rendered:
-        """Volume-render ``rays`` through tri-planes (colours in [0, 1])."""
+        """Volume-render ``rays`` through tri-planes (colours in [0, 1] units)."""
         def field(points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             return self.decoder(sample_triplanes(planes, points))
 
@@ -65,7 +66,7 @@ class Generator(nn.Module):
 
     def forward(self, z: torch.Tensor, c: torch.Tensor | None, c2w: torch.Tensor, intrinsics: torch.Tensor,
                 patch: torch.Tensor, psi: float = 1.0, density_noise_std: float = 0.0) -> torch.Tensor:
-        """RGB patches (B, 3, r, r) in [-1, 1]; ``density_noise_std``: see ``density_noise_at``."""
+        """RGB patches (B, 3, r, r), [-1, 1] units; ``density_noise_std``: see ``density_noise_at``."""
         planes = self.planes(z, c, psi)
         size = self.patch_resolution
         out = self.render(planes, patch_rays(c2w, intrinsics, patch, size), jitter=self.training,

@@ -48,16 +48,21 @@ def _fir_kernel(channels: int, like: torch.Tensor, gain: float) -> torch.Tensor:
     return k.expand(channels, 1, 4, 4)
 
 
-def upsample2x(x: torch.Tensor) -> torch.Tensor:
-    """2× upsampling: zero insertion then the [1,3,3,1] filter (bilinear weights, zero padding)."""
+def upsample2x(x: torch.Tensor, padding: int = 1) -> torch.Tensor:
+    """2× upsampling: zero insertion then the [1,3,3,1] filter (bilinear weights, gain 4, zero padding).
+
+    ``padding`` 1 gives (2H, 2W), StyleGAN2's ``upsample2d`` of the skip images; 0 keeps the filter's
+    full support (2H + 2, 2W + 2) for an unpadded 3×3 convolution after it, which is then StyleGAN2's
+    up-convolution exactly (it pads once, before both operations, so border pixels see real values).
+    """
     c = x.shape[1]
-    return F.conv_transpose2d(x, _fir_kernel(c, x, 4.0), stride=2, padding=1, groups=c)
+    return F.conv_transpose2d(x, _fir_kernel(c, x, 4.0), stride=2, padding=padding, groups=c)
 
 
-def downsample2x(x: torch.Tensor) -> torch.Tensor:
-    """2× downsampling: the [1,3,3,1] filter then stride 2 (zero padding). Twice differentiable."""
+def blur(x: torch.Tensor, padding: int) -> torch.Tensor:
+    """The [1,3,3,1] low-pass filter (gain 1) with ``padding`` zeros on each side, no resampling."""
     c = x.shape[1]
-    return F.conv2d(x, _fir_kernel(c, x, 1.0), stride=2, padding=1, groups=c)
+    return F.conv2d(x, _fir_kernel(c, x, 1.0), padding=padding, groups=c)
 
 
 class FullyConnected(nn.Module):
@@ -81,8 +86,8 @@ class FullyConnected(nn.Module):
 class Conv2d(nn.Module):
     """Plain convolution with equalised learning rate, optional 2× downsampling, bias and activation.
 
-    ``forward`` takes an optional per-sample, per-output-channel ``scale`` (B, out) applied to the
-    convolution's output before bias and activation (the discriminator's hypernetwork modulation).
+    Downsampling is StyleGAN2's: zero-pad by k//2 + 1, blur with the [1,3,3,1] filter, then the k×k
+    convolution with stride 2 (for 1×1 this is blur-and-subsample, then the 1×1 convolution).
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, act: str = "linear",
@@ -94,13 +99,12 @@ class Conv2d(nn.Module):
         self.weight_gain = 1.0 / math.sqrt(in_channels * kernel_size**2)
         self.padding = kernel_size // 2
 
-    def forward(self, x: torch.Tensor, gain: float = 1.0, scale: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
         w = (self.weight * self.weight_gain).to(x.dtype)
         if self.down:
-            x = downsample2x(x)
-        x = F.conv2d(x, w, padding=self.padding)
-        if scale is not None:
-            x = x * scale.to(x.dtype)[:, :, None, None]
+            x = F.conv2d(blur(x, self.padding + 1), w, stride=2)
+        else:
+            x = F.conv2d(x, w, padding=self.padding)
         bias = self.bias.to(x.dtype) if self.bias is not None else None
         clamp = self.clamp * gain if self.clamp is not None else None
         return bias_act(x, bias, self.act, gain=gain, clamp=clamp)
@@ -123,17 +127,21 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
 
 
 class ModulatedConv2d(nn.Module):
-    """Style-modulated, demodulated 3×3 (or 1×1) convolution with optional 2× upsampling and per-pixel noise."""
+    """Style-modulated, demodulated 3×3 (or 1×1) convolution with optional 2× upsampling (3×3 only),
+    per-pixel noise, bias, activation and an output clamp (±``clamp``, None = off)."""
 
     def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, kernel_size: int = 3,
-                 up: bool = False, act: str = "lrelu", demodulate: bool = True, noise: bool = True) -> None:
+                 up: bool = False, act: str = "lrelu", demodulate: bool = True, noise: bool = True,
+                 clamp: float | None = None) -> None:
         super().__init__()
-        self.up, self.act, self.demodulate, self.resolution = up, act, demodulate, resolution
+        if up and kernel_size != 3:
+            raise ValueError("upsampling convolutions are 3×3")
+        self.up, self.act, self.demodulate, self.resolution, self.clamp = up, act, demodulate, resolution, clamp
         self.affine = FullyConnected(w_dim, in_channels, bias_init=1.0)
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
         self.bias = nn.Parameter(torch.zeros(out_channels))
         self.weight_gain = 1.0 / math.sqrt(in_channels * kernel_size**2)
-        self.padding = kernel_size // 2
+        self.padding = 0 if up else kernel_size // 2  # the upsampling keeps the border (see upsample2x)
         self.noise_strength = nn.Parameter(torch.zeros([])) if noise else None
         if noise:
             self.register_buffer("noise_const", torch.randn(resolution, resolution))
@@ -147,7 +155,7 @@ class ModulatedConv2d(nn.Module):
         else:
             weight = self.weight * self.weight_gain
         if self.up:
-            x = upsample2x(x)
+            x = upsample2x(x, padding=0)
         x = modulated_conv2d(x, weight, styles, demodulate=self.demodulate, padding=self.padding)
         if self.noise_strength is not None and noise_mode != "none":
             if noise_mode == "random":
@@ -157,4 +165,4 @@ class ModulatedConv2d(nn.Module):
             else:
                 raise ValueError(f"unknown noise mode {noise_mode!r}")
             x = x + noise * self.noise_strength
-        return bias_act(x, self.bias, self.act)
+        return bias_act(x, self.bias, self.act, clamp=self.clamp)

@@ -1,4 +1,5 @@
-"""The mapping network z (+ class) → w, with the tracked average w for truncation."""
+"""Mapping networks: G's z (+ class) → w with the tracked average w for truncation, and the latent-free
+variant that maps conditioning vectors (D's hypernetwork and projection head)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,25 @@ import torch
 from torch import nn
 
 from pgrf.model.layers import FullyConnected, normalize_2nd_moment
+
+
+def mapping_layers(dims: list[int], lr_mult: float) -> nn.Sequential:
+    """Leaky-ReLU fully connected layers ``dims[0] → dims[1] → …`` at learning-rate multiplier ``lr_mult``."""
+    return nn.Sequential(*[FullyConnected(a, b, act="lrelu", lr_mult=lr_mult) for a, b in pairwise(dims)])
+
+
+class ConditionMapping(nn.Module):
+    """A mapping network without a latent: x (B, in_dim) → a linear embedding (B, out_dim) normalised to unit
+    second moment, then ``num_layers`` leaky-ReLU layers of ``out_dim`` at ``lr_mult`` (StyleGAN2's
+    mapping network with z_dim = 0, as the reference's discriminator uses it)."""
+
+    def __init__(self, in_dim: int, out_dim: int, num_layers: int = 2, lr_mult: float = 0.01) -> None:
+        super().__init__()
+        self.embed = FullyConnected(in_dim, out_dim)
+        self.layers = mapping_layers([out_dim] * (num_layers + 1), lr_mult)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(normalize_2nd_moment(self.embed(x.float())))
 
 
 class MappingNetwork(nn.Module):
@@ -25,8 +45,7 @@ class MappingNetwork(nn.Module):
         self.embed = FullyConnected(c_dim, w_dim) if c_dim > 0 else None
         in_dim = z_dim + (w_dim if c_dim > 0 else 0)
         dims = [in_dim] + [w_dim] * num_layers
-        self.layers = nn.Sequential(*[FullyConnected(a, b, act="lrelu", lr_mult=lr_mult)
-                                      for a, b in pairwise(dims)])
+        self.layers = mapping_layers(dims, lr_mult)
         self.register_buffer("w_avg", torch.zeros(w_dim))
 
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, psi: float = 1.0,

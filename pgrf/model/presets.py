@@ -9,6 +9,9 @@ from pgrf.errors import PgrfError
 PATCH_SCHEDULES = ("beta", "uniform")
 """Patch-scale schedules: Beta(1, β(t)) scales (the paper's) or the annealed-uniform baseline."""
 
+RGB_ACTIVATIONS = ("linear", "sigmoid")
+"""How the tri-plane decoder's raw output becomes colour: as is (the reference) or through a sigmoid."""
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -32,7 +35,12 @@ class ModelConfig:
     plane_channels: int = 32
     g_channel_base: int = 32768
     g_channel_max: int = 512
+    g_conv_clamp: float | None = 256.0
+    """Clamp of the synthesis convolutions' outputs (±, None = off), StyleGAN2's default."""
     decoder_hidden: int = 64
+    rgb_activation: str = "linear"
+    """'linear': the decoder's raw colour is the colour in [-1, 1] units (the reference; composited images
+    can leave [-1, 1]); 'sigmoid': squashed into the range."""
     coarse_steps: int = 48
     fine_steps: int = 48
     density_noise: float = 1.0
@@ -40,15 +48,20 @@ class ModelConfig:
     """The std of the training-time noise on raw density fades linearly from ``density_noise`` to 0 at this kimg."""
 
     # discriminator
-    d_channel_base: int = 32768
+    d_channel_base: int = 16384
+    """The reference's Megascans D: channel base 32768 × capacity 0.5 (64/128/256 channels at 64² for R = 256)."""
     d_channel_max: int = 512
     mbstd_group: int = 4
     hyper: bool = True
     """Hypernetwork modulation of D's convolutions (False = the standard-D ablation)."""
     hyper_dim: int = 512
-    """Size of the patch representation p (and of every conditioning embedding)."""
-    fourier_freqs: int = 10
-    """Fourier frequencies per patch parameter (π·2^k, k < fourier_freqs)."""
+    """Size of the patch representation p (the hypernetwork mapping's width). D's mapping networks use
+    ``mapping_layers`` and ``mapping_lr_mult`` like G's (the reference's defaults are the same for both)."""
+    patch_bins: int = 1000
+    """Patch-parameter encoding: each of (s, δx, δy) is scaled by this, then gets ⌈log2 bins⌉ sin/cos
+    Fourier frequencies and a learned embedding of its bin (the reference: 1000)."""
+    patch_embed_dim: int = 256
+    """Size of the learned per-bin embedding of each patch parameter (the reference: 256; 828 dims in all)."""
     camera_cond: bool = False
     """Condition D on Fourier-encoded yaw and pitch (with dropout 0.5 in training)."""
     camera_freqs: int = 4
@@ -75,6 +88,10 @@ class ModelConfig:
             raise PgrfError("model config: need coarse_steps >= 2 and fine_steps >= 0")
         if self.mbstd_group < 1 or self.c_dim < 0:
             raise PgrfError("model config: mbstd_group must be >= 1 and c_dim >= 0")
+        if self.rgb_activation not in RGB_ACTIVATIONS:
+            raise PgrfError(f"model config: rgb_activation must be 'linear' or 'sigmoid', got {self.rgb_activation!r}")
+        if self.patch_bins < 2 or self.patch_embed_dim < 0:
+            raise PgrfError("model config: need patch_bins >= 2 and patch_embed_dim >= 0")
 
     def with_dataset(self, resolution: int, c_dim: int) -> ModelConfig:
         """This config for a dataset of ``resolution``² images with ``c_dim`` classes."""
@@ -100,10 +117,12 @@ PRESETS: dict[str, ModelConfig] = {
     "tiny": ModelConfig(
         resolution=16, patch_resolution=8, z_dim=16, w_dim=16, plane_resolution=16, plane_channels=4,
         g_channel_base=128, g_channel_max=16, decoder_hidden=16, coarse_steps=8, fine_steps=8,
-        d_channel_base=64, d_channel_max=16, mbstd_group=2, hyper_dim=16, fourier_freqs=4, anneal_kimg=10.0,
+        d_channel_base=64, d_channel_max=16, mbstd_group=2, hyper_dim=16, patch_bins=16, patch_embed_dim=4,
+        anneal_kimg=10.0,
     ),
 }
-"""``paper``: EpiGRAF's sizes. ``small``: CPU-trainable runs. ``tiny``: unit tests."""
+"""``paper``: EpiGRAF's Megascans networks (the reference's widths and parameter counts at 256² with 64²
+patches, pinned in tests/unit/test_paper_preset.py). ``small``: CPU-trainable runs. ``tiny``: unit tests."""
 
 
 def preset(name: str) -> ModelConfig:

@@ -1,4 +1,4 @@
-"""Camera rays through the pixels of a patch, from the dataset's camera model."""
+"""Camera rays through the pixels of a patch, from the dataset's camera model, bounded by the scene box."""
 
 from __future__ import annotations
 
@@ -6,13 +6,20 @@ from dataclasses import dataclass
 
 import torch
 
-from pgrf.cameras import SCENE_RADIUS, unproject
+from pgrf.cameras import SCENE_BOUND, SCENE_RADIUS, unproject
 from pgrf.model.patches import patch_coordinates
+
+MIN_NEAR = 1e-3
+"""Rays start at least this far in front of the camera."""
 
 
 @dataclass(frozen=True)
 class Rays:
-    """A batch of rays: origins (B, 3), unit directions (B, N, 3), near and far distances (B, 1)."""
+    """A batch of rays: origins (B, 3), unit directions (B, N, 3), near and far distances (B, N).
+
+    A ray that misses the scene box has near = far = the camera's distance + ``SCENE_RADIUS``, past
+    everything in the scene (an empty segment: it renders the background, at the depth of that far plane).
+    """
 
     origins: torch.Tensor
     directions: torch.Tensor
@@ -21,19 +28,33 @@ class Rays:
 
     def chunk(self, start: int, stop: int) -> Rays:
         """Rays ``start:stop`` of every batch element."""
-        return Rays(self.origins, self.directions[:, start:stop], self.near, self.far)
+        return Rays(self.origins, self.directions[:, start:stop], self.near[:, start:stop], self.far[:, start:stop])
+
+
+def box_bounds(origins: torch.Tensor, directions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Distances (B, N) where rays from ``origins`` (B, 3) along unit ``directions`` (B, N, 3) enter and
+    leave the scene box [-SCENE_BOUND, SCENE_BOUND]³ (slab method), not before ``MIN_NEAR``; both are the
+    origin's distance + ``SCENE_RADIUS`` for rays that miss it."""
+    safe = torch.where(directions.abs() < 1e-12, torch.full_like(directions, 1e-12), directions)
+    low = (-SCENE_BOUND - origins[:, None, :]) / safe
+    high = (SCENE_BOUND - origins[:, None, :]) / safe
+    enter = torch.minimum(low, high).amax(dim=-1).clamp(min=MIN_NEAR)
+    leave = torch.maximum(low, high).amin(dim=-1)
+    miss = leave <= enter
+    beyond = (origins.norm(dim=-1, keepdim=True) + SCENE_RADIUS).expand_as(enter)
+    return torch.where(miss, beyond, enter), torch.where(miss, beyond, leave)
 
 
 def patch_rays(c2w: torch.Tensor, intrinsics: torch.Tensor, patch: torch.Tensor, size: int) -> Rays:
     """Rays through the ``size``² pixel centres of ``patch`` (B, 3), in row-major order (row j, column i).
 
     ``c2w`` (B, 4, 4) OpenCV camera-to-world and ``intrinsics`` (B, 3, 3) normalised K, as stored in
-    cameras.json and the shards. Near and far are the camera's distance to the origin ∓ ``SCENE_RADIUS``
-    (the scene box's half-diagonal), so every ray segment covers the box.
+    cameras.json and the shards. Each ray's near and far are where it enters and leaves the scene box
+    [-1, 1]³ (``SCENE_BOUND``), outside which density is zero, so every sample lands where the object can be.
     """
     dtype = torch.float32
     c2w, intrinsics = c2w.to(dtype), intrinsics.to(dtype)
     points = patch_coordinates(patch.to(device=c2w.device, dtype=dtype), size).reshape(patch.shape[0], -1, 2)
     origins, directions = unproject(points, c2w, intrinsics)
-    distance = origins.norm(dim=-1, keepdim=True)
-    return Rays(origins, directions, (distance - SCENE_RADIUS).clamp(min=1e-3), distance + SCENE_RADIUS)
+    near, far = box_bounds(origins, directions)
+    return Rays(origins, directions, near, far)

@@ -17,16 +17,16 @@ class SynthesisBlock(nn.Module):
     """One resolution: (2× up) conv, conv, and a toRGB-style 1×1 output added to the upsampled skip image."""
 
     def __init__(self, in_channels: int, out_channels: int, out_image_channels: int, w_dim: int,
-                 resolution: int) -> None:
+                 resolution: int, clamp: float | None = None) -> None:
         super().__init__()
         self.first = resolution == 4
         if self.first:
             self.const = nn.Parameter(torch.randn(out_channels, 4, 4))
         else:
-            self.conv0 = ModulatedConv2d(in_channels, out_channels, w_dim, resolution, up=True)
-        self.conv1 = ModulatedConv2d(out_channels, out_channels, w_dim, resolution)
+            self.conv0 = ModulatedConv2d(in_channels, out_channels, w_dim, resolution, up=True, clamp=clamp)
+        self.conv1 = ModulatedConv2d(out_channels, out_channels, w_dim, resolution, clamp=clamp)
         self.torgb = ModulatedConv2d(out_channels, out_image_channels, w_dim, resolution, kernel_size=1,
-                                     act="linear", demodulate=False, noise=False)
+                                     act="linear", demodulate=False, noise=False, clamp=clamp)
         self.num_conv = 1 if self.first else 2
 
     def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor,
@@ -44,10 +44,11 @@ class SynthesisBlock(nn.Module):
 
 
 class SynthesisNetwork(nn.Module):
-    """ws (B, num_ws, w_dim) → tri-planes (B, 3, C, R_p, R_p), from a learned 4×4 constant."""
+    """ws (B, num_ws, w_dim) → tri-planes (B, 3, C, R_p, R_p), from a learned 4×4 constant; ``clamp``
+    bounds every convolution's output (StyleGAN2's conv_clamp, None = off)."""
 
     def __init__(self, w_dim: int, resolution: int, plane_channels: int, channel_base: int,
-                 channel_max: int) -> None:
+                 channel_max: int, clamp: float | None = None) -> None:
         super().__init__()
         self.plane_channels = plane_channels
         resolutions = [2**i for i in range(2, resolution.bit_length())]
@@ -55,7 +56,7 @@ class SynthesisNetwork(nn.Module):
         for res in resolutions:
             in_ch = channels_at(res // 2, channel_base, channel_max) if res > 4 else 0
             blocks.append(SynthesisBlock(in_ch, channels_at(res, channel_base, channel_max), 3 * plane_channels,
-                                         w_dim, res))
+                                         w_dim, res, clamp))
         self.blocks = nn.ModuleList(blocks)
         self.num_ws = sum(b.num_conv for b in blocks) + 1
 

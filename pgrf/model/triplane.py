@@ -28,13 +28,21 @@ def sample_triplanes(planes: torch.Tensor, points: torch.Tensor) -> torch.Tensor
 
 
 class TriPlaneDecoder(nn.Module):
-    """Features (…, C) → colour in [0, 1] (…, 3) and raw density (…). No view direction input."""
+    """Features (…, C) → colour in [0, 1] units (…, 3) and raw density (…). No view direction input.
 
-    def __init__(self, in_features: int, hidden: int = 64) -> None:
+    ``rgb`` 'linear' (the reference): the raw output is the colour in [-1, 1] units, so the colour is
+    (raw + 1) / 2, unbounded; 'sigmoid': sigmoid(raw), inside [0, 1].
+    """
+
+    def __init__(self, in_features: int, hidden: int = 64, rgb: str = "linear") -> None:
         super().__init__()
+        if rgb not in ("linear", "sigmoid"):
+            raise ValueError(f"unknown colour activation {rgb!r}")
+        self.rgb = rgb
         self.net = nn.Sequential(FullyConnected(in_features, hidden, act="lrelu"), FullyConnected(hidden, 4))
 
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         out = self.net(features)
-        return torch.sigmoid(out[..., :3]), out[..., 3]
+        raw = out[..., :3]
+        return (torch.sigmoid(raw) if self.rgb == "sigmoid" else (raw + 1.0) * 0.5), out[..., 3]
 

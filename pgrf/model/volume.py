@@ -1,7 +1,8 @@
 """Volume rendering with hierarchical sampling: stratified coarse samples, then importance samples.
 
-A field maps points (B, M, 3) to colour in [0, 1] (B, M, 3) and raw density (B, M). Density is
-σ = softplus(raw + ε·std), ε ~ N(0, 1), and zero outside [-1, 1]³ (the normalised asset's box).
+A field maps points (B, M, 3) to colour in [0, 1] units (B, M, 3) and raw density (B, M). Density is
+σ = softplus(raw + ε·std), ε ~ N(0, 1), and zero outside [-1, 1]³ (the normalised asset's box); rays
+are sampled only between their entry into and exit from that box (``Rays.near``/``far``, per ray).
 Coarse and importance samples are composited together over a background colour (white by default).
 """
 

@@ -135,23 +135,6 @@ def test_scene_constants_agree() -> None:
     assert RenderSettings().fov == cameras.DEFAULT_FOV == np.pi / 4
 
 
-@pytest.mark.parametrize("radius", [cameras.SCENE_RADIUS + 0.01, 2.0, cameras.DEFAULT_RADIUS, 10.0])
-def test_ray_near_and_far_enclose_every_corner_of_the_scene_box(radius: float) -> None:
-    import torch
-
-    from pgrf.model.patches import full_image_patches
-    from pgrf.model.rays import patch_rays
-
-    yaw, pitch = cameras.sample_angles(16, np.random.default_rng(6))
-    c2w = torch.from_numpy(np.stack([cameras.look_at_origin(y, p, radius) for y, p in zip(yaw, pitch)]))
-    intrinsics = torch.from_numpy(np.repeat(cameras.normalized_intrinsics(cameras.DEFAULT_FOV)[None], 16, axis=0))
-    rays = patch_rays(c2w, intrinsics, full_image_patches(16, torch.device("cpu")), 4)
-    corners = cameras.SCENE_BOUND * np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], float)
-    distances = np.linalg.norm(corners[None] - c2w[:, None, :3, 3].numpy(), axis=-1)  # (cameras, corners)
-    assert np.allclose(rays.near.numpy(), radius - cameras.SCENE_RADIUS) and np.allclose(rays.far.numpy(), radius + cameras.SCENE_RADIUS)
-    assert np.all(distances >= rays.near.numpy() - 1e-5) and np.all(distances <= rays.far.numpy() + 1e-5)
-
-
 def test_blender_conversion_is_an_involution() -> None:
     c2w = cameras.look_at_origin(0.7, 1.1, 3.5)
     assert np.allclose(cameras.blender_to_opencv(cameras.opencv_to_blender(c2w)), c2w)

@@ -14,8 +14,8 @@ from pgrf.errors import PgrfError
 from pgrf.model.discriminator import Discriminator, minibatch_stddev
 from pgrf.model.generator import Generator, density_noise_at, seeded_latents
 from pgrf.model.layers import (
+    Conv2d,
     ModulatedConv2d,
-    downsample2x,
     modulated_conv2d,
     upsample2x,
 )
@@ -59,11 +59,35 @@ def test_modulated_conv_equals_per_sample_convolution() -> None:
         assert torch.allclose(out[b], F.conv2d(x[b:b + 1], w, padding=1)[0], atol=1e-5)
 
 
-def test_resampling_keeps_constants_and_shapes() -> None:
-    x = torch.ones(2, 3, 8, 8)
-    up, down = upsample2x(x), downsample2x(x)
-    assert up.shape == (2, 3, 16, 16) and down.shape == (2, 3, 4, 4)
-    assert torch.allclose(up[..., 1:-1, 1:-1], torch.ones(1)) and torch.allclose(down[..., 1:-1, 1:-1], torch.ones(1))
+KERNEL = torch.tensor([[1.0, 2.0, 0.0], [2.0, 5.0, 2.0], [0.0, 2.0, 1.0]])
+"""A 3×3 kernel equal to its 180° rotation, so correlation and convolution agree."""
+
+
+def test_resampling_convolutions_are_stylegan2s() -> None:
+    """Expected values: StyleGAN2-ADA's ``conv2d_resample`` (its pure-PyTorch path, filter [1,3,3,1]) on the
+    same inputs, computed once by hand. Down: pad once by 2, blur, 3×3 conv with stride 2 (1×1: pad 1,
+    blur, subsample). Up: zero insertion, one padding for blur and conv together, so border pixels differ
+    from upsampling to 2H first and zero-padding again for the conv (the old operator gave 8.6875 at [0, 0])."""
+    x = torch.arange(36.0).reshape(1, 1, 6, 6)
+    down3 = Conv2d(1, 1, 3, bias=False, down=True)
+    down3.weight.data = KERNEL[None, None] * 3.0  # × sqrt(fan-in): the layer's weight gain is 1/3
+    expected3 = [[63.1094, 94.4375, 92.0312], [199.1250, 262.5000, 234.0000], [260.7031, 338.6875, 298.3750]]
+    assert torch.allclose(down3(x)[0, 0], torch.tensor(expected3), atol=1e-3)
+    down1 = Conv2d(1, 1, 1, bias=False, down=True)
+    down1.weight.data.fill_(1.0)
+    expected1 = [[3.8281, 5.9375, 6.5625], [13.7500, 17.5000, 16.8750], [20.2344, 24.6875, 22.9688]]
+    assert torch.allclose(down1(x)[0, 0], torch.tensor(expected1), atol=1e-3)
+
+    up = ModulatedConv2d(1, 1, 2, resolution=4, up=True, act="linear", noise=False)
+    up.weight.data = KERNEL[None, None].clone()
+    up.affine.weight.data.zero_()  # styles = bias = 1, so demodulation divides by |KERNEL| = √43
+    expected_up = torch.tensor([[9.5000, 15.0000, 18.2500, 14.5625], [17.6875, 26.6875, 31.1875, 24.8125],
+                                [24.5625, 36.3125, 41.1250, 32.6250], [20.7500, 31.1250, 35.3125, 28.6250]])
+    out = up(torch.tensor([[1.0, 2.0], [3.0, 4.0]])[None, None], torch.randn(1, 2))
+    assert torch.allclose(out[0, 0], expected_up / math.sqrt(43.0), atol=1e-4)
+
+    skip = upsample2x(torch.ones(2, 3, 8, 8))  # the skip images' upsampling keeps the size and constants
+    assert skip.shape == (2, 3, 16, 16) and torch.allclose(skip[..., 1:-1, 1:-1], torch.ones(1))
 
 
 def test_modulated_conv_layer_noise_modes() -> None:
@@ -108,11 +132,16 @@ def test_triplane_sampling_reads_the_xy_xz_and_yz_planes() -> None:
     expected = (planes[0, 0, :, 2, 0] + planes[0, 1, :, 3, 0] + planes[0, 2, :, 3, 2]) / 3  # [row, column]
     assert features.shape == (1, 1, 2) and torch.allclose(features[0, 0], expected)
     decoder = TriPlaneDecoder(2, 8)
-    rgb, density = decoder(sample_triplanes(planes, torch.rand(1, 10, 3) * 2 - 1))
-    assert rgb.shape == (1, 10, 3) and density.shape == (1, 10) and 0 <= rgb.min() and rgb.max() <= 1
+    samples = sample_triplanes(planes, torch.rand(1, 10, 3) * 2 - 1)
+    rgb, density = decoder(samples)
+    raw = decoder.net(samples)
+    assert rgb.shape == (1, 10, 3) and density.shape == (1, 10) and torch.equal(density, raw[..., 3])
+    assert torch.allclose(rgb * 2 - 1, raw[..., :3])  # linear colour: the raw output in [-1, 1] units
     (rgb.sum() + density.sum()).backward()
     assert_all_grads(decoder)
     assert planes.grad.abs().sum() > 0
+    decoder.rgb = "sigmoid"
+    assert torch.allclose(decoder(samples)[0], torch.sigmoid(raw[..., :3]))
 
 
 def test_generator_patches_shapes_range_and_gradients() -> None:
@@ -122,9 +151,12 @@ def test_generator_patches_shapes_range_and_gradients() -> None:
     patch = PatchSampler(TINY.resolution, TINY.patch_resolution).sample(BATCH, kimg=5.0)
     out = generator(torch.randn(BATCH, TINY.z_dim), labels(BATCH, 3), c2w, k, patch, density_noise_std=1.0)
     assert out.shape == (BATCH, 3, TINY.patch_resolution, TINY.patch_resolution) and out.dtype == torch.float32
-    assert out.min() >= -1.0 and out.max() <= 1.0
     out.mean().backward()
     assert_all_grads(generator)
+    squashed = Generator(TINY.override(rgb_activation="sigmoid"))
+    squashed.load_state_dict(generator.state_dict())
+    out = squashed(torch.randn(BATCH, TINY.z_dim), labels(BATCH, 3), c2w, k, patch)
+    assert out.min() >= -1.0 and out.max() <= 1.0
 
 
 def test_generator_is_random_in_training_and_deterministic_in_eval() -> None:
@@ -172,34 +204,76 @@ def test_discriminator_depth_matches_a_full_resolution_d() -> None:
 def test_hypernetwork_modulations_depend_on_the_patch() -> None:
     torch.manual_seed(0)
     disc = Discriminator(TINY)
-    p = disc.hypernetwork(torch.tensor([[0.5, 0.1, 0.2], [1.0, 0.0, 0.0]]))
-    sigmas = disc.modulations(p)
-    assert len(sigmas) == 2 * len(disc.blocks) + 1
+    patch = torch.tensor([[0.5, 0.1, 0.2], [1.0, 0.0, 0.0]])
+    encoding = disc.patch_encoder(patch)
+    assert encoding.shape == (2, 3 * (2 * 4 + 4))  # tiny: 16 bins → 4 Fourier frequencies, 4-d bin embedding
+    sigmas = disc.modulations(encoding)
+    assert [sigma.shape[1] for sigma in sigmas] == [block.conv1.weight.shape[1] for block in disc.blocks]
     for sigma in sigmas:
         assert sigma.min() > 0 and sigma.max() < 2
         assert not torch.allclose(sigma[0], sigma[1], atol=1e-4)
 
 
-def test_standard_discriminator_sees_the_patch_only_through_projection() -> None:
+def test_patch_encoder_is_fourier_features_and_a_bin_embedding() -> None:
+    disc = Discriminator(PRESETS["paper"].override(resolution=64))
+    encoder = disc.patch_encoder
+    patch = torch.tensor([[0.25, 0.5004, 0.1]])
+    out = encoder(patch).reshape(3, 276)  # per parameter: 10 sines, 10 cosines, a 256-d embedding
+    frequencies = math.pi * 2.0 ** torch.arange(10) / 1024  # applied to x·1000
+    assert torch.allclose(out[1, :10], torch.sin(500.4 * frequencies), atol=1e-4)
+    assert torch.allclose(out[1, 10:20], torch.cos(500.4 * frequencies), atol=1e-4)
+    assert torch.equal(out[0, 20:], encoder.embedding.weight[250]) and torch.equal(out[1, 20:], encoder.embedding.weight[500])
+    assert encoder.embedding.weight.shape == (1001, 256)
+
+
+def test_sigma_scales_the_input_channels_of_each_blocks_second_conv() -> None:
+    """With the affine maps' weights zeroed, σ_ℓ = 1 + tanh(bias_ℓ) is a fixed per-channel vector; the hyper D's
+    trunk must then equal the standard D's whose conv1 weights are scaled by σ_ℓ along their input axis
+    (and nothing else changed: fromRGB, conv0, skip and the epilogue conv are not modulated)."""
     torch.manual_seed(0)
-    disc = Discriminator(TINY.override(hyper=False, camera_cond=False))
-    disc.eval()
-    assert disc.hyper_affines is None
-    img = torch.randn(2, 3, 8, 8).repeat(2, 1, 1, 1)  # rows 0, 1 and rows 2, 3 are the same images
-    c = labels(2, 3).repeat(2, 1)
-    patch = torch.tensor([[0.5, 0.5, 0.0]] * 2 + [[1.0, 0.0, 0.0]] * 2)
-    p = disc.hypernetwork(patch)
-    features = disc.features(img, p)
-    assert torch.allclose(features[:2], features[2:], atol=1e-6)
-    logits = disc(img, patch, c)
-    projection = (features * disc.patch_embed(p)).sum(1, keepdim=True) / math.sqrt(features.shape[1])
-    assert torch.allclose(logits[:2] - logits[2:], projection[:2] - projection[2:], atol=1e-5)
-    assert not torch.allclose(logits[:2], logits[2:], atol=1e-4)
-    hyper = Discriminator(TINY.override(camera_cond=False))
-    hyper.eval()
-    p = hyper.hypernetwork(patch)
-    features = hyper.features(img, p)
-    assert not torch.allclose(features[:2], features[2:], atol=1e-4)
+    hyper = Discriminator(TINY.override(c_dim=0)).eval()
+    plain = Discriminator(TINY.override(c_dim=0, hyper=False)).eval()
+    for affine in hyper.hyper_affines:
+        affine.weight.data.zero_()
+        affine.bias.data.normal_()
+    plain.load_state_dict({name: value for name, value in hyper.state_dict().items()
+                           if not name.startswith(("head.", "patch_encoder.", "hypernetwork.", "hyper_affines."))},
+                          strict=False)
+    for block, affine in zip(plain.blocks, hyper.hyper_affines):
+        block.conv1.weight.data *= 1.0 + torch.tanh(affine.bias.data)[None, :, None, None]
+    img, patch = torch.randn(4, 3, 8, 8), PatchSampler(16, 8).sample(4, 5.0, group_size=2)
+    modulated = hyper.features(img, hyper.patch_encoder(patch))
+    assert torch.allclose(modulated, plain.features(img, None), atol=1e-5)
+    assert not torch.allclose(modulated, hyper.features(img, None), atol=1e-3)
+
+
+def test_standard_discriminator_never_sees_the_patch() -> None:
+    """``hyper`` off is the paper's standard D: neither the hypernetwork nor the projection gets (s, δx, δy)."""
+    torch.manual_seed(0)
+    img, c = torch.randn(4, 3, 8, 8), labels(4, 3)
+    patches = [torch.tensor([[0.5, 0.5, 0.0]] * 4), torch.tensor([[1.0, 0.0, 0.0]] * 4), torch.rand(4, 3) * 0.5 + 0.5]
+    for config in (TINY.override(camera_cond=False), TINY.override(c_dim=0, camera_cond=False)):
+        standard = Discriminator(config.override(hyper=False)).eval()
+        logits = [standard(img, patch, c if config.c_dim else None) for patch in patches]
+        assert all(torch.equal(logits[0], other) for other in logits[1:])
+        assert standard.patch_encoder is None and standard.hypernetwork is None and standard.hyper_affines is None
+        hyper = Discriminator(config).eval()
+        logits = [hyper(img, patch, c if config.c_dim else None) for patch in patches]
+        assert all((logits[0] - other).abs().max() > 1e-3 for other in logits[1:])
+    unconditional = Discriminator(TINY.override(c_dim=0, camera_cond=False, hyper=False))
+    assert unconditional.head is None and unconditional.out.weight.shape[0] == 1
+
+
+def test_camera_conditioning_uses_the_angles_with_dropout_in_training() -> None:
+    torch.manual_seed(0)
+    disc = Discriminator(TINY.override(c_dim=0, hyper=False)).eval()
+    img, patch = torch.randn(2, 3, 8, 8), torch.tensor([[1.0, 0.0, 0.0]] * 2)
+    angles = torch.tensor([[0.3, 1.0], [0.3, 1.0]])
+    assert not torch.allclose(disc(img, patch, None, angles), disc(img, patch, None, angles + 1.0), atol=1e-4)
+    disc.train()
+    assert not torch.equal(disc(img, patch, None, angles), disc(img, patch, None, angles))
+    with pytest.raises(ValueError, match="camera"):
+        disc(img, patch)
 
 
 def test_minibatch_stddev_groups_are_consecutive_and_share_patches() -> None:
@@ -233,3 +307,18 @@ def test_presets_and_config_errors() -> None:
         paper.override(colour=1)
     with pytest.raises(PgrfError, match="patch_schedule"):
         paper.override(patch_schedule="gauss")
+    with pytest.raises(PgrfError, match="rgb_activation"):
+        paper.override(rgb_activation="tanh")
+    with pytest.raises(PgrfError, match="patch_bins"):
+        paper.override(patch_bins=1)
+
+
+def test_checkpoints_of_older_networks_are_refused_in_one_line(tmp_path) -> None:
+    from pgrf.model.checkpoint import CHECKPOINT_FORMAT, load_checkpoint
+
+    path = tmp_path / "old.pt"
+    torch.save({"format": CHECKPOINT_FORMAT - 1, "G_ema": {}}, path)
+    with pytest.raises(PgrfError, match="older pgrf.*retrain"):
+        load_checkpoint(path)
+    torch.save({"format": CHECKPOINT_FORMAT, "G_ema": {}}, path)
+    assert load_checkpoint(path)["G_ema"] == {}
