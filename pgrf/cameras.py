@@ -33,7 +33,8 @@ SCENE_BOUND = 1.0
 
 SCENE_RADIUS = math.sqrt(3.0) * SCENE_BOUND
 """Half-diagonal of the scene box, the radius of the sphere around it: a camera must be farther away, and
-near/far = distance ∓ SCENE_RADIUS covers the whole box."""
+distance ∓ SCENE_RADIUS brackets every point of the box (G's rays are bounded tighter, per ray, by the box
+itself: ``pgrf.model.rays``)."""
 
 DEFAULT_RADIUS = 3.5
 """Default distance of the cameras from the origin."""
