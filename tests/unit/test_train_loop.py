@@ -272,3 +272,16 @@ def test_g_composites_over_the_datasets_background(tmp_path: Path) -> None:
     loop.train(_options(tmp_path / "black", tmp_path / "runs", name="black"))
     loaded, info = load_generator(tmp_path / "runs" / "black" / "checkpoints")
     assert info.background == "black" and loaded.background == 0.0
+
+
+@pytest.mark.slow
+def test_train_on_a_truncated_only_shard_stops_with_one_line(tmp_path: Path) -> None:
+    renders = [fake_renders(tmp_path / "renders", "plants", {"a_var1": 0.5, "b_var1": 0.6}, views=3)]
+    pack(renders, tmp_path / "shards", load_config(CONFIG), PackOptions(resolution=16))
+    (tar,) = sorted((tmp_path / "shards").glob("*.tar"))
+    tar.write_bytes(tar.read_bytes()[:700])
+    result = run_pgrf("train", "--shards", str(tmp_path / "shards"), "--out", str(tmp_path / "runs"), "--preset", "tiny",
+                      "--batch", "4", "--workers", "2", "--device", "cpu", timeout=180)  # a hang fails on the timeout
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert len(errors) == 1 and errors[0].startswith(f"error: {tar}: nothing readable in ")
