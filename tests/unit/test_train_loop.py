@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -285,3 +286,69 @@ def test_train_on_a_truncated_only_shard_stops_with_one_line(tmp_path: Path) -> 
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
     assert len(errors) == 1 and errors[0].startswith(f"error: {tar}: nothing readable in ")
+
+
+def _spied_step(run: loop.Run, batch: dict) -> tuple[list[dict], list[dict], list[bool]]:
+    """One step recording G's calls (z, patch, grad mode, a weight, output), D's inputs and the mapping's mode."""
+    g_calls, d_calls, mapping_modes = [], [], []
+    g_forward, d_forward, m_forward = run.G.forward, run.D.forward, run.G.mapping.forward
+    weight = next(run.G.synthesis.parameters())
+
+    def g_spy(z, c, c2w, intrinsics, patch, **kwargs):
+        out = g_forward(z, c, c2w, intrinsics, patch, **kwargs)
+        g_calls.append({"z": z.clone(), "patch": patch.clone(), "grad": torch.is_grad_enabled(),
+                        "weight": weight.detach().clone(), "out": out.detach().clone()})
+        return out
+
+    def d_spy(images, patch, *args):
+        d_calls.append({"images": images.detach().clone(), "patch": patch.clone()})
+        return d_forward(images, patch, *args)
+
+    def m_spy(*args, **kwargs):
+        mapping_modes.append(run.G.mapping.training)
+        return m_forward(*args, **kwargs)
+
+    run.G.forward, run.D.forward, run.G.mapping.forward = g_spy, d_spy, m_spy
+    loop.step(run, batch)
+    return g_calls, d_calls, mapping_modes
+
+
+def test_d_judges_fresh_fakes_of_the_updated_g_and_independent_real_patches(shards: Path, tmp_path: Path) -> None:
+    options = _options(shards, tmp_path, augment=False, blur_sigma=0.0, fake_poses="sphere")
+    run = loop.build(options, distributed.setup("cpu"))
+    run.progress.images = 20_000  # past the tiny preset's 10 kimg anneal: patches of every scale
+    g, d, modes = _spied_step(run, next(loop.batches_of(run)))
+    assert len(g) == 2 and g[0]["grad"] and not g[1]["grad"]  # G's step, then D's fakes without a graph
+    assert not torch.equal(g[0]["weight"], g[1]["weight"])  # rendered after G's update
+    assert not torch.equal(g[0]["z"], g[1]["z"]) and not torch.equal(g[0]["patch"], g[1]["patch"])
+    assert len(d) == 3  # G's view of its fakes; D's reals; D's fakes
+    assert torch.equal(d[0]["images"], g[0]["out"]) and torch.equal(d[2]["images"], g[1]["out"])
+    assert torch.equal(d[2]["patch"], g[1]["patch"]) and not torch.equal(d[1]["patch"], d[2]["patch"])
+    assert modes == [True, False]  # the average w is tracked once per step
+
+    run.options = replace(options, reuse_fakes=True, shared_patches=True)
+    g, d, modes = _spied_step(run, next(loop.batches_of(run)))
+    assert len(g) == 1 and len(d) == 3 and modes == [True]
+    assert torch.equal(d[2]["images"], g[0]["out"]) and torch.equal(d[1]["patch"], g[0]["patch"])
+
+
+def test_g_ema_half_life_defaults_to_the_references_rule(shards: Path, tmp_path: Path) -> None:
+    assert TrainOptions(shards="x").ema_half_life_kimg == 20.0  # batch 64, as EpiGRAF's Megascans runs
+    assert TrainOptions(shards="x", batch=8).ema_half_life_kimg == 2.5
+    assert TrainOptions(shards="x", ema_kimg=10.0).ema_half_life_kimg == 10.0
+    run = loop.build(_options(shards, tmp_path, ema_rampup=None), distributed.setup("cpu"))
+    before = _weights(run.G_ema)
+    loop.step(run, next(loop.batches_of(run)))
+    beta = 0.5 ** (4 / (4 * 10 / 32 * 1000))  # batch 4: half-life 1.25 kimg
+    for key, value in run.G.state_dict().items():
+        if value.is_floating_point() and "w_avg" not in key:
+            assert torch.allclose(run.G_ema.state_dict()[key], value.lerp(before[key], beta), atol=1e-6), key
+
+
+def test_old_checkpoints_resume_with_what_they_did(shards: Path, tmp_path: Path) -> None:
+    options = _options(shards, tmp_path)
+    old = {k: v for k, v in options.__dict__.items() if k not in ("reuse_fakes", "shared_patches")}
+    resumed = loop.resumed_options(options, {"options": {**old, "antialias_patches": False}})
+    assert resumed.reuse_fakes and resumed.shared_patches
+    with pytest.raises(PgrfError, match="trained with --antialias-patches"):
+        loop.resumed_options(options, {"options": {**old, "antialias_patches": True}})
