@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -151,7 +152,8 @@ def mesh(
     seed: Annotated[int, typer.Option(help="The seed whose object to extract.")] = 0,
     out: Annotated[Path, typer.Option(help="model.ply (binary, vertex colours) or model.obj.")] = Path("model.ply"),
     resolution: Annotated[int, typer.Option(help="Density samples per axis over [-1, 1].")] = 256,
-    threshold: Annotated[float, typer.Option(help="Surface density level σ.")] = 10.0,
+    threshold: Annotated[str, typer.Option(help="Surface density level σ, or auto: √(median σ · max σ) of the grid, "
+                                                "halfway between empty space and matter in log-density.")] = "auto",
     truncation: TruncationOption = 1.0,
     class_: ClassOption = None,
     device: DeviceOption = "auto",
@@ -167,12 +169,28 @@ def mesh(
         raise PgrfError(f"mesh file must end in .ply or .obj, got {out.name}")
     if resolution < 2:
         raise PgrfError(f"--resolution must be at least 2, got {resolution}")
+    level = _threshold(threshold)
     allow_tf32(False)
     generator, info = load_generator(checkpoint, resolve_device(device))
-    result = generator_mesh(generator, seed, resolution, threshold, truncation, class_index(class_, info.class_names))
+    result = generator_mesh(generator, seed, resolution, level, truncation, class_index(class_, info.class_names))
     out.parent.mkdir(parents=True, exist_ok=True)
     path = save_mesh(result, out)
-    console.print(f"{len(result.vertices)} vertices, {len(result.faces)} faces → {escape(str(path))}")
+    chosen = "auto " if level is None else ""
+    console.print(f"{len(result.vertices)} vertices, {len(result.faces)} faces at {chosen}σ = {result.level:.4g} → "
+                  f"{escape(str(path))}")
+
+
+def _threshold(text: str) -> float | None:
+    """``--threshold``: None for auto, else a finite number."""
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise PgrfError(f"--threshold must be auto or a density level (a number); got {text!r}")
+    return value
 
 
 def _seeded_generator(checkpoint: Path, seeds: str, resolution: int | None,
