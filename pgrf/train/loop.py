@@ -404,7 +404,8 @@ def _periodic(run: Run, final: bool) -> None:
     if options.fid_kimg and options.inception and (final or images - progress.last_fid >= options.fid_kimg * 1000):
         progress.last_fid = images
         record = snapshot_fid(run.G_ema, run.info, options.shards,  # every rank takes a share of the images
-                              options.inception, options.fid_num, run.kimg, run.context.device, options.seed)
+                              options.inception, options.fid_num, run.kimg, run.context.device, options.seed,
+                              mirror=options.mirror)
         if run.context.main:
             append_log(run.folder, STATS_FILE, record)
     if final or images - progress.last_snapshot >= options.snapshot_kimg * 1000:

@@ -244,10 +244,12 @@ def test_fid_during_training_is_logged(tmp_path: Path) -> None:
     torch.manual_seed(0)
     weights = tmp_path / "inception.pth"
     torch.save(FIDInceptionV3().state_dict(), weights)
-    run = loop.train(_options(tmp_path / "shards", tmp_path, kimg=0.004, fid_kimg=0.004, fid_num=4, inception=str(weights)))
+    run = loop.train(_options(tmp_path / "shards", tmp_path, kimg=0.004, fid_kimg=0.004, fid_num=4, inception=str(weights),
+                              mirror=True))
     lines = [json.loads(x) for x in (run / "stats.jsonl").read_text().splitlines()]
     fids = [line for line in lines if "fid" in line]
-    assert len(fids) == 1 and math.isfinite(fids[0]["fid"]) and fids[0]["num_fake"] == 4 and fids[0]["num_real"] == 4
+    assert len(fids) == 1 and math.isfinite(fids[0]["fid"]) and fids[0]["num_fake"] == 4
+    assert fids[0]["num_real"] == 8 and fids[0]["real_mirrored"]  # --mirror: the 4 reals and their mirrored copies
 
 
 class _EmptyField(nn.Module):
