@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import json
 import typing
 from typing import Annotated, Any
 
@@ -54,6 +55,9 @@ HELP: dict[str, str] = {
     "resume": "latest (this run's last checkpoint) or a checkpoint file.",
 }
 """The help of each flag; every TrainOptions field has one (a test checks it)."""
+DRY_RUN_HELP = ("Print the resolved config, write the run's config.json (plus parameter counts and forward GFLOPs per "
+                "sample of G and D) and stop before training.")
+"""``--dry-run`` is a flag of the command, not a training option (it is not saved with the run)."""
 
 FLAGS: dict[str, tuple[str, ...]] = {
     "augment": ("--ada/--no-ada",),
@@ -73,16 +77,25 @@ def _parameters() -> list[inspect.Parameter]:
         default = inspect.Parameter.empty if field.default is dataclasses.MISSING else field.default
         parameters.append(inspect.Parameter(field.name, inspect.Parameter.KEYWORD_ONLY, default=default,
                                             annotation=Annotated[hints[field.name], option]))
+    dry_run = typer.Option("--dry-run", help=DRY_RUN_HELP)
+    parameters.append(inspect.Parameter("dry_run", inspect.Parameter.KEYWORD_ONLY, default=False,
+                                        annotation=Annotated[bool, dry_run]))
     return parameters
 
 
-def train(**values: Any) -> None:
+def train(dry_run: bool = False, **values: Any) -> None:
     """Train the patch-wise tri-plane GAN on shards (one process, or every rank of torchrun)."""
-    from pgrf.train.loop import train as run_train
+    from pgrf.train import loop
 
     options = TrainOptions(**values)
+    if dry_run:
+        folder, config, written = loop.dry_run(options)
+        console.print_json(json.dumps(config))
+        where = f"→ {escape(str(folder / 'config.json'))}" if written else "(resumed run: its config.json is kept)"
+        errors.print(f"dry run: nothing trained {where}")
+        return
     with interruptible("the last checkpoint is kept; run the same command with --resume latest to continue"):
-        folder = run_train(options, console=errors)
+        folder = loop.train(options, console=errors)
     console.print(f"run → {escape(str(folder))} (checkpoints/latest.pt, samples/, stats.jsonl)")
 
 

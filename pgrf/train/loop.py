@@ -46,6 +46,7 @@ from pgrf.model.presets import ModelConfig, preset
 from pgrf.train import distributed
 from pgrf.train.augment import AdaptiveP, AugmentPipe
 from pgrf.train.checkpoint import save_checkpoint
+from pgrf.train.cost import forward_gflops, parameter_count
 from pgrf.train.losses import (
     blur,
     blur_sigma_at,
@@ -172,19 +173,25 @@ def _resume_path(options: TrainOptions) -> Path | None:
     return Path(options.resume)
 
 
+def _prepare(options: TrainOptions, context: distributed.Context) -> tuple[Run, bool]:
+    """The run about to train: fresh, or restored from ``--resume`` (then the second value is True)."""
+    state = load_checkpoint(_resume_path(options), context.device) if options.resume is not None else None
+    if state is not None:
+        options = resumed_options(options, state)
+    run = build(options, context, state)
+    if state is not None:
+        restore(run, state)
+    return run, state is not None
+
+
 def train(options: TrainOptions, console: Console | None = None) -> Path:
     """Train until ``options.kimg``; returns the run folder."""
     context = distributed.setup(options.device)
     allow_tf32(options.tf32)
     try:
-        state = load_checkpoint(_resume_path(options), context.device) if options.resume is not None else None
-        if state is not None:
-            options = resumed_options(options, state)
-        run = build(options, context, state)
-        if state is not None:
-            restore(run, state)
-        elif context.main:
-            _start_folder(run)
+        run, resumed = _prepare(options, context)
+        if not resumed and context.main:
+            _start_folder(run, resolved_config(run))
         console = console or Console(stderr=True)
         if options.fid_kimg and not options.inception and context.main:
             console.print("FID skipped: no Inception weights (give --inception FILE or set PGRF_INCEPTION)")
@@ -215,12 +222,36 @@ def resumed_options(options: TrainOptions, state: dict[str, Any]) -> TrainOption
     return replace(options, **saved)
 
 
-def _start_folder(run: Run) -> None:
+def dry_run(options: TrainOptions) -> tuple[Path, dict[str, Any], bool]:
+    """Everything ``train`` does before its first step, then stop: (run folder, the resolved config, whether
+    it was written). A fresh run's ``config.json`` is written as by ``train``, with ``parameters`` (G, D)
+    and ``gflops_per_sample`` (one sample's forward pass of each, ``pgrf.train.cost``) added; a resumed
+    run's is left alone, as ``train`` leaves it."""
+    context = distributed.setup(options.device)
+    allow_tf32(options.tf32)
+    try:
+        run, resumed = _prepare(options, context)
+        config = {**resolved_config(run),
+                  "parameters": {"G": parameter_count(run.G), "D": parameter_count(run.D)},
+                  "gflops_per_sample": forward_gflops(run.G, run.D, run.card.camera)}
+        written = not resumed and context.main
+        if written:
+            _start_folder(run, config)
+        return run.folder, config, written
+    finally:
+        distributed.teardown()
+
+
+def resolved_config(run: Run) -> dict[str, Any]:
+    """``config.json``: the resolved options, model sizes, dataset facts, world size and pgrf version."""
+    return {"options": asdict(run.options), "model": asdict(run.config), "dataset": to_json(run.info),
+            "world_size": run.context.world, "pgrf_version": __version__}
+
+
+def _start_folder(run: Run, resolved: dict[str, Any]) -> None:
     run.folder.mkdir(parents=True, exist_ok=True)
     if (run.folder / "checkpoints" / LATEST).exists():
         raise PgrfError(f"{run.folder} already holds a run; resume it with --resume latest or choose another --name")
-    resolved = {"options": asdict(run.options), "model": asdict(run.config), "dataset": to_json(run.info),
-                "world_size": run.context.world, "pgrf_version": __version__}
     (run.folder / "config.json").write_text(json.dumps(resolved, indent=2), encoding="utf-8")
 
 

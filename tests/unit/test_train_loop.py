@@ -354,3 +354,47 @@ def test_old_checkpoints_resume_with_what_they_did(shards: Path, tmp_path: Path)
     assert resumed.reuse_fakes and resumed.shared_patches
     with pytest.raises(PgrfError, match="trained with --antialias-patches"):
         loop.resumed_options(options, {"options": {**old, "antialias_patches": True}})
+
+
+def test_dry_run_writes_the_config_of_a_real_run_with_sizes_and_flops(shards: Path, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from pgrf import cli
+
+    monkeypatch.setattr(sys, "argv", ["pgrf", "train", "--shards", str(shards), "--out", str(tmp_path / "dry"), "--name", "run",
+                                      "--preset", "tiny", "--batch", "4", "--device", "cpu", "--dry-run"])
+    with pytest.raises(SystemExit) as exit_:
+        cli.main()
+    assert exit_.value.code in (0, None)
+    printed = json.loads(capsys.readouterr().out)
+    folder = tmp_path / "dry" / "run"
+    written = json.loads((folder / "config.json").read_text())
+    assert printed == written and not (folder / "checkpoints").exists() and not (folder / "stats.jsonl").exists()
+    run = loop.build(_options(shards, tmp_path), distributed.setup("cpu"))
+    assert written["parameters"] == {"G": sum(p.numel() for p in run.G.parameters()),
+                                     "D": sum(p.numel() for p in run.D.parameters())}
+    assert written["gflops_per_sample"]["G"] > 0 and written["gflops_per_sample"]["D"] > 0
+    real = loop.train(_options(shards, tmp_path / "real", kimg=0.004, batch=4, workers=2, tick_kimg=4.0, snapshot_kimg=200.0,
+                               sample_kimg=200.0, r1_interval=16, blur_sigma=10.0, blur_kimg=200.0, device="cpu"))
+    expected = json.loads((real / "config.json").read_text())
+    for config in (expected, written):
+        config["options"]["out"] = config["options"]["kimg"] = None
+    assert {k: v for k, v in written.items() if k not in ("parameters", "gflops_per_sample")} == expected
+
+
+def test_forward_flops_scale_with_the_patch_resolution() -> None:
+    from pgrf.formats.card import CameraModel
+    from pgrf.model.discriminator import Discriminator
+    from pgrf.model.generator import Generator
+    from pgrf.train.cost import forward_gflops
+
+    flops = {}
+    for r in (16, 32, 64):
+        config = preset("tiny").with_dataset(64, 0).override(patch_resolution=r)
+        flops[r] = forward_gflops(Generator(config), Discriminator(config), CameraModel(radius=3.5, fov=0.5))
+    # G: a fixed cost (mapping, tri-planes) plus the decoder at every ray sample, so linear in the pixel count r²
+    assert flops[64]["G"] - flops[32]["G"] == pytest.approx(4 * (flops[32]["G"] - flops[16]["G"]), rel=1e-6)
+    assert flops[32]["G"] - flops[16]["G"] > 0
+    # D: every layer's work grows at most with the pixel count (×4 per doubling); the 4×4 head does not grow
+    for small, large in ((16, 32), (32, 64)):
+        assert 1.2 < flops[large]["D"] / flops[small]["D"] <= 4.0
