@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -39,6 +40,9 @@ def fid(
     seed: Annotated[int, typer.Option(help="Seed of the generated latents, poses and classes.")] = 0,
     batch: Annotated[int, typer.Option(help="Images rendered at a time.")] = 16,
     workers: Annotated[int, typer.Option(help="Data loader processes for the real images.")] = 0,
+    mirror: Annotated[Optional[bool], typer.Option(
+        "--mirror/--no-mirror", help="Add every real image's mirrored copy " + note("default: if the run trained with --mirror"),
+        show_default=False)] = None,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the result as JSON here.")] = None,
     device: DeviceOption = "auto",
 ) -> None:
@@ -61,10 +65,11 @@ def fid(
         network = inception_network(inception, context.device)
         shard_urls(shards)  # a missing shard folder is an error before any work
         generator, info = load_generator(checkpoint, context.device)
+        mirror = _trained_with_mirror(checkpoint) if mirror is None else mirror
         with Progress(console=errors, disable=not context.main) as progress:
             tasks = {"real": progress.add_task("real images", total=None), "fake": progress.add_task("generated", total=count)}
             result = compute_fid(generator, info, shards, network, num=count, batch=batch, device=context.device, seed=seed,
-                                 psi=truncation, with_kid=kid, workers=workers,
+                                 psi=truncation, with_kid=kid, workers=workers, mirror=mirror,
                                  progress=lambda kind, n: progress.advance(tasks[kind], n * context.world))
     finally:
         distributed.teardown()
@@ -76,11 +81,23 @@ def fid(
     if kid:
         line += f", KID×10³ {result['kid'] * 1e3:.4f} ± {result['kid_std'] * 1e3:.4f}"
     detector = result["detector"]
-    console.print(f"{line} ({result['protocol']}: {result['num_fake']} generated vs {result['num_real']} real images, "
+    reals = f"{result['num_real']} real images" + (" (mirrored copies added)" if mirror else "")
+    console.print(f"{line} ({result['protocol']}: {result['num_fake']} generated vs {reals}, "
                   f"ψ={truncation}, detector {detector['kind']} {detector['sha256'][:12]}, {result['seconds']:.1f} s)")
     if json_out:
         json_out.write_text(json.dumps({"checkpoint": str(checkpoint), "shards": shards, "psi": truncation, "seed": seed,
                                         **result}, indent=2) + "\n")
+
+
+def _trained_with_mirror(checkpoint: Path) -> bool:
+    """Whether the run that wrote a (readable) checkpoint flipped its reals on the fly (``pgrf train --mirror``)."""
+    import torch
+
+    from pgrf.model.checkpoint import LATEST
+
+    path = checkpoint / LATEST if checkpoint.is_dir() else checkpoint
+    state = torch.load(path, map_location="cpu", mmap=True, weights_only=False)  # mapped: only the options are read
+    return bool(state.get("options", {}).get("mirror", False))
 
 
 @app.command()
@@ -151,7 +168,8 @@ def mesh(
     seed: Annotated[int, typer.Option(help="The seed whose object to extract.")] = 0,
     out: Annotated[Path, typer.Option(help="model.ply (binary, vertex colours) or model.obj.")] = Path("model.ply"),
     resolution: Annotated[int, typer.Option(help="Density samples per axis over [-1, 1].")] = 256,
-    threshold: Annotated[float, typer.Option(help="Surface density level σ.")] = 10.0,
+    threshold: Annotated[str, typer.Option(help="Surface density level σ, or auto: √(median σ · max σ) of the grid, "
+                                                "halfway between empty space and matter in log-density.")] = "auto",
     truncation: TruncationOption = 1.0,
     class_: ClassOption = None,
     device: DeviceOption = "auto",
@@ -167,12 +185,28 @@ def mesh(
         raise PgrfError(f"mesh file must end in .ply or .obj, got {out.name}")
     if resolution < 2:
         raise PgrfError(f"--resolution must be at least 2, got {resolution}")
+    level = _threshold(threshold)
     allow_tf32(False)
     generator, info = load_generator(checkpoint, resolve_device(device))
-    result = generator_mesh(generator, seed, resolution, threshold, truncation, class_index(class_, info.class_names))
+    result = generator_mesh(generator, seed, resolution, level, truncation, class_index(class_, info.class_names))
     out.parent.mkdir(parents=True, exist_ok=True)
     path = save_mesh(result, out)
-    console.print(f"{len(result.vertices)} vertices, {len(result.faces)} faces → {escape(str(path))}")
+    chosen = "auto " if level is None else ""
+    console.print(f"{len(result.vertices)} vertices, {len(result.faces)} faces at {chosen}σ = {result.level:.4g} → "
+                  f"{escape(str(path))}")
+
+
+def _threshold(text: str) -> float | None:
+    """``--threshold``: None for auto, else a finite number."""
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise PgrfError(f"--threshold must be auto or a density level (a number); got {text!r}")
+    return value
 
 
 def _seeded_generator(checkpoint: Path, seeds: str, resolution: int | None,

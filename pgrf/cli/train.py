@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import json
 import typing
 from typing import Annotated, Any
 
@@ -27,7 +28,9 @@ HELP: dict[str, str] = {
     "hyper": f"Hypernetwork-modulated D (off: the standard D) {note('default: the preset')}.",
     "mirror": "Mirror reals on the fly (for shards packed with --no-mirror).",
     "conditional": "Use class labels when there are several.",
-    "antialias_patches": "Cut real patches from a prefiltered pyramid instead of point-sampling the image.",
+    "reuse_fakes": "D judges G's step's fakes (detached) instead of fresh ones from the updated G (the reference); "
+                   "saves a third of the rendering.",
+    "shared_patches": "Cut real patches at the fakes' (s, δ) instead of drawing them independently (the reference).",
     "fake_poses": "Cameras of the fakes: sphere (uniform, the dataset's distribution) | data (the reals' cameras).",
     "seed": "Seed of weights, latents, patches and the data stream.",
     "device": f"{DEVICE_CHOICES}.",
@@ -36,7 +39,7 @@ HELP: dict[str, str] = {
     "lr": "Adam learning rate of G and D.",
     "tf32": "Allow TF32 in CUDA matmuls and convolutions (off: full fp32, as the reference).",
     "r1_interval": "Apply R1 every this many steps (lazy regularisation).",
-    "ema_kimg": "Half-life of G_ema in kimg.",
+    "ema_kimg": f"Half-life of G_ema in kimg {note('default: batch × 10/32, 20 at batch 64, as the reference')}.",
     "ema_rampup": "G_ema's half-life is at most this × images seen.",
     "blur_sigma": "Blur σ in pixels on real and fake patches at the start.",
     "blur_kimg": "The blur fades to 0 over this many kimg.",
@@ -52,6 +55,9 @@ HELP: dict[str, str] = {
     "resume": "latest (this run's last checkpoint) or a checkpoint file.",
 }
 """The help of each flag; every TrainOptions field has one (a test checks it)."""
+DRY_RUN_HELP = ("Print the resolved config, write the run's config.json (plus parameter counts and forward GFLOPs per "
+                "sample of G and D) and stop before training.")
+"""``--dry-run`` is a flag of the command, not a training option (it is not saved with the run)."""
 
 FLAGS: dict[str, tuple[str, ...]] = {
     "augment": ("--ada/--no-ada",),
@@ -71,16 +77,25 @@ def _parameters() -> list[inspect.Parameter]:
         default = inspect.Parameter.empty if field.default is dataclasses.MISSING else field.default
         parameters.append(inspect.Parameter(field.name, inspect.Parameter.KEYWORD_ONLY, default=default,
                                             annotation=Annotated[hints[field.name], option]))
+    dry_run = typer.Option("--dry-run", help=DRY_RUN_HELP)
+    parameters.append(inspect.Parameter("dry_run", inspect.Parameter.KEYWORD_ONLY, default=False,
+                                        annotation=Annotated[bool, dry_run]))
     return parameters
 
 
-def train(**values: Any) -> None:
+def train(dry_run: bool = False, **values: Any) -> None:
     """Train the patch-wise tri-plane GAN on shards (one process, or every rank of torchrun)."""
-    from pgrf.train.loop import train as run_train
+    from pgrf.train import loop
 
     options = TrainOptions(**values)
+    if dry_run:
+        folder, config, written = loop.dry_run(options)
+        console.print_json(json.dumps(config))
+        where = f"→ {escape(str(folder / 'config.json'))}" if written else "(resumed run: its config.json is kept)"
+        errors.print(f"dry run: nothing trained {where}")
+        return
     with interruptible("the last checkpoint is kept; run the same command with --resume latest to continue"):
-        folder = run_train(options, console=errors)
+        folder = loop.train(options, console=errors)
     console.print(f"run → {escape(str(folder))} (checkpoints/latest.pt, samples/, stats.jsonl)")
 
 

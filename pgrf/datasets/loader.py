@@ -12,7 +12,10 @@ Two modes:
   Ranks may get different numbers of samples; combine their results with a sum or an all-gather.
 
 Corrupt members (a PNG or json that does not decode, a truncated tar) are skipped with a warning and
-counted in each batch's ``skipped`` field, never a crash. Shards may be a pack folder, a brace pattern
+counted in each batch's ``skipped`` field. In training mode, where shards are drawn again and again, a
+stream that meets ``UNREADABLE_LIMIT`` shard failures (tar errors, shards without a sample) or corrupt
+samples in a row stops with a ``PgrfError`` naming those shards, instead of
+spinning forever on a dataset nothing can be read from. Shards may be a pack folder, a brace pattern
 (``shards/plants-{000000..000009}.tar``), a single tar, or URLs WebDataset opens (``pipe:``, ``http://``).
 """
 
@@ -37,6 +40,9 @@ from pgrf.formats.card import read_card
 from pgrf.formats.images import BadImage, decode_png
 from pgrf.formats.schema import FormatError
 from pgrf.formats.shards import SampleMeta
+
+UNREADABLE_LIMIT = 100
+"""Training streams stop after this many shard failures (tar errors, empty shards) or corrupt samples in a row."""
 
 Batch = dict[str, Any]
 """``image`` uint8 (B, 3, H, W); ``label`` int64 (B,); ``c2w`` float32 (B, 4, 4) OpenCV camera-to-world;
@@ -94,39 +100,90 @@ class _Stream(IterableDataset):
         role = (worker + self.offset) % workers  # the worker that produced this slot in an uninterrupted epoch
         skip = (self.offset // workers + (role < self.offset % workers)) * self.batch_size
         seed = _seed(self.seed, self.epoch, self.split.rank, role)
-        counter = _Skipped()
+        counter = _Skipped(UNREADABLE_LIMIT if self.training else None)
         if self.training:
             shards = wds.ResampledShards(self.urls, seed=seed, worker_seed=lambda: 0, deterministic=True)
-            stages = [shards, wds.tarfile_to_samples(handler=counter.tar_error),
-                      wds.shuffle(self.shuffle_buffer, min(self.shuffle_buffer, 100), rng=random.Random(seed))]
+            stages = [shards, counter.samples, wds.shuffle(self.shuffle_buffer, min(self.shuffle_buffer, 100), rng=random.Random(seed))]
         else:
-            shards = wds.SimpleShardList(self.urls[reader::readers])
-            stages = [shards, wds.tarfile_to_samples(handler=counter.tar_error)]
+            stages = [wds.SimpleShardList(self.urls[reader::readers]), counter.samples]
         rng = np.random.default_rng(seed)
         flips = (self.mirror and (not self.training or rng.random() < 0.5) for _ in itertools.count())
         raw = itertools.islice(zip(wds.DataPipeline(*stages), flips), skip, None)  # flips drawn before the skip
+        raw = itertools.takewhile(lambda _: not counter.stuck, raw)
         decoded = (s for raw_sample, flip in raw for s in _decode(raw_sample, counter, flip, both=not self.training))
         while True:
             chunk = list(itertools.islice(decoded, self.batch_size))
+            if counter.stuck:
+                yield Unreadable(counter.stuck_message())
+                return
             if not chunk or (self.training and len(chunk) < self.batch_size):
                 return
             yield collate(chunk, counter.take())
 
 
-class _Skipped:
-    """Counts corrupt input and warns once per problem."""
+@dataclass(frozen=True)
+class Unreadable:
+    """What a training stream yields instead of a batch when it gave up (``UNREADABLE_LIMIT``)."""
 
-    def __init__(self) -> None:
-        self.count = 0
+    message: str
+
+
+class _Skipped:
+    """Counts corrupt input (warning once per problem) and, with a ``limit``, how much of it came in a row:
+    shard failures (tar errors, shards without a sample) since a shard last gave a sample, and corrupt samples
+    since one last decoded. Either reaching the limit makes the stream ``stuck``."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.count, self.limit = 0, limit
+        self.shard_failures, self.bad_samples, self.last = 0, 0, ""
+        self.failing: dict[str, None] = {}  # the shards that failed since the last good sample, in order
+        self.current = "?"
+
+    def samples(self, shards: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        """Pipeline stage: the raw samples of each shard (``{"url": …}``); a shard without any is unreadable."""
+        for shard in shards:
+            self.current = shard["url"]
+            found = False
+            for sample in wds.tariterators.tarfile_samples(iter([shard]), handler=self.tar_error):
+                found, self.shard_failures = True, 0
+                yield sample
+            if not found:
+                self._failed(self.current, "no sample in the shard")
+                self.shard_failures += 1
+            if self.stuck:
+                return
 
     def tar_error(self, error: Exception) -> bool:
         self.count += 1
-        warnings.warn(f"skipping unreadable shard data: {error}", stacklevel=2)
-        return True
+        reason = f"{type(error).__name__}: {error.args[0] if error.args else ''}"  # webdataset appends stream and url
+        warnings.warn(f"skipping unreadable data in {self.current}: {reason}", stacklevel=2)
+        self._failed(self.current, reason)
+        self.shard_failures += 1
+        return not self.stuck
 
-    def bad_sample(self, key: str, reason: str) -> None:
+    def bad_sample(self, key: str, url: str, reason: str) -> None:
         self.count += 1
         warnings.warn(f"skipping corrupt sample {key}: {reason}", stacklevel=2)
+        self._failed(url, f"corrupt sample {key}: {reason}")
+        self.bad_samples += 1
+
+    def good(self) -> None:
+        self.bad_samples = 0
+        self.failing.clear()
+
+    def _failed(self, url: str, reason: str) -> None:
+        self.failing[url] = None
+        self.last = reason
+
+    @property
+    def stuck(self) -> bool:
+        return self.limit is not None and max(self.shard_failures, self.bad_samples) >= self.limit
+
+    def stuck_message(self) -> str:
+        names = list(self.failing)
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        return (f"{shown}: nothing readable in {max(self.shard_failures, self.bad_samples)} tries in a row "
+                f"(last: {self.last}); the shards are truncated or corrupt — check them with pgrf verify and re-run pgrf pack")
 
     def take(self) -> int:
         count, self.count = self.count, 0
@@ -155,8 +212,10 @@ def _decode(raw: dict[str, Any], counter: _Skipped, flip: bool, both: bool) -> I
     try:
         sample = _Decoded(decode_png(raw["png"], "RGB", key), SampleMeta.parse(raw["json"], key))
     except (KeyError, BadImage, FormatError) as error:
-        counter.bad_sample(key, str(error) or type(error).__name__)
+        reason = f"no {error} member" if isinstance(error, KeyError) else str(error) or type(error).__name__
+        counter.bad_sample(key, raw.get("__url__", "?"), reason)
         return
+    counter.good()
     if both or not flip:
         yield sample
     if flip:
@@ -190,7 +249,10 @@ def train_loader(shards: str | Path | Sequence[str | Path], batch_size: int, bat
     while True:
         stream = _Stream(urls, batch_size, split, seed, True, mirror, shuffle_buffer, epoch, offset)
         loader = DataLoader(stream, batch_size=None, num_workers=workers, generator=_own_generator(seed, epoch))
-        yield from itertools.islice(loader, batches_per_epoch - offset)
+        for batch in itertools.islice(loader, batches_per_epoch - offset):
+            if isinstance(batch, Unreadable):
+                raise PgrfError(batch.message)
+            yield batch
         epoch, offset = epoch + 1, 0
 
 

@@ -15,9 +15,6 @@ from pgrf.evaluate.views import seed_classes, seed_planes
 from pgrf.model.generator import Generator
 from pgrf.model.triplane import sample_triplanes
 
-DEFAULT_THRESHOLD = 10.0
-"""The σ level of the surface (as pi-GAN and EG3D extract their meshes)."""
-
 
 def field_functions(generator: Generator, planes: torch.Tensor) -> tuple[PointFn, PointFn]:
     """``density(points (N, 3)) -> (N,)`` σ and ``color(points) -> (N, 3)`` RGB in [0, 1] of one seed's planes (1, …)."""
@@ -35,9 +32,10 @@ def field_functions(generator: Generator, planes: torch.Tensor) -> tuple[PointFn
 
 
 @torch.no_grad()
-def generator_mesh(generator: Generator, seed: int, resolution: int = 256, threshold: float = DEFAULT_THRESHOLD,
+def generator_mesh(generator: Generator, seed: int, resolution: int = 256, threshold: float | None = None,
                    psi: float = 1.0, class_id: int | None = None, chunk: int = 1 << 18) -> Mesh:
-    """The σ = ``threshold`` surface of seed ``seed``'s object with vertex colours, from ``resolution``³ samples."""
+    """The σ = ``threshold`` surface (None: ``mesh.auto_threshold`` of the grid) of seed ``seed``'s object with
+    vertex colours, from ``resolution``³ samples."""
     device = next(generator.parameters()).device
     classes = seed_classes([seed], generator.config.c_dim, class_id)
     planes = seed_planes(generator, [seed], classes, psi, device)

@@ -6,10 +6,13 @@ the dataset's class frequencies (``index.parquet``; uniform without one), z ~ N(
 drawn from ``seed`` in fixed blocks of ``FAKE_BLOCK`` images, so the images do not depend on the
 batch size. Both sides are quantised to uint8 before the Inception network, as real PNGs are.
 
-Real statistics: every sample of the shards exactly once (mirrored copies included, as packed),
-cached next to the shards in ``fid-stats-<hash>.npz`` under a key made of the shards' sha256s (from
-the dataset card, or hashed for loose tar files) and the detector (its kind and file sha256,
-``inception.describe``), so new shards or another detector never reuse stale statistics.
+Real statistics: every sample of the shards exactly once (mirrored copies included, as packed), and
+with ``mirror`` (a run trained with ``--mirror``, which flips reals on the fly) every sample's mirrored
+copy as well, so the reals are the distribution G was trained on. They are cached next to the shards
+in ``fid-stats-<hash>.npz`` under a key made of the shards' sha256s (from the dataset card, or hashed
+for loose tar files), the detector (its kind and file sha256, ``inception.describe``) and whether
+mirrored copies were added, so new shards, another detector or the other mirroring never reuse stale
+statistics.
 
 Protocols (StyleGAN2-ADA's names): ``fid50k_full`` — 50,000 generated images against every real
 image, for final numbers — and ``fid2k`` — 2,048 generated images against every real image, what
@@ -111,9 +114,10 @@ def class_probabilities(shards: str | Path, c_dim: int) -> np.ndarray | None:
 
 @torch.no_grad()
 def real_statistics(shards: str | Path, model: nn.Module, device: torch.device | str, batch: int = 64,
-                    keep: int = 0, workers: int = 0, cache: bool = True,
+                    keep: int = 0, workers: int = 0, cache: bool = True, mirror: bool = False,
                     progress: Progress | None = None) -> tuple[FeatureStats, Path | None, bool]:
-    """Inception statistics of every real image: (stats, cache file or None, whether it came from the cache).
+    """Inception statistics of every real image (and, with ``mirror``, of its mirrored copy too): (stats, cache
+    file or None, whether it came from the cache).
 
     ``keep`` real features are kept for KID; a cached file without enough of them is recomputed.
     """
@@ -122,6 +126,7 @@ def real_statistics(shards: str | Path, model: nn.Module, device: torch.device |
     if identity is not None:
         detector = describe(model)
         key = f"{CACHE_VERSION}\ndetector {detector.kind} {detector.sha256}\nshards {identity[0]}"
+        key += "\nmirrored copies added" if mirror else ""  # unmirrored keys stay as they were
         path = stats_cache_path(identity[1], key)
         stats = load_stats(path, key)
         if stats is not None and (keep == 0 or (stats.features is not None
@@ -129,7 +134,7 @@ def real_statistics(shards: str | Path, model: nn.Module, device: torch.device |
             return stats, path, True
     split = Split.from_torch()
     accumulator = FeatureAccumulator(keep)
-    for data in exact_loader(shards, batch, split=split, workers=workers):
+    for data in exact_loader(shards, batch, split=split, workers=workers, mirror=mirror):
         accumulator.update(model(data["image"].to(device)))
         if progress:
             progress("real", len(data["image"]))
@@ -196,9 +201,10 @@ def _gather_blocks(parts: list[PartialStats]) -> list[PartialStats]:
 def compute_fid(generator: Generator, dataset_info: DatasetInfo, shards: str | Path,
                 inception: nn.Module | str | Path | None = None, num: int = 2048, batch: int = 16,
                 device: torch.device | str | None = None, seed: int = 0, psi: float = 1.0, with_kid: bool = False,
-                workers: int = 0, chunk: int = 8192, cache: bool = True,
+                workers: int = 0, chunk: int = 8192, cache: bool = True, mirror: bool = False,
                 progress: Progress | None = None) -> dict[str, Any]:
-    """FID (and KID) of ``num`` images of ``generator`` against the shards' real images.
+    """FID (and KID) of ``num`` images of ``generator`` against the shards' real images (with ``mirror``, and
+    their mirrored copies: for runs trained with ``--mirror``).
 
     Returns ``fid``, ``protocol``, ``detector`` ({kind, sha256}), ``num_fake``, ``num_real``, ``real_stats``
     (the cache file or None), ``real_stats_cached``, ``seconds``, and with ``with_kid`` also ``kid`` and
@@ -215,14 +221,15 @@ def compute_fid(generator: Generator, dataset_info: DatasetInfo, shards: str | P
     device = device if device is not None else next(generator.parameters()).device
     model = inception_network(inception, device)
     keep_real = KID_REAL_FEATURES if with_kid else 0
-    real, cache_path, cached = real_statistics(shards, model, device, max(batch, 32), keep_real, workers, cache, progress)
+    real, cache_path, cached = real_statistics(shards, model, device, max(batch, 32), keep_real, workers, cache, mirror,
+                                               progress)
     probs = class_probabilities(shards, generator.config.c_dim)
     fake = generated_statistics(generator, dataset_info, model, num, seed, psi, batch, chunk,
                                 num if with_kid else 0, probs, progress)
     detector = describe(model)
     result: dict[str, Any] = {"fid": fid(fake, real), "protocol": protocol_name(num),
                               "detector": {"kind": detector.kind, "sha256": detector.sha256},
-                              "num_fake": fake.count, "num_real": real.count,
+                              "num_fake": fake.count, "num_real": real.count, "real_mirrored": mirror,
                               "real_stats": None if cache_path is None else str(cache_path),
                               "real_stats_cached": cached}
     if with_kid:

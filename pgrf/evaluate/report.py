@@ -49,7 +49,8 @@ def snapshot_grid(generator: Generator, info: DatasetInfo, path: Path) -> Path:
 
 
 def snapshot_fid(generator: Generator, info: DatasetInfo, shards: str | Path, inception: nn.Module | str | Path,
-                 num: int, kimg: float, device: torch.device, seed: int) -> dict[str, Any]:
-    """The stats record of an FID of ``num`` images of ``generator`` against the shards: ``kimg`` then
-    ``compute_fid``'s result (protocol, detector, …). Under torchrun every rank calls it; they share the work."""
-    return {"kimg": kimg, **compute_fid(generator, info, shards, inception, num, device=device, seed=seed)}
+                 num: int, kimg: float, device: torch.device, seed: int, mirror: bool = False) -> dict[str, Any]:
+    """The stats record of an FID of ``num`` images of ``generator`` against the shards (and their mirrored copies
+    with ``mirror``, as a run with ``--mirror`` sees them): ``kimg`` then ``compute_fid``'s result (protocol,
+    detector, …). Under torchrun every rank calls it; they share the work."""
+    return {"kimg": kimg, **compute_fid(generator, info, shards, inception, num, device=device, seed=seed, mirror=mirror)}

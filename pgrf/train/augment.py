@@ -150,10 +150,12 @@ class AugmentPipe:
 class AdaptiveP:
     """ADA's p controller: p moves toward E[sign(D(real))] == target, by sign only.
 
-    ``observe`` D's real logits every D step (no host sync); ``update`` each step: once ``interval``
-    real images were observed, p += sign(r_t - target) * images / (speed_kimg * 1000), clamped to
-    [0, 1] (so p can go 0 -> 1 in ``speed_kimg`` kimg). Under DDP pass ``reduce`` (an all-reduce sum
-    of a 2-vector) so every rank sees the global r_t and image count.
+    ``observe`` D's real logits every D step (no host sync); ``update`` at the adjustment steps: once
+    ``interval`` real images were observed, p += sign(r_t - target) * images / (speed_kimg * 1000),
+    clamped to [0, 1] (so p can go 0 -> 1 in ``speed_kimg`` kimg). Under DDP pass ``reduce`` (an
+    all-reduce sum of a 2-vector): r_t, the image count and the ``interval`` test are then over all
+    ranks, so with ``interval`` = 4 × the global batch p moves every 4 steps whatever the world size
+    (StyleGAN2-ADA's ``ada_interval``). Every rank must call ``update`` at the same steps.
     """
 
     def __init__(self, target: float = 0.6, interval: int = 256, speed_kimg: float = 500.0, p: float = 0.0) -> None:
@@ -169,14 +171,14 @@ class AdaptiveP:
         self._count += real_logits.numel()
 
     def update(self, reduce: Callable[[Tensor], Tensor] | None = None) -> float:
-        """Adjust p if a full interval has been observed; returns the current p."""
-        if self._count < self.interval:
-            return self.p
+        """Adjust p if a full interval has been observed (over all ranks with ``reduce``); returns the current p."""
         sign_sum = torch.as_tensor(self._sign_sum, dtype=torch.float64).reshape(())
         stats = torch.stack([sign_sum, torch.tensor(float(self._count), dtype=torch.float64, device=sign_sum.device)])
         if reduce is not None:
             stats = reduce(stats)
         sign_sum, count = stats.tolist()
+        if count < self.interval or count == 0:
+            return self.p
         r_t = sign_sum / count
         step = math.copysign(1.0, r_t - self.target) if r_t != self.target else 0.0
         self.p = min(max(self.p + step * count / (self.speed_kimg * 1000), 0.0), 1.0)

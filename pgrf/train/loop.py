@@ -1,11 +1,14 @@
 """``pgrf train``: the patch-wise GAN training loop over the shards (TRAINER.md).
 
-One step: G renders r×r patches (s, δx, δy) of fake views; D sees them and the same patches cut from
-real images, both blurred (σ fading over ``blur_kimg``) and ADA-augmented. G minimises the non-saturating
-loss; D the logistic loss plus lazy R1 every ``r1_interval`` steps. Then G_ema is updated and ADA's p
-adjusted. D's step reuses the fakes of G's step (detached), which saves one volume rendering per step.
-Everything that changes with training time is a function of images seen, and the data stream, RNGs,
-optimisers and ADA state are all in the checkpoint, so a resumed run continues exactly where it was.
+One step, as the reference (universome/epigraf): G renders r×r patches (s, δx, δy) of fake views from
+fresh z, cameras and patches and minimises the non-saturating loss of D's view of them; then the updated G
+renders new fakes (new z, cameras, patches; no gradient) and D minimises the logistic loss on them and on
+real patches cut at their own, independently drawn (s, δ), plus lazy R1 every ``r1_interval`` steps. Both
+sides are blurred (σ fading over ``blur_kimg``) and ADA-augmented. Then G_ema is updated and ADA's p
+adjusted. ``reuse_fakes`` lets D judge the G step's fakes instead (one rendering fewer per step) and
+``shared_patches`` cuts the reals at the fakes' patches. Everything that changes with training time is a
+function of images seen, and the data stream, RNGs, optimisers and ADA state are all in the checkpoint, so
+a resumed run continues exactly where it was.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from pgrf.model.presets import ModelConfig, preset
 from pgrf.train import distributed
 from pgrf.train.augment import AdaptiveP, AugmentPipe
 from pgrf.train.checkpoint import save_checkpoint
+from pgrf.train.cost import forward_gflops, parameter_count
 from pgrf.train.losses import (
     blur,
     blur_sigma_at,
@@ -55,7 +59,7 @@ from pgrf.train.losses import (
 from pgrf.train.options import TrainOptions
 
 ADA_INTERVAL_STEPS = 4
-"""ADA's p is adjusted every this many steps (as StyleGAN2-ADA)."""
+"""ADA's p is adjusted every this many steps (as StyleGAN2-ADA), from the real images of all ranks."""
 STATS_FILE = "stats.jsonl"
 
 
@@ -169,19 +173,25 @@ def _resume_path(options: TrainOptions) -> Path | None:
     return Path(options.resume)
 
 
+def _prepare(options: TrainOptions, context: distributed.Context) -> tuple[Run, bool]:
+    """The run about to train: fresh, or restored from ``--resume`` (then the second value is True)."""
+    state = load_checkpoint(_resume_path(options), context.device) if options.resume is not None else None
+    if state is not None:
+        options = resumed_options(options, state)
+    run = build(options, context, state)
+    if state is not None:
+        restore(run, state)
+    return run, state is not None
+
+
 def train(options: TrainOptions, console: Console | None = None) -> Path:
     """Train until ``options.kimg``; returns the run folder."""
     context = distributed.setup(options.device)
     allow_tf32(options.tf32)
     try:
-        state = load_checkpoint(_resume_path(options), context.device) if options.resume is not None else None
-        if state is not None:
-            options = resumed_options(options, state)
-        run = build(options, context, state)
-        if state is not None:
-            restore(run, state)
-        elif context.main:
-            _start_folder(run)
+        run, resumed = _prepare(options, context)
+        if not resumed and context.main:
+            _start_folder(run, resolved_config(run))
         console = console or Console(stderr=True)
         if options.fid_kimg and not options.inception and context.main:
             console.print("FID skipped: no Inception weights (give --inception FILE or set PGRF_INCEPTION)")
@@ -196,18 +206,52 @@ RUN_SETTINGS = ("kimg", "workers", "device", "tick_kimg", "snapshot_kimg", "samp
 """Options a resumed run takes from the command line; every other one (what the training computes) from the checkpoint."""
 
 
+BEFORE_OPTION = {"reuse_fakes": True, "shared_patches": True}
+"""What runs whose checkpoints predate an option did (they resume doing it)."""
+REMOVED_OPTIONS = {"antialias_patches": False}
+"""Options that no longer exist, with the value a checkpoint must hold to be resumed."""
+
+
 def resumed_options(options: TrainOptions, state: dict[str, Any]) -> TrainOptions:
     """The checkpoint's training options with this invocation's run settings (``RUN_SETTINGS``)."""
-    saved = {k: v for k, v in state["options"].items() if k not in RUN_SETTINGS}
+    saved = {**BEFORE_OPTION, **{k: v for k, v in state["options"].items() if k not in RUN_SETTINGS}}
+    for name, value in REMOVED_OPTIONS.items():
+        if saved.pop(name, value) != value:
+            raise PgrfError(f"the checkpoint was trained with --{name.replace('_', '-')}, which pgrf no longer has; "
+                            "resume it with the pgrf version that wrote it")
     return replace(options, **saved)
 
 
-def _start_folder(run: Run) -> None:
+def dry_run(options: TrainOptions) -> tuple[Path, dict[str, Any], bool]:
+    """Everything ``train`` does before its first step, then stop: (run folder, the resolved config, whether
+    it was written). A fresh run's ``config.json`` is written as by ``train``, with ``parameters`` (G, D)
+    and ``gflops_per_sample`` (one sample's forward pass of each, ``pgrf.train.cost``) added; a resumed
+    run's is left alone, as ``train`` leaves it."""
+    context = distributed.setup(options.device)
+    allow_tf32(options.tf32)
+    try:
+        run, resumed = _prepare(options, context)
+        config = {**resolved_config(run),
+                  "parameters": {"G": parameter_count(run.G), "D": parameter_count(run.D)},
+                  "gflops_per_sample": forward_gflops(run.G, run.D, run.card.camera)}
+        written = not resumed and context.main
+        if written:
+            _start_folder(run, config)
+        return run.folder, config, written
+    finally:
+        distributed.teardown()
+
+
+def resolved_config(run: Run) -> dict[str, Any]:
+    """``config.json``: the resolved options, model sizes, dataset facts, world size and pgrf version."""
+    return {"options": asdict(run.options), "model": asdict(run.config), "dataset": to_json(run.info),
+            "world_size": run.context.world, "pgrf_version": __version__}
+
+
+def _start_folder(run: Run, resolved: dict[str, Any]) -> None:
     run.folder.mkdir(parents=True, exist_ok=True)
     if (run.folder / "checkpoints" / LATEST).exists():
         raise PgrfError(f"{run.folder} already holds a run; resume it with --resume latest or choose another --name")
-    resolved = {"options": asdict(run.options), "model": asdict(run.config), "dataset": to_json(run.info),
-                "world_size": run.context.world, "pgrf_version": __version__}
     (run.folder / "config.json").write_text(json.dumps(resolved, indent=2), encoding="utf-8")
 
 
@@ -268,13 +312,20 @@ def _reals(batch: Batch, device: torch.device) -> dict[str, torch.Tensor]:
             "angles": torch.stack([batch["yaw"], batch["pitch"]], dim=1).to(device)}
 
 
-def step(run: Run, batch: Batch) -> dict[str, float]:
-    """One G step and one D step (with R1 every ``r1_interval`` steps); returns the losses."""
+@dataclass(frozen=True)
+class Fakes:
+    """Fake patches and what D is told about them: their patch parameters and (camera-conditioned D) angles."""
+
+    images: torch.Tensor
+    patch: torch.Tensor
+    angles: torch.Tensor | None
+
+
+def render_fakes(run: Run, reals: dict[str, torch.Tensor], c: torch.Tensor | None, kimg: float) -> Fakes:
+    """G's patches for new z, cameras (``fake_poses``) and patch parameters; classes are the reals' (the data's
+    frequencies). Drawn from the run's RNGs in a fixed order: cameras, patches, z."""
     options, config, device = run.options, run.config, run.context.device
-    reals = _reals(batch, device)
     n = reals["image"].shape[0]
-    kimg = run.kimg
-    c = F.one_hot(reals["label"], config.c_dim).float() if config.c_dim else None
     if options.fake_poses == "data":
         c2w, intrinsics, angles = reals["c2w"], reals["intrinsics"], reals["angles"]
     else:
@@ -282,14 +333,33 @@ def step(run: Run, batch: Batch) -> dict[str, float]:
         c2w, intrinsics, angles = (t.to(device) for t in sample_poses(n, camera.radius, camera.fov, run.numpy_rng))
     patch = run.sampler.sample(n, kimg, group_size=config.mbstd_group, generator=run.torch_rng, device=device)
     z = torch.randn(n, config.z_dim, generator=run.torch_rng).to(device)
+    images = run.G(z, c, c2w, intrinsics, patch, density_noise_std=density_noise_at(kimg, config))
+    return Fakes(images, patch, angles if config.camera_cond else None)
+
+
+@contextlib.contextmanager
+def _w_avg_kept(generator: Generator) -> Iterator[None]:
+    """G's tracked average w is not updated inside (it is tracked once per step, at G's step)."""
+    generator.mapping.eval()
+    try:
+        yield
+    finally:
+        generator.mapping.train(generator.training)
+
+
+def step(run: Run, batch: Batch) -> dict[str, float]:
+    """One G step and one D step (with R1 every ``r1_interval`` steps); returns the losses."""
+    options, config, device = run.options, run.config, run.context.device
+    reals = _reals(batch, device)
+    n = reals["image"].shape[0]
+    kimg = run.kimg
+    c = F.one_hot(reals["label"], config.c_dim).float() if config.c_dim else None
     sigma = blur_sigma_at(kimg, options.blur_sigma, options.blur_kimg)
-    camera_real = reals["angles"] if config.camera_cond else None
-    camera_fake = angles if config.camera_cond else None
 
     # G: non-saturating loss on D's view of the fake patches
     run.D.requires_grad_(False)
-    fake = run.G(z, c, c2w, intrinsics, patch, density_noise_std=density_noise_at(kimg, config))
-    loss_G = generator_loss(_judge(run, fake, patch, c, camera_fake, sigma))
+    fake = render_fakes(run, reals, c, kimg)
+    loss_G = generator_loss(_judge(run, fake.images, fake.patch, c, fake.angles, sigma))
     run.opt_G.zero_grad(set_to_none=True)
     loss_G.backward()
     distributed.average_gradients(run.G, run.context)
@@ -297,13 +367,20 @@ def step(run: Run, batch: Batch) -> dict[str, float]:
     grad_G = _grad_norm(run.G)
     run.opt_G.step()
 
-    # D: logistic loss, plus lazy R1 on the (un-augmented) real patches
+    # D: logistic loss on fakes of the updated G and on real patches, plus lazy R1 on the (un-augmented) reals
     run.D.requires_grad_(True)
+    if options.reuse_fakes:
+        fake = Fakes(fake.images.detach(), fake.patch, fake.angles)
+    else:
+        with torch.no_grad(), _w_avg_kept(run.G):
+            fake = render_fakes(run, reals, c, kimg)
+    real_patch = fake.patch if options.shared_patches else run.sampler.sample(
+        n, kimg, group_size=config.mbstd_group, generator=run.torch_rng, device=device)
     regularise = options.gamma > 0 and run.progress.step % options.r1_interval == 0
-    real_patches = extract_patches(reals["image"], patch, config.patch_resolution, antialias=options.antialias_patches)
+    real_patches = extract_patches(reals["image"], real_patch, config.patch_resolution)
     real_patches = real_patches.detach().requires_grad_(regularise)
-    real_logits = _judge(run, real_patches, patch, c, camera_real, sigma)
-    fake_logits = _judge(run, fake.detach(), patch, c, camera_fake, sigma)
+    real_logits = _judge(run, real_patches, real_patch, c, reals["angles"] if config.camera_cond else None, sigma)
+    fake_logits = _judge(run, fake.images, fake.patch, c, fake.angles, sigma)
     loss_D = discriminator_loss(real_logits, fake_logits)
     r1 = r1_penalty(real_logits, real_patches).mean() if regularise else torch.zeros((), device=device)
     run.opt_D.zero_grad(set_to_none=True)
@@ -314,7 +391,7 @@ def step(run: Run, batch: Batch) -> dict[str, float]:
 
     run.progress.images += options.batch
     run.progress.step += 1
-    update_ema(run.G_ema, run.G, ema_beta(options.batch, run.progress.images, options.ema_kimg, options.ema_rampup))
+    update_ema(run.G_ema, run.G, ema_beta(options.batch, run.progress.images, options.ema_half_life_kimg, options.ema_rampup))
     if options.augment:
         run.ada.observe(real_logits)
         if run.progress.step % ADA_INTERVAL_STEPS == 0:
@@ -358,7 +435,8 @@ def _periodic(run: Run, final: bool) -> None:
     if options.fid_kimg and options.inception and (final or images - progress.last_fid >= options.fid_kimg * 1000):
         progress.last_fid = images
         record = snapshot_fid(run.G_ema, run.info, options.shards,  # every rank takes a share of the images
-                              options.inception, options.fid_num, run.kimg, run.context.device, options.seed)
+                              options.inception, options.fid_num, run.kimg, run.context.device, options.seed,
+                              mirror=options.mirror)
         if run.context.main:
             append_log(run.folder, STATS_FILE, record)
     if final or images - progress.last_snapshot >= options.snapshot_kimg * 1000:

@@ -8,6 +8,9 @@ from pgrf.errors import PgrfError
 from pgrf.model.device import check_device_name
 from pgrf.model.presets import PATCH_SCHEDULES
 
+EMA_KIMG_PER_IMAGE = 10 / 32
+"""G_ema's default half-life per image of the batch (StyleGAN2's rule, which EpiGRAF keeps: 20 kimg at batch 64)."""
+
 
 @dataclass(frozen=True)
 class TrainOptions:
@@ -31,8 +34,11 @@ class TrainOptions:
     """Mirror reals on the fly (with the mirrored camera), for shards packed with --no-mirror."""
     conditional: bool = True
     """Class-conditional G and D when the dataset has more than one class."""
-    antialias_patches: bool = False
-    """Cut real patches from a prefiltered pyramid instead of point-sampling the image."""
+    reuse_fakes: bool = False
+    """D judges the G step's fakes (detached: same z, poses and patches, rendered before G's update) instead of
+    fresh ones rendered by the updated G from new z, poses and patches (the reference); saves a third of the rendering."""
+    shared_patches: bool = False
+    """Cut each real patch at the (s, δ) of the fake D judges beside it instead of drawing it independently (the reference)."""
     fake_poses: str = "sphere"
     """'sphere': fake cameras uniform on the sphere (the dataset's distribution); 'data': the reals' cameras."""
     seed: int = 0
@@ -43,7 +49,8 @@ class TrainOptions:
     tf32: bool = False
     """Let CUDA matmuls and convolutions use TF32 (faster on Ampere+, less exact); off as in the reference."""
     r1_interval: int = 16
-    ema_kimg: float = 10.0
+    ema_kimg: float | None = None
+    """Half-life of G_ema in kimg; None: ``batch`` × 10/32 (the reference's rule, 20 kimg at batch 64)."""
     ema_rampup: float | None = 0.05
     blur_sigma: float = 10.0
     blur_kimg: float = 200.0
@@ -70,3 +77,10 @@ class TrainOptions:
         check_device_name(self.device)
         if self.gamma < 0 or self.r1_interval < 1 or self.tick_kimg <= 0:
             raise PgrfError("--gamma must be >= 0, the R1 interval >= 1 and tick_kimg > 0")
+        if self.ema_kimg is not None and self.ema_kimg < 0:
+            raise PgrfError(f"--ema-kimg must be >= 0; got {self.ema_kimg}")
+
+    @property
+    def ema_half_life_kimg(self) -> float:
+        """G_ema's half-life in kimg: ``ema_kimg``, or ``batch`` × ``EMA_KIMG_PER_IMAGE`` when it is None."""
+        return self.ema_kimg if self.ema_kimg is not None else self.batch * EMA_KIMG_PER_IMAGE

@@ -225,6 +225,24 @@ def test_adaptive_p_reduces_across_ranks() -> None:
     assert ada.update(reduce=lambda stats: stats * 2) == pytest.approx(0.02)  # two ranks' images
 
 
+def test_adaptive_p_interval_counts_the_images_of_every_rank() -> None:
+    """The loop's cadence with a global batch of 64 on 2 ranks: p moves every ADA_INTERVAL_STEPS steps by the
+    4 × 64 images seen over both ranks, as on one rank (not every 8 steps because one rank saw only 32 a step)."""
+    from pgrf.train.loop import ADA_INTERVAL_STEPS
+
+    batch, world = 64, 2
+    one_rank = AdaptiveP(target=0.6, interval=ADA_INTERVAL_STEPS * batch, speed_kimg=500)
+    two_ranks = AdaptiveP(target=0.6, interval=ADA_INTERVAL_STEPS * batch, speed_kimg=500)
+    history = []
+    for step in range(1, 2 * ADA_INTERVAL_STEPS + 1):
+        one_rank.observe(torch.ones(batch))
+        two_ranks.observe(torch.ones(batch // world))  # this rank's half; the other rank saw the same
+        if step % ADA_INTERVAL_STEPS == 0:
+            history.append((one_rank.update(), two_ranks.update(reduce=lambda stats: stats * world)))
+    step = ADA_INTERVAL_STEPS * batch / 500_000  # 256 images at 500 kimg per unit of p
+    assert history == [(pytest.approx(step), pytest.approx(step)), (pytest.approx(2 * step), pytest.approx(2 * step))]
+
+
 def test_low_precision_images_are_resampled_in_float32() -> None:
     x = images().bfloat16()
     params = AugmentPipe().sample(4, 16, 16, 1.0, gen())

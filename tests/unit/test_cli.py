@@ -11,7 +11,7 @@ import typer
 from typer.testing import CliRunner
 
 from pgrf.cli import app
-from pgrf.cli.train import HELP
+from pgrf.cli.train import DRY_RUN_HELP, HELP
 from pgrf.config import load_config
 from pgrf.errors import PgrfError
 from pgrf.model.device import check_device_name, resolve_device
@@ -42,6 +42,8 @@ def test_every_train_option_is_a_flag_with_the_dataclass_default_and_help() -> N
             assert params[field.name].default == field.default, field.name
     assert set(HELP) == {f.name for f in dataclasses.fields(TrainOptions)}
     assert "--ada" in params["augment"].opts and "--unconditional" in params["conditional"].secondary_opts
+    assert set(params) == set(HELP) | {"dry_run"}  # the one flag that is not a training option
+    assert params["dry_run"].opts == ["--dry-run"] and params["dry_run"].help == DRY_RUN_HELP and not params["dry_run"].default
 
 
 def test_pack_flags_default_to_pack_options() -> None:

@@ -26,6 +26,7 @@ from pgrf.evaluate.metrics import (
     MISSING_WEIGHTS,
     compute_fid,
     inception_network,
+    real_statistics,
     shards_identity,
 )
 from pgrf.evaluate.samples import render_samples, seed_cameras
@@ -232,6 +233,30 @@ def test_fid_is_finite_and_caches_real_statistics(loaded: tuple[Generator, Datas
     assert not compute_fid(generator, info, shards, different, num=2)["real_stats_cached"]
 
 
+class _LeftRight(nn.Module):
+    """Features that change sign under a horizontal flip: each channel's brightness weighted by x ∈ [-1, 1]."""
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = torch.linspace(-1.0, 1.0, images.shape[-1])
+        return (images.float().mean(dim=2) * x).mean(dim=2)
+
+
+def test_fid_real_statistics_with_mirror_include_the_mirrored_copies(tmp_path: Path) -> None:
+    renders = [fake_renders(tmp_path / "renders", "plants", {"a_var1": 0.5, "b_var1": 0.6}, views=2)]
+    pack(renders, tmp_path / "plain", load_config(CONFIG), PackOptions(resolution=16, mirror=False))
+    pack(renders, tmp_path / "packed", load_config(CONFIG), PackOptions(resolution=16, mirror=True))
+    plain, plain_file, _ = real_statistics(tmp_path / "plain", _LeftRight(), "cpu")
+    flipped, flipped_file, cached = real_statistics(tmp_path / "plain", _LeftRight(), "cpu", mirror=True)
+    packed, _, _ = real_statistics(tmp_path / "packed", _LeftRight(), "cpu")
+    assert plain.count == 4 and flipped.count == packed.count == 8 and not cached
+    np.testing.assert_allclose(flipped.mean, packed.mean, rtol=1e-6)  # as if packed with --mirror
+    np.testing.assert_allclose(flipped.cov, packed.cov, rtol=1e-6, atol=1e-12)
+    assert np.abs(plain.mean).min() > 1 and np.abs(flipped.mean).max() < 1e-4  # the objects sit left; mirrored, they cancel
+    assert flipped_file != plain_file and flipped_file.is_file() and plain_file.is_file()  # separate cache entries
+    again, again_file, cached = real_statistics(tmp_path / "plain", _LeftRight(), "cpu", mirror=True)
+    assert cached and again_file == flipped_file and again.count == 8
+
+
 def test_fid_cache_key_follows_the_shard_hashes(shards: Path) -> None:
     key, folder = shards_identity(shards)
     assert folder == shards and all(s["sha256"] in key for s in json.loads((shards / "dataset.json").read_text())["shards"])
@@ -280,7 +305,13 @@ def test_cli_fid_in_process(checkpoint: Path, shards: Path, tmp_path: Path, monk
     assert capsys.readouterr().out.startswith("FID ")
     saved = json.loads((tmp_path / "fid.json").read_text())
     assert math.isfinite(saved["fid"]) and math.isfinite(saved["kid"]) and saved["num_fake"] == 3
-    assert saved["num_real"] == 8
+    assert saved["num_real"] == 8 and not saved["real_mirrored"]  # the run did not train with --mirror
+    monkeypatch.setattr(sys, "argv", ["pgrf", "fid", str(checkpoint), "--shards", str(shards), "--num", "2", "--mirror",
+                                      "--json", str(tmp_path / "mirrored.json"), "--device", "cpu"])
+    with pytest.raises(SystemExit) as exit_:
+        cli.main()
+    assert exit_.value.code in (0, None) and "(mirrored copies added)" in capsys.readouterr().out
+    assert json.loads((tmp_path / "mirrored.json").read_text())["num_real"] == 16
 
 
 def test_cli_sample(checkpoint: Path, tmp_path: Path) -> None:

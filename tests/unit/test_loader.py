@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import itertools
+import shutil
 import tarfile
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +15,7 @@ import pytest
 import torch
 
 from pgrf.config import load_config
-from pgrf.datasets.loader import Split, exact_loader, shard_urls, train_loader
+from pgrf.datasets.loader import UNREADABLE_LIMIT, Split, exact_loader, shard_urls, train_loader
 from pgrf.datasets.synthetic import fake_renders
 from pgrf.errors import PgrfError
 from pgrf.pipeline.pack import PackOptions, pack
@@ -108,6 +110,77 @@ def test_corrupt_members_are_skipped_and_counted(shards: Path, tmp_path: Path) -
     with pytest.warns(UserWarning, match="skipping"):
         batches = list(exact_loader([truncated, bad], 2))
     assert 4 <= len(_keys(batches)) < 9 and sum(b["skipped"] for b in batches) >= 2
+
+
+def _rewrite(source: Path, target: Path, cut: set[str]) -> None:
+    """Copy a tar with the PNGs of the keys in ``cut`` cut short (every key's PNG when ``cut`` is empty)."""
+    with tarfile.open(source) as tar:
+        members = [(m.name, tar.extractfile(m).read()) for m in tar.getmembers()]
+    with tarfile.open(target, "w") as tar:
+        for name, data in members:
+            key, extension = name.split(".", 1)
+            data = data[:20] if extension == "png" and (not cut or key in cut) else data
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+
+def _pull(stream, batches: int, seconds: float = 120) -> tuple[list, Exception | None]:
+    """Up to ``batches`` batches of a stream, or the error it raised; fails if it is still busy after ``seconds``
+    (a guard against the hang under test, not a timing)."""
+    out: list = []
+    error: list[Exception] = []
+
+    def read() -> None:
+        try:
+            out.extend(itertools.islice(stream, batches))
+        except Exception as caught:  # noqa: BLE001 - handed to the test
+            error.append(caught)
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), "the training stream hangs"
+    return out, error[0] if error else None
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_training_on_a_folder_whose_only_tar_is_truncated_stops_naming_it(renders: list[Path], tmp_path: Path,
+                                                                        workers: int) -> None:
+    pack(renders, tmp_path / "one", load_config(CONFIG), PackOptions(resolution=16, samples_per_shard=100))
+    (tar,) = sorted((tmp_path / "one").glob("*.tar"))
+    tar.write_bytes(tar.read_bytes()[:700])  # inside the first member: not one whole sample
+    batches, error = _pull(train_loader(tmp_path / "one", 2, 10, workers=workers), 1)
+    assert not batches and isinstance(error, PgrfError)
+    message = str(error)
+    assert message.startswith(f"{tar}: nothing readable in {UNREADABLE_LIMIT} tries in a row") and "\n" not in message
+    assert "pgrf verify" in message
+
+
+def test_training_on_shards_of_corrupt_pngs_stops_naming_them(shards: Path, tmp_path: Path) -> None:
+    tars = sorted(shards.glob("*.tar"))[:2]
+    broken = [tmp_path / tar.name for tar in tars]
+    for source, target in zip(tars, broken):
+        _rewrite(source, target, set())
+    with pytest.warns(UserWarning, match="skipping corrupt sample"):
+        batches, error = _pull(train_loader(broken, 2, 10), 1)
+    assert not batches and isinstance(error, PgrfError)
+    assert str(error).startswith(f"{broken[0]}, {broken[1]}: ") or str(error).startswith(f"{broken[1]}, {broken[0]}: ")
+    assert "corrupt sample" in str(error)
+
+
+def test_training_skips_and_counts_a_few_bad_members_among_good_ones(shards: Path, tmp_path: Path) -> None:
+    tars = sorted(shards.glob("*.tar"))
+    mixed = tmp_path / "mixed"
+    shutil.copytree(shards, mixed)
+    with tarfile.open(tars[0]) as tar:
+        corrupt = sorted({name.split(".")[0] for name in tar.getnames()})[:2]
+    _rewrite(tars[0], mixed / tars[0].name, set(corrupt))  # two corrupt PNGs in the first shard
+    (mixed / tars[1].name).write_bytes(tars[1].read_bytes()[:700])  # the second shard truncated
+    batches, error = _pull(train_loader(mixed, 4, 60, workers=2, shuffle_buffer=10), 60)  # (warnings in the workers)
+    assert error is None and len(batches) == 60 and all(len(batch["key"]) == 4 for batch in batches)
+    seen = {key for batch in batches for key in batch["key"]}
+    assert not seen & set(corrupt) and sum(batch["skipped"] for batch in batches) >= 3
 
 
 def test_shards_as_folder_brace_pattern_tar_or_pipe(shards: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 import torch
 
 from pgrf.errors import PgrfError
-from pgrf.evaluate.mesh import Mesh, density_grid, extract_mesh, grid_points, save_mesh
+from pgrf.evaluate.mesh import Mesh, auto_threshold, density_grid, extract_mesh, grid_points, save_mesh
 from tests.helpers import read_ply
 
 RADIUS, RESOLUTION = 0.6, 40
@@ -102,3 +103,46 @@ def test_plain_mesh_without_colours_and_bad_suffix(tmp_path: Path) -> None:
     assert "v 1 0 0\n" in save_mesh(plain, tmp_path / "tri.obj").read_text()
     with pytest.raises(PgrfError, match=r"\.ply or \.obj"):
         save_mesh(plain, tmp_path / "tri.stl")
+
+
+def _ball(density: float, background: float, radius: float = 0.5, seed: int = 0):
+    """A solid ball of constant ``density`` in a background of log-normal noise (σ = 0.5) around ``background``."""
+    noise = np.random.default_rng(seed)
+
+    def field(points: torch.Tensor) -> torch.Tensor:
+        inside = points.norm(dim=-1) < radius
+        scatter = torch.from_numpy(np.exp(noise.normal(0.0, 0.5, len(points)))).float()
+        return torch.where(inside, torch.full_like(scatter, density), background * scatter)
+
+    return field
+
+
+def test_auto_threshold_lies_between_empty_space_and_the_object_and_meshes_its_surface() -> None:
+    resolution = 48
+    voxel = 2 / (resolution - 1)
+    grid = density_grid(_ball(50.0, 0.01), resolution)
+    level = auto_threshold(grid)
+    assert math.sqrt(0.01 * 50.0) / 2 < level < math.sqrt(0.01 * grid.max()) * 2  # √(median · max)
+    assert 0.01 * math.exp(3 * 0.5) < level < 50.0  # above the background's 3σ noise, below the object
+    assert auto_threshold(grid * 7.0) == pytest.approx(7.0 * level)  # scales with the field
+    mesh = extract_mesh(_ball(50.0, 0.01), resolution=resolution)  # threshold=None: auto
+    assert mesh.level == pytest.approx(level, rel=1e-6)
+    radii = np.linalg.norm(mesh.vertices, axis=1)
+    assert np.abs(radii - 0.5).max() < voxel  # every vertex within one voxel of the true surface
+    assert (edge_counts(mesh.faces) == 2).all()
+
+
+def test_auto_threshold_refuses_a_field_without_an_object() -> None:
+    with pytest.raises(PgrfError, match="no clear object to mesh .*give --threshold"):
+        auto_threshold(np.full((8, 8, 8), 3.0, dtype=np.float32))
+    with pytest.raises(PgrfError, match="no clear object"):
+        auto_threshold(np.zeros((8, 8, 8), dtype=np.float32))
+
+
+def test_mesh_threshold_flag_is_auto_or_a_number() -> None:
+    from pgrf.cli.evaluate import _threshold
+
+    assert _threshold("auto") is None and _threshold("AUTO") is None and _threshold("12.5") == 12.5
+    for bad in ("thick", "nan", "inf"):
+        with pytest.raises(PgrfError, match="--threshold must be auto or a density level"):
+            _threshold(bad)

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -243,10 +244,12 @@ def test_fid_during_training_is_logged(tmp_path: Path) -> None:
     torch.manual_seed(0)
     weights = tmp_path / "inception.pth"
     torch.save(FIDInceptionV3().state_dict(), weights)
-    run = loop.train(_options(tmp_path / "shards", tmp_path, kimg=0.004, fid_kimg=0.004, fid_num=4, inception=str(weights)))
+    run = loop.train(_options(tmp_path / "shards", tmp_path, kimg=0.004, fid_kimg=0.004, fid_num=4, inception=str(weights),
+                              mirror=True))
     lines = [json.loads(x) for x in (run / "stats.jsonl").read_text().splitlines()]
     fids = [line for line in lines if "fid" in line]
-    assert len(fids) == 1 and math.isfinite(fids[0]["fid"]) and fids[0]["num_fake"] == 4 and fids[0]["num_real"] == 4
+    assert len(fids) == 1 and math.isfinite(fids[0]["fid"]) and fids[0]["num_fake"] == 4
+    assert fids[0]["num_real"] == 8 and fids[0]["real_mirrored"]  # --mirror: the 4 reals and their mirrored copies
 
 
 class _EmptyField(nn.Module):
@@ -272,3 +275,126 @@ def test_g_composites_over_the_datasets_background(tmp_path: Path) -> None:
     loop.train(_options(tmp_path / "black", tmp_path / "runs", name="black"))
     loaded, info = load_generator(tmp_path / "runs" / "black" / "checkpoints")
     assert info.background == "black" and loaded.background == 0.0
+
+
+@pytest.mark.slow
+def test_train_on_a_truncated_only_shard_stops_with_one_line(tmp_path: Path) -> None:
+    renders = [fake_renders(tmp_path / "renders", "plants", {"a_var1": 0.5, "b_var1": 0.6}, views=3)]
+    pack(renders, tmp_path / "shards", load_config(CONFIG), PackOptions(resolution=16))
+    (tar,) = sorted((tmp_path / "shards").glob("*.tar"))
+    tar.write_bytes(tar.read_bytes()[:700])
+    result = run_pgrf("train", "--shards", str(tmp_path / "shards"), "--out", str(tmp_path / "runs"), "--preset", "tiny",
+                      "--batch", "4", "--workers", "2", "--device", "cpu", timeout=180)  # a hang fails on the timeout
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert len(errors) == 1 and errors[0].startswith(f"error: {tar}: nothing readable in ")
+
+
+def _spied_step(run: loop.Run, batch: dict) -> tuple[list[dict], list[dict], list[bool]]:
+    """One step recording G's calls (z, patch, grad mode, a weight, output), D's inputs and the mapping's mode."""
+    g_calls, d_calls, mapping_modes = [], [], []
+    g_forward, d_forward, m_forward = run.G.forward, run.D.forward, run.G.mapping.forward
+    weight = next(run.G.synthesis.parameters())
+
+    def g_spy(z, c, c2w, intrinsics, patch, **kwargs):
+        out = g_forward(z, c, c2w, intrinsics, patch, **kwargs)
+        g_calls.append({"z": z.clone(), "patch": patch.clone(), "grad": torch.is_grad_enabled(),
+                        "weight": weight.detach().clone(), "out": out.detach().clone()})
+        return out
+
+    def d_spy(images, patch, *args):
+        d_calls.append({"images": images.detach().clone(), "patch": patch.clone()})
+        return d_forward(images, patch, *args)
+
+    def m_spy(*args, **kwargs):
+        mapping_modes.append(run.G.mapping.training)
+        return m_forward(*args, **kwargs)
+
+    run.G.forward, run.D.forward, run.G.mapping.forward = g_spy, d_spy, m_spy
+    loop.step(run, batch)
+    return g_calls, d_calls, mapping_modes
+
+
+def test_d_judges_fresh_fakes_of_the_updated_g_and_independent_real_patches(shards: Path, tmp_path: Path) -> None:
+    options = _options(shards, tmp_path, augment=False, blur_sigma=0.0, fake_poses="sphere")
+    run = loop.build(options, distributed.setup("cpu"))
+    run.progress.images = 20_000  # past the tiny preset's 10 kimg anneal: patches of every scale
+    g, d, modes = _spied_step(run, next(loop.batches_of(run)))
+    assert len(g) == 2 and g[0]["grad"] and not g[1]["grad"]  # G's step, then D's fakes without a graph
+    assert not torch.equal(g[0]["weight"], g[1]["weight"])  # rendered after G's update
+    assert not torch.equal(g[0]["z"], g[1]["z"]) and not torch.equal(g[0]["patch"], g[1]["patch"])
+    assert len(d) == 3  # G's view of its fakes; D's reals; D's fakes
+    assert torch.equal(d[0]["images"], g[0]["out"]) and torch.equal(d[2]["images"], g[1]["out"])
+    assert torch.equal(d[2]["patch"], g[1]["patch"]) and not torch.equal(d[1]["patch"], d[2]["patch"])
+    assert modes == [True, False]  # the average w is tracked once per step
+
+    run.options = replace(options, reuse_fakes=True, shared_patches=True)
+    g, d, modes = _spied_step(run, next(loop.batches_of(run)))
+    assert len(g) == 1 and len(d) == 3 and modes == [True]
+    assert torch.equal(d[2]["images"], g[0]["out"]) and torch.equal(d[1]["patch"], g[0]["patch"])
+
+
+def test_g_ema_half_life_defaults_to_the_references_rule(shards: Path, tmp_path: Path) -> None:
+    assert TrainOptions(shards="x").ema_half_life_kimg == 20.0  # batch 64, as EpiGRAF's Megascans runs
+    assert TrainOptions(shards="x", batch=8).ema_half_life_kimg == 2.5
+    assert TrainOptions(shards="x", ema_kimg=10.0).ema_half_life_kimg == 10.0
+    run = loop.build(_options(shards, tmp_path, ema_rampup=None), distributed.setup("cpu"))
+    before = _weights(run.G_ema)
+    loop.step(run, next(loop.batches_of(run)))
+    beta = 0.5 ** (4 / (4 * 10 / 32 * 1000))  # batch 4: half-life 1.25 kimg
+    for key, value in run.G.state_dict().items():
+        if value.is_floating_point() and "w_avg" not in key:
+            assert torch.allclose(run.G_ema.state_dict()[key], value.lerp(before[key], beta), atol=1e-6), key
+
+
+def test_old_checkpoints_resume_with_what_they_did(shards: Path, tmp_path: Path) -> None:
+    options = _options(shards, tmp_path)
+    old = {k: v for k, v in options.__dict__.items() if k not in ("reuse_fakes", "shared_patches")}
+    resumed = loop.resumed_options(options, {"options": {**old, "antialias_patches": False}})
+    assert resumed.reuse_fakes and resumed.shared_patches
+    with pytest.raises(PgrfError, match="trained with --antialias-patches"):
+        loop.resumed_options(options, {"options": {**old, "antialias_patches": True}})
+
+
+def test_dry_run_writes_the_config_of_a_real_run_with_sizes_and_flops(shards: Path, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from pgrf import cli
+
+    monkeypatch.setattr(sys, "argv", ["pgrf", "train", "--shards", str(shards), "--out", str(tmp_path / "dry"), "--name", "run",
+                                      "--preset", "tiny", "--batch", "4", "--device", "cpu", "--dry-run"])
+    with pytest.raises(SystemExit) as exit_:
+        cli.main()
+    assert exit_.value.code in (0, None)
+    printed = json.loads(capsys.readouterr().out)
+    folder = tmp_path / "dry" / "run"
+    written = json.loads((folder / "config.json").read_text())
+    assert printed == written and not (folder / "checkpoints").exists() and not (folder / "stats.jsonl").exists()
+    run = loop.build(_options(shards, tmp_path), distributed.setup("cpu"))
+    assert written["parameters"] == {"G": sum(p.numel() for p in run.G.parameters()),
+                                     "D": sum(p.numel() for p in run.D.parameters())}
+    assert written["gflops_per_sample"]["G"] > 0 and written["gflops_per_sample"]["D"] > 0
+    real = loop.train(_options(shards, tmp_path / "real", kimg=0.004, batch=4, workers=2, tick_kimg=4.0, snapshot_kimg=200.0,
+                               sample_kimg=200.0, r1_interval=16, blur_sigma=10.0, blur_kimg=200.0, device="cpu"))
+    expected = json.loads((real / "config.json").read_text())
+    for config in (expected, written):
+        config["options"]["out"] = config["options"]["kimg"] = None
+    assert {k: v for k, v in written.items() if k not in ("parameters", "gflops_per_sample")} == expected
+
+
+def test_forward_flops_scale_with_the_patch_resolution() -> None:
+    from pgrf.formats.card import CameraModel
+    from pgrf.model.discriminator import Discriminator
+    from pgrf.model.generator import Generator
+    from pgrf.train.cost import forward_gflops
+
+    flops = {}
+    for r in (16, 32, 64):
+        config = preset("tiny").with_dataset(64, 0).override(patch_resolution=r)
+        flops[r] = forward_gflops(Generator(config), Discriminator(config), CameraModel(radius=3.5, fov=0.5))
+    # G: a fixed cost (mapping, tri-planes) plus the decoder at every ray sample, so linear in the pixel count r²
+    assert flops[64]["G"] - flops[32]["G"] == pytest.approx(4 * (flops[32]["G"] - flops[16]["G"]), rel=1e-6)
+    assert flops[32]["G"] - flops[16]["G"] > 0
+    # D: every layer's work grows at most with the pixel count (×4 per doubling); the 4×4 head does not grow
+    for small, large in ((16, 32), (32, 64)):
+        assert 1.2 < flops[large]["D"] / flops[small]["D"] <= 4.0
