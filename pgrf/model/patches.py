@@ -86,22 +86,7 @@ class PatchSampler:
         return patch.repeat_interleave(group_size, dim=0)[:n].to(device)
 
 
-def extract_patches(images: torch.Tensor, patch: torch.Tensor, size: int, antialias: bool = False) -> torch.Tensor:
-    """Bilinearly sample ``size``² patches from ``images`` (B, C, H, W) on the generator's pixel grid.
-
-    With ``antialias`` the patch is read from a pyramid of area-downsampled images instead: the level
-    ℓ = log2(s·R/r) (one patch pixel per texel), blended between the two nearest levels.
-    """
+def extract_patches(images: torch.Tensor, patch: torch.Tensor, size: int) -> torch.Tensor:
+    """Bilinearly sample ``size``² patches from ``images`` (B, C, H, W) on the generator's pixel grid."""
     grid = patch_coordinates(patch.to(images.dtype), size) * 2.0 - 1.0
-    if not antialias:
-        return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
-    levels = [images]
-    while min(levels[-1].shape[-2:]) >= 2 * size:
-        levels.append(F.avg_pool2d(levels[-1], 2))
-    level = torch.log2(patch[:, 0].to(images.dtype) * images.shape[-1] / size).clamp(0, len(levels) - 1)
-    out = torch.zeros(images.shape[0], images.shape[1], size, size, device=images.device, dtype=images.dtype)
-    for index, image in enumerate(levels):
-        weight = (1.0 - (level - index).abs()).clamp(min=0.0)
-        out = out + weight[:, None, None, None] * F.grid_sample(image, grid, mode="bilinear",
-                                                                  padding_mode="border", align_corners=False)
-    return out
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)

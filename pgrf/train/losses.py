@@ -4,7 +4,7 @@
 - R1 = ‖∇ₓ D(x)‖² on real patches, weighted γ/2, applied lazily every ``interval`` D steps and multiplied
   by the interval (StyleGAN2 §B). It rides on the ordinary D step rather than an extra optimiser step, so
   Adam's lr and betas are not compensated (StyleGAN2's 16/17 factors are for its separate regulariser step).
-- Blur of D's inputs with a Gaussian whose σ fades linearly to 0; EMA of G with ramp-up.
+- Blur of D's inputs with the reference's Gaussian kernel, its σ fading linearly to 0; EMA of G with ramp-up.
 """
 
 from __future__ import annotations
@@ -40,12 +40,17 @@ def blur_sigma_at(kimg: float, sigma: float, fade_kimg: float) -> float:
 
 
 def blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur of NCHW images (σ in pixels; identity for σ ≤ 0), reflect-padded."""
+    """Separable blur of NCHW images with the reference's kernel (identity for σ ≤ 0), reflect-padded.
+
+    As EpiGRAF's and StyleGAN3's training loss: taps x ∈ [−⌊3σ⌋, ⌊3σ⌋] weighted 2^(−(x/σ)²), normalised,
+    i.e. a Gaussian of std σ/√(2 ln 2) ≈ 0.85σ. The reference pads with zeros; pgrf reflects, so a white
+    background does not darken towards the patch border (reals and fakes alike, the loss is unchanged in kind).
+    """
     if sigma <= 0:
         return images
-    radius = min(math.ceil(3 * sigma), images.shape[-1] - 1)
+    radius = min(math.floor(3 * sigma), images.shape[-1] - 1)
     taps = torch.arange(-radius, radius + 1, device=images.device, dtype=torch.float32)
-    kernel = torch.exp(-0.5 * (taps / sigma) ** 2)
+    kernel = torch.exp2(-(taps / sigma) ** 2)
     kernel = (kernel / kernel.sum()).to(images.dtype)
     channels = images.shape[1]
     x = F.pad(images, (radius, radius, radius, radius), mode="reflect")

@@ -98,8 +98,21 @@ def test_schedules_at_given_kimg() -> None:
     image = torch.zeros(1, 3, 9, 9)
     image[..., 4, 4] = 1.0
     blurred = losses.blur(image, 1.0)
-    assert blurred.sum().item() == pytest.approx(3.0, abs=1e-5) and blurred[0, 0, 4, 4] < 0.2
+    assert blurred.sum().item() == pytest.approx(3.0, abs=1e-5) and blurred[0, 0, 4, 4] < 0.4
     assert torch.equal(losses.blur(image, 0.0), image)
+
+
+def test_blur_kernel_is_the_references() -> None:
+    """An impulse comes out as the reference's separable kernel: taps |x| ≤ ⌊3σ⌋ weighted 2^(−(x/σ)²)."""
+    sigma = 2.5
+    image = torch.zeros(1, 1, 21, 21)
+    image[..., 10, 10] = 1.0
+    taps = torch.arange(-7, 8, dtype=torch.float32)
+    kernel = 2.0 ** -(taps / sigma) ** 2
+    kernel = kernel / kernel.sum()
+    expected = torch.zeros(21, 21)
+    expected[3:18, 3:18] = kernel[:, None] * kernel[None, :]
+    assert torch.allclose(losses.blur(image, sigma)[0, 0], expected, atol=1e-7)
 
 
 def _weights(module: nn.Module) -> dict[str, torch.Tensor]:

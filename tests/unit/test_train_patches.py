@@ -78,19 +78,6 @@ def test_full_and_aligned_patches_are_exact_crops() -> None:
                           + image[1, :, 0:16:2, 17:32:2] * 0.25 + image[1, :, 1:16:2, 17:32:2] * 0.25, atol=1e-6)
 
 
-def test_antialiased_patches_use_the_prefiltered_level() -> None:
-    image = torch.rand(1, 3, 64, 64)
-    whole = extract_patches(image, full_image_patches(1), 16, antialias=True)
-    assert torch.allclose(whole, F.avg_pool2d(image, 4), atol=1e-6)
-    smallest = torch.tensor([[0.25, 0.5, 0.25]])
-    assert torch.allclose(extract_patches(image, smallest, 16, antialias=True), extract_patches(image, smallest, 16))
-    half = torch.tensor([[0.5, 0.25, 0.5]])
-    assert torch.allclose(extract_patches(image, half, 16, antialias=True), F.avg_pool2d(image, 2)[..., 16:32, 8:24],
-                          atol=1e-6)
-    aliased = extract_patches(image, full_image_patches(1), 16)
-    assert aliased.std() > 1.5 * whole.std()  # point samples of noise keep its variance, the prefilter does not
-
-
 def test_real_patch_equals_a_generator_that_returns_the_image() -> None:
     """A 'generator' that colours each ray with the image at the pixel the dataset camera projects it to
     gives exactly the real patch: rays and real patches share one pixel grid."""
