@@ -263,8 +263,14 @@
     }
   }
 
+  function placeAside() {  /* the exclude list stays in sight just below the sticky header */
+    document.documentElement.style.setProperty("--below-header", `${document.querySelector(".top").offsetHeight + 12}px`);
+  }
+
   restoreSelection();
   buildControls();
+  placeAside();
+  window.addEventListener("resize", placeAside);
   renderExports();
   apply();
 }());
