@@ -31,6 +31,8 @@ from pgrf.pipeline.shards import iter_samples
 
 THUMB_SUFFIX = ".webp"
 THUMB_QUALITY = 80
+THUMB_METHOD = 2
+"""libwebp's effort (0-6): 2 encodes a strip ~2x faster than the default 4 for ~15 % more bytes."""
 THUMB_VERSION = 1
 """Part of every thumbnail's digest: bump it when the way thumbnails look changes."""
 SIDE_PITCH = (math.pi / 4, 3 * math.pi / 4)
@@ -63,6 +65,8 @@ def pick_views(views: list[RenderedView], count: int) -> list[RenderedView]:
 def shrink(rgba: np.ndarray, size: int) -> Image.Image:
     """uint8 RGBA or RGB (H, W, C) → a size² RGBA image, resized with premultiplied alpha (no halos at silhouettes)."""
     image = Image.fromarray(rgba, "RGBA" if rgba.shape[2] == 4 else "RGB").convert("RGBa")
+    if image.width == image.height and image.width % size == 0:
+        return image.reduce(image.width // size).convert("RGBA")  # a box mean over whole blocks, ~2x faster than resize
     resample = Image.Resampling.BOX if size <= min(image.size) else Image.Resampling.BICUBIC
     return image.resize((size, size), resample).convert("RGBA")
 
@@ -75,7 +79,7 @@ def write_strip(target: Path, tiles: list[Image.Image]) -> None:
         strip.paste(tile, (i * size, 0))
     target.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(target) as partial:
-        strip.save(partial, "WEBP", quality=THUMB_QUALITY, alpha_quality=THUMB_QUALITY)
+        strip.save(partial, "WEBP", quality=THUMB_QUALITY, alpha_quality=THUMB_QUALITY, method=THUMB_METHOD)
 
 
 def strip_thumbnail(images: list[Path], target: Path, size: int) -> str:
