@@ -70,7 +70,7 @@ def review(path: Path, out: Path, config: Config | None, options: ReviewOptions,
                             "with cameras.json, or a render-log.jsonl); give what pgrf pack or pgrf render wrote")
         kind, built = "renders", render_cards(categories, out, config, options, console)
     removed = _remove_stale_thumbs(out, {card.thumb for card in built.cards if card.thumb})
-    tiles = 2 if kind == "shards" else options.views
+    tiles = (2 if any(card.twin for card in built.cards) else 1) if kind == "shards" else options.views
     page = Page(kind, f"pgrf review: {path.resolve().name}", str(path), time.strftime("%Y-%m-%d %H:%M"), tiles, options.size,
                 built.summary, built.cards)
     written = write_page(out, page)

@@ -194,3 +194,19 @@ def test_review_errors_are_one_line(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     result = run_pgrf("review", str(tmp_path / "empty"), "--out", str(tmp_path / "review"))
     assert result.returncode == 2 and "neither a shard folder" in result.stderr
+
+
+def test_a_renders_root_shows_every_category_and_unmirrored_shards_show_one_tile(tmp_path: Path) -> None:
+    fake_renders(tmp_path / "renders", "cat", {"a1": 0.5}, views=2)
+    food = fake_renders(tmp_path / "renders", "food", {"apple": 0.7, "pear": 0.6}, views=2)
+    review(tmp_path / "renders", tmp_path / "review", None, ReviewOptions(size=16, workers=1), QUIET)
+    page = read_page(tmp_path / "review" / "index.html")
+    assert sorted((card["category"], card["id"]) for card in page["cards"]) == [
+        ("cat", "a1"), ("cat", "tiny"), ("food", "apple"), ("food", "pear"), ("food", "tiny")]
+    assert {card["thumb"].split("/")[1] for card in page["cards"] if "thumb" in card} == {"cat", "food"}
+    pack([food], tmp_path / "shards", load_config(_config(tmp_path, "")), PackOptions(resolution=16, mirror=False, name="food"))
+    review(tmp_path / "shards", tmp_path / "review", None, ReviewOptions(samples=3, size=16, workers=1), QUIET)
+    page = read_page(tmp_path / "review" / "index.html")
+    assert page["tiles"] == 1 and len(page["cards"]) == 3 and not any("twin" in card for card in page["cards"])
+    assert all(Image.open(tmp_path / "review" / card["thumb"]).size == (16, 16) for card in page["cards"])
+    assert len(list((tmp_path / "review" / "thumbs").rglob("*.webp"))) == 3  # the renders' strips were stale: removed
