@@ -68,16 +68,19 @@ def folder_bytes(folder: Path) -> int:
 
 
 def source_views(folder: Path, resolution: int) -> list[Path]:
-    """A few RGBA renders-to-be: a noise-textured blob (a third of the frame) over transparency."""
+    """A few RGBA renders-to-be: a shaded, noise-textured blob (about a third of the frame) over transparent black,
+    as Cycles writes the film; the noise makes them a little harder to decode than real renders."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
     y, x = np.mgrid[0:resolution, 0:resolution] / resolution - 0.5
     paths = []
     for i in range(SOURCES):
-        blob = (x / (0.25 + 0.05 * i)) ** 2 + (y / 0.35) ** 2 < 1
+        blob = (x / (0.25 + 0.04 * i)) ** 2 + (y / 0.35) ** 2 < 1
+        shade = (120 + 100 * (x - y))[..., None] * np.array([0.4 + 0.1 * i, 1.0, 0.5])
+        rgb = np.clip(shade + rng.integers(0, 24, (resolution, resolution, 3)), 0, 255)
         rgba = np.zeros((resolution, resolution, 4), np.uint8)
-        rgba[..., :3] = rng.integers(0, 64, (resolution, resolution, 3)) + np.array([40 * i, 150, 60], np.uint8)
-        rgba[..., 3] = blob * 255
+        rgba[blob, :3] = rgb[blob]
+        rgba[blob, 3] = 255
         paths.append(folder / f"source{i}.png")
         Image.fromarray(rgba, "RGBA").save(paths[-1])
     return paths
@@ -227,13 +230,15 @@ def pack_with(folder: Path, category: Path, config: Path, text: str, picked: lis
 
 
 def _screenshot(driver: Any, page: Path, screenshot: Path, raw: Path) -> None:
-    """The page at 1400 × 900 with its first thumbnails loaded, saved as a 128-colour PNG."""
+    """The page at 1400 × 900 with its first thumbnails loaded and two models ticked, saved as a 128-colour PNG."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     driver.set_window_size(1400, 900)
     driver.get((page / "index.html").resolve().as_uri())
     WebDriverWait(driver, 20).until(lambda d: d.find_elements(By.CSS_SELECTOR, "li.card img"))
+    for box in driver.find_elements(By.CSS_SELECTOR, "input.exclude")[1:3]:  # two models in the exclude list, to show it
+        box.click()
     time.sleep(1.0)
     raw.write_bytes(driver.get_screenshot_as_png())
     screenshot.parent.mkdir(parents=True, exist_ok=True)
