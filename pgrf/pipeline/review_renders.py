@@ -52,9 +52,8 @@ class FactsJob:
 
     model_dir: Path
     out: Path
-    folder: str
-    """The category folder's name: thumbnails go to ``thumbs/<folder>/``."""
-    stamp: str
+    thumb: str
+    """The strip's path relative to ``out``: ``thumbs/<category folder>/<model>-<digest of the stamp>.webp``."""
     views: int
     size: int
 
@@ -66,13 +65,12 @@ def model_facts(job: FactsJob) -> ModelFacts:
     except FormatError as error:
         return ModelFacts(error=str(error))
     chosen = pick_views(doc.views, job.views)
-    name = f"{THUMBS_DIR}/{job.folder}/{thumb_name(doc.model_id, job.stamp, job.views, job.size)}"
     facts = ModelFacts(doc.asset_id, doc.asset_name, doc.category, doc.class_name, doc.mean_alpha,
                        doc.normalisation.dims_product)
     if not chosen:
         return _with(facts, error="cameras.json lists no views; re-render the model (pgrf render --force)")
-    error = strip_thumbnail([job.model_dir / view.file for view in chosen], job.out / name, job.size)
-    return _with(facts, error=error) if error else _with(facts, thumb=name)
+    error = strip_thumbnail([job.model_dir / view.file for view in chosen], job.out / job.thumb, job.size)
+    return _with(facts, error=error) if error else _with(facts, thumb=job.thumb)
 
 
 def _with(facts: ModelFacts, **changes: str) -> ModelFacts:
@@ -116,25 +114,30 @@ def render_cards(category_dirs: list[Path], out: Path, config: Config | None, op
     cache = _read_cache(out)
     finished = {category_dir: records.finished_models(category_dir) for category_dir in category_dirs}
     facts: dict[Path, ModelFacts] = {}
-    jobs = []
+    stamps: dict[Path, str] = {}
+    jobs, fresh = [], set()
     for category_dir, models in finished.items():
-        for model_dir in models.values():
-            stamp = _stamp(model_dir, options)
+        for model_id, model_dir in models.items():
+            stamps[model_dir] = stamp = _stamp(model_dir, options)
             entry = cache.get(str(model_dir.resolve()))
             if entry and entry[0] == stamp and entry[1].thumb and (out / entry[1].thumb).is_file():
                 facts[model_dir] = entry[1]
-            else:
-                jobs.append(FactsJob(model_dir, out, category_dir.name, stamp, options.views, options.size))
+                continue
+            thumb = f"{THUMBS_DIR}/{category_dir.name}/{thumb_name(model_id, stamp)}"
+            if not (out / thumb).is_file():  # else an interrupted run drew it before writing its cache
+                fresh.add(model_dir)
+            jobs.append(FactsJob(model_dir, out, thumb, options.views, options.size))
     cached = len(facts)
     for job, result in run_parallel(jobs, model_facts, options.workers, "thumbnails", lambda job: 1, console):
         facts[job.model_dir] = result
-    _write_cache(out, {str(d.resolve()): (_stamp(d, options), f) for d, f in facts.items() if f.thumb})
+    _write_cache(out, {str(d.resolve()): (stamps[d], f) for d, f in facts.items() if f.thumb})
     cards, summary = [], []
     for category_dir, models in finished.items():
         category_cards, rows = _category(category_dir, models, facts, config, options)
         cards += category_cards
         summary += rows
-    return RenderCards(cards, summary, sum(1 for job in jobs if facts[job.model_dir].thumb), cached)
+    made = sum(1 for model_dir in fresh if facts[model_dir].thumb)
+    return RenderCards(cards, summary, made, cached + len(jobs) - len(fresh))
 
 
 def _category(category_dir: Path, models: dict[str, Path], facts: dict[Path, ModelFacts], config: Config | None,
