@@ -200,6 +200,8 @@ class _Judge:
             return Status.RENDERED, ""
         if record and record.status is Status.SPARSE:
             return Status.SPARSE, "below the category's min_mean_alpha when rendered: pgrf pack leaves it out"
+        if record and record.status is Status.EXCLUDED:
+            return Status.EXCLUDED, "logged as excluded by the category's exclude file"
         return Status.RENDERED, ""
 
     def unfinished(self, record: RenderRecord, category: str) -> tuple[str, bool]:

@@ -76,9 +76,11 @@ def test_page_lists_every_model_with_its_status_mean_alpha_and_why(category: Pat
 
 def test_without_a_config_the_render_log_decides(category: Path, tmp_path: Path) -> None:
     records.append_record(category, RenderRecord("b2", Status.SPARSE, asset_id="b2", mean_alpha=0.01))
+    records.append_record(category, RenderRecord("c3", Status.EXCLUDED, asset_id="c3"))
     review(category, tmp_path / "review", None, ReviewOptions(workers=1), QUIET)
     cards = _cards(tmp_path / "review")
-    assert (cards["a1"]["status"], cards["b2"]["status"], cards["c3"]["status"]) == ("rendered", "sparse", "rendered")
+    assert (cards["a1"]["status"], cards["b2"]["status"], cards["c3"]["status"]) == ("rendered", "sparse", "excluded")
+    assert [name for name, card in cards.items() if card["selected"]] == ["c3", "gone"]
 
 
 def test_contact_strip_shows_the_views_over_transparency(category: Path, tmp_path: Path) -> None:

@@ -127,7 +127,7 @@
     img.height = data.size;
     img.alt = data.kind === "shards" ? `sample ${card.key} and its mirrored twin` : `${data.tiles} views of ${card.id} round the model`;
     img.style.aspectRatio = `${width} / ${data.size}`;  /* a model with fewer views than the strip has slots keeps the card's shape */
-    img.src = card.thumb;
+    img.src = card.thumb.split("/").map(encodeURIComponent).join("/");  /* a folder name may hold '#', '?' or spaces */
     return img;
   }
 
