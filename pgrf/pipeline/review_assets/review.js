@@ -264,8 +264,8 @@
     }
   }
 
-  function placeAside() {  /* the exclude list stays in sight just below the sticky header */
-    document.documentElement.style.setProperty("--below-header", `${document.querySelector(".top").offsetHeight + 12}px`);
+  function placeAside() {  /* the exclude list stays in sight just below the sticky bar of controls */
+    document.documentElement.style.setProperty("--below-header", `${document.querySelector(".bar").offsetHeight + 12}px`);
   }
 
   restoreSelection();
