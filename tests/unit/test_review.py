@@ -25,7 +25,7 @@ from pgrf.formats.renders import RenderRecord, Status
 from pgrf.pipeline.pack import PackOptions, pack
 from pgrf.pipeline.review import review
 from pgrf.pipeline.review_page import Card, Page, ReviewOptions, page_html, read_page
-from pgrf.pipeline.review_thumbs import pick_views
+from pgrf.pipeline.review_thumbs import pick_views, shrink
 from tests.helpers import run_pgrf
 
 QUIET = Console(file=open(os.devnull, "w"))  # noqa: SIM115  (the progress bar goes nowhere)
@@ -95,6 +95,21 @@ def test_contact_strip_shows_the_views_over_transparency(category: Path, tmp_pat
     views = records.read_cameras(category / "a1").views
     chosen = pick_views(views, 4)
     assert [v.yaw for v in chosen] == sorted(v.yaw for v in chosen) and len({v.index for v in chosen}) == 4
+
+
+def test_strip_tiles_reduce_only_the_silhouette_and_equal_a_full_premultiplied_box_mean() -> None:
+    rng = np.random.default_rng(0)
+    rgba = rng.integers(0, 256, (64, 64, 4), dtype=np.uint8)
+    rgba[..., 3] = 0  # transparent pixels with colour, as some renderers leave them
+    rgba[13:40, 21:30, 3] = rng.integers(1, 256, (27, 9), dtype=np.uint8)
+    tile = np.asarray(shrink(rgba, 8)).astype(float)
+    alpha = rgba[..., 3:].astype(float)
+    blocks = lambda a: a.reshape(8, 8, 8, 8, a.shape[-1]).mean(axis=(1, 3))  # noqa: E731
+    mean_alpha, premultiplied = blocks(alpha), blocks(rgba[..., :3] * alpha / 255)
+    assert np.abs(tile[..., 3] - mean_alpha[..., 0]).max() <= 1
+    inside = mean_alpha[..., 0] > 64  # straight colour = premultiplied mean ÷ alpha (rounding grows as alpha falls)
+    assert np.abs(tile[inside][:, :3] - 255 * premultiplied[inside] / mean_alpha[inside]).max() <= 3
+    assert tile[mean_alpha[..., 0] == 0].max() == 0 and np.asarray(shrink(np.zeros((64, 64, 4), np.uint8), 8)).max() == 0
 
 
 def test_pick_views_goes_round_the_model_from_the_side() -> None:
