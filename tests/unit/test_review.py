@@ -14,9 +14,12 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+import typer
 from PIL import Image
 from rich.console import Console
+from typer.testing import CliRunner
 
+from pgrf.cli import app
 from pgrf.config import load_config
 from pgrf.datasets.synthetic import fake_renders
 from pgrf.formats import exclude as exclude_format
@@ -227,3 +230,20 @@ def test_a_renders_root_shows_every_category_and_unmirrored_shards_show_one_tile
     assert page["tiles"] == 1 and len(page["cards"]) == 3 and not any("twin" in card for card in page["cards"])
     assert all(Image.open(tmp_path / "review" / card["thumb"]).size == (16, 16) for card in page["cards"])
     assert len(list((tmp_path / "review" / "thumbs").rglob("*.webp"))) == 3  # the renders' strips were stale: removed
+
+
+def test_review_flags_default_to_review_options_and_run_without_a_config(category: Path, tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    group = typer.main.get_command(app)
+    params = {p.name: p for p in group.get_command(typer.Context(group), "review").params}
+    for name in ("views", "size", "samples", "seed", "workers", "min_mean_alpha"):
+        assert params[name].default == getattr(ReviewOptions, name), name
+    text = CliRunner().invoke(app, ["review", "--help"], env={"COLUMNS": "250"}).output
+    assert "[config: the category]" in text and not any(noise in text for noise in ("<int>", "INTEGER", "FLOAT", "<path>"))
+    monkeypatch.chdir(tmp_path)  # no ./assets.toml and no $PGRF_CONFIG: the render log decides
+    monkeypatch.delenv("PGRF_CONFIG", raising=False)
+    result = CliRunner().invoke(app, ["review", str(category), "--out", "out", "--workers", "1", "--views", "2"])
+    assert result.exit_code == 0, result.output
+    assert "6 cards (renders), 3 thumbnails made" in result.output and (tmp_path / "out" / "index.html").is_file()
+    assert _cards(tmp_path / "out")["b2"]["status"] == "rendered"  # 0.01, but no threshold without a config
+    assert read_page(tmp_path / "out" / "index.html")["tiles"] == 2
