@@ -247,3 +247,17 @@ def test_review_flags_default_to_review_options_and_run_without_a_config(categor
     assert "6 cards (renders), 3 thumbnails made" in result.output and (tmp_path / "out" / "index.html").is_file()
     assert _cards(tmp_path / "out")["b2"]["status"] == "rendered"  # 0.01, but no threshold without a config
     assert read_page(tmp_path / "out" / "index.html")["tiles"] == 2
+
+
+def test_a_broken_cameras_json_or_png_is_a_card_that_says_so(category: Path, tmp_path: Path) -> None:
+    (category / "a1" / records.CAMERAS_FILE).write_text("{", encoding="utf-8")
+    for view in (category / "c3" / "views").iterdir():
+        view.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    result = review(category, tmp_path / "review", None, ReviewOptions(workers=1), QUIET)
+    cards = _cards(tmp_path / "review")
+    assert cards["a1"]["status"] == "unreadable" and "cameras.json: unreadable" in cards["a1"]["why"]
+    assert cards["c3"]["status"] == "rendered" and "thumb" not in cards["c3"]
+    assert "no thumbnail" in cards["c3"]["why"] and "corrupt or truncated PNG" in cards["c3"]["why"]
+    assert (result.made, result.cards) == (1, 6) and "thumb" in cards["b2"]
+    again = review(category, tmp_path / "review", None, ReviewOptions(workers=1), QUIET)
+    assert (again.made, again.cached) == (0, 1)  # broken models are tried again, not cached
