@@ -23,7 +23,7 @@ from pgrf.errors import PgrfError
 from pgrf.formats import renders as records
 from pgrf.formats.card import CARD_FILE
 from pgrf.formats.shards import INDEX_FILE
-from pgrf.pipeline.review_page import THUMBS_DIR, Page, ReviewOptions, write_page
+from pgrf.pipeline.review_page import THUMBS_DIR, Page, ReviewOptions, kept_entries, write_page
 from pgrf.pipeline.review_renders import render_cards
 from pgrf.pipeline.review_shards import shard_cards
 from pgrf.pipeline.review_thumbs import THUMB_SUFFIX
@@ -72,7 +72,7 @@ def review(path: Path, out: Path, config: Config | None, options: ReviewOptions,
     removed = _remove_stale_thumbs(out, {card.thumb for card in built.cards if card.thumb})
     tiles = (2 if any(card.twin for card in built.cards) else 1) if kind == "shards" else options.views
     page = Page(kind, f"pgrf review: {path.resolve().name}", str(path), time.strftime("%Y-%m-%d %H:%M"), tiles, options.size,
-                built.summary, built.cards)
+                built.summary, built.cards, kept_entries(built.excludes, built.cards))
     written = write_page(out, page)
     result = ReviewResult(written, kind, len(built.cards), built.made, built.cached, removed, time.perf_counter() - start)
     fileio.append_log(out, LOG_FILE, {"source": str(path), "kind": kind, "cards": result.cards, "made": result.made,

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 from pgrf.errors import PgrfError
 from pgrf.fileio import atomic_path
+from pgrf.formats.exclude import ExcludeList
 from pgrf.formats.schema import key, to_json
 
 PAGE_FILE = "index.html"
@@ -93,6 +94,21 @@ class Page:
     summary: list[list[str]] = field(default_factory=list)
     """(label, value) rows shown above the cards."""
     cards: list[Card] = field(default_factory=list)
+    kept: dict[str, list[str]] = field(default_factory=dict)
+    """Per category, the entries of its current exclude file that name none of the cards: every download keeps them."""
+
+
+def kept_entries(excludes: dict[str, ExcludeList], cards: list[Card]) -> dict[str, list[str]]:
+    """The entries of each category's exclude file that match none of that category's cards (ids of models not shown,
+    globs for models to come), which the page cannot show as ticks and so writes back as they are."""
+    kept = {}
+    for category, rejected in excludes.items():
+        shown = [(card.id, card.asset or "") for card in cards if card.category == category]
+        entries = [entry for entry in rejected.patterns
+                   if not any(ExcludeList(rejected.path, (entry,)).matches(*names) for names in shown)]
+        if entries:
+            kept[category] = entries
+    return kept
 
 
 def _asset(name: str) -> str:

@@ -106,6 +106,8 @@ class RenderCards:
     summary: list[list[str]]
     made: int
     cached: int
+    excludes: dict[str, ExcludeList]
+    """The categories' current exclude files."""
 
 
 def render_cards(category_dirs: list[Path], out: Path, config: Config | None, options: ReviewOptions,
@@ -131,21 +133,19 @@ def render_cards(category_dirs: list[Path], out: Path, config: Config | None, op
     for job, result in run_parallel(jobs, model_facts, options.workers, "thumbnails", lambda job: 1, console):
         facts[job.model_dir] = result
     _write_cache(out, {str(d.resolve()): (stamps[d], f) for d, f in facts.items() if f.thumb})
-    cards, summary = [], []
+    cards, summary, judge = [], [], _Judge(config, options)
     for category_dir, models in finished.items():
-        category_cards, rows = _category(category_dir, models, facts, config, options)
-        cards += category_cards
-        summary += rows
+        cards += _category(category_dir, models, facts, judge)
+        summary += judge.summary(category_dir.name)
     made = sum(1 for model_dir in fresh if facts[model_dir].thumb)
-    return RenderCards(cards, summary, made, cached + len(jobs) - len(fresh))
+    excludes = {category: rejected for category, rejected in judge.excludes.items() if rejected}
+    return RenderCards(cards, summary, made, cached + len(jobs) - len(fresh), excludes)
 
 
-def _category(category_dir: Path, models: dict[str, Path], facts: dict[Path, ModelFacts], config: Config | None,
-              options: ReviewOptions) -> tuple[list[Card], list[list[str]]]:
-    """The cards of one category folder (finished models first, then the ones only its render log knows) and its summary."""
+def _category(category_dir: Path, models: dict[str, Path], facts: dict[Path, ModelFacts], judge: _Judge) -> list[Card]:
+    """The cards of one category folder: finished models first, then the ones only its render log knows."""
     folder = category_dir.name
     log = records.latest_status(records.read_records(category_dir))
-    judge = _Judge(config, options)
     cards = []
     for model_id, model_dir in models.items():
         found, record = facts[model_dir], log.get(model_id)
@@ -168,7 +168,7 @@ def _category(category_dir: Path, models: dict[str, Path], facts: dict[Path, Mod
             dims = record.normalisation.dims_product if record.normalisation else None
             cards.append(Card(model_id, category, "", str(record.status), why, selected, record.asset_id,
                               mean_alpha=record.mean_alpha, dims_product=dims))
-    return cards, judge.summary(folder)
+    return cards
 
 
 class _Judge:

@@ -19,6 +19,7 @@ from rich.console import Console
 
 from pgrf.errors import PgrfError
 from pgrf.formats.card import DatasetCard, read_card
+from pgrf.formats.exclude import ExcludeList, read_exclude
 from pgrf.formats.shards import INDEX_COLUMNS, INDEX_FILE, sample_key
 from pgrf.pipeline.review_page import THUMBS_DIR, Card, ReviewOptions
 from pgrf.pipeline.review_thumbs import PairJob, make_pairs, run_parallel, thumb_name
@@ -34,6 +35,8 @@ class ShardCards:
     summary: list[list[str]]
     made: int
     cached: int
+    excludes: dict[str, ExcludeList]
+    """The exclude files the pack used, per category (those still on disk)."""
 
 
 def _read_index(shards_dir: Path) -> dict[str, list]:
@@ -79,7 +82,9 @@ def shard_cards(shards_dir: Path, out: Path, options: ReviewOptions, console: Co
     for _, result in run_parallel(jobs, make_pairs, options.workers, "thumbnails", lambda job: len(job.pairs), console):
         errors.update({target.relative_to(out).as_posix(): error for target, error in result.items() if error})
     cards = [_without_thumb(c, errors[c.thumb]) if c.thumb in errors else c for c in cards]
-    return ShardCards(cards, _summary(card, len(cards), options), len(cards) - cached - len(errors), cached)
+    used = card.filters.thresholds.get("exclude") or {}
+    excludes = {category: read_exclude(path) for category, path in used.items() if Path(path).is_file()}
+    return ShardCards(cards, _summary(card, len(cards), options), len(cards) - cached - len(errors), cached, excludes)
 
 
 def _without_thumb(card: Card, error: str) -> Card:
@@ -94,4 +99,5 @@ def _summary(card: DatasetCard, shown: int, options: ReviewOptions) -> list[list
             ["resolution", f"{card.resolution}² over {card.background}"], ["mirrored copies", "yes" if card.mirror else "no"],
             ["models removed by filters", filtered], ["unreadable PNGs skipped", str(card.skipped_bad.samples)],
             ["shards", str(len(card.shards))], ["packed", card.created],
+            *([f"exclude file ({category})", path] for category, path in (card.filters.thresholds.get("exclude") or {}).items()),
             ["shown", f"{shown} random unique views (seed {options.seed}), each beside its mirrored twin"]]

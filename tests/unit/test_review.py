@@ -57,7 +57,7 @@ def category(tmp_path: Path) -> Path:
 
 
 def test_page_lists_every_model_with_its_status_mean_alpha_and_why(category: Path, tmp_path: Path) -> None:
-    config = load_config(_config(tmp_path, "# rejected\nC3\ngone\n"))
+    config = load_config(_config(tmp_path, "# rejected\nC3\ngone\nfuture_*  # none yet\nold1\n"))
     result = review(category, tmp_path / "review", config, ReviewOptions(views=4, size=64, workers=1), QUIET)
     cards = _cards(tmp_path / "review")
     assert set(cards) == {"a1", "b2", "c3", "tiny", "broken", "gone"} and result.cards == 6 and result.made == 3
@@ -75,6 +75,7 @@ def test_page_lists_every_model_with_its_status_mean_alpha_and_why(category: Pat
     assert all("thumb" not in cards[name] for name in ("tiny", "broken", "gone"))
     page = read_page(tmp_path / "review" / "index.html")
     assert page["kind"] == "renders" and page["tiles"] == 4 and page["size"] == 64
+    assert page["kept"] == {"cat": ["future_*", "old1"]}  # entries that name no card are written back as they are
 
 
 def test_without_a_config_the_render_log_decides(category: Path, tmp_path: Path) -> None:
@@ -149,7 +150,7 @@ def test_a_rerun_makes_only_new_thumbnails(category: Path, tmp_path: Path) -> No
 def test_shards_page_shows_random_samples_beside_their_mirrored_twins(tmp_path: Path) -> None:
     folder = fake_renders(tmp_path / "renders", "cat", ALPHAS, views=4, resolution=32)
     shards = tmp_path / "shards"
-    card = pack([folder], shards, load_config(_config(tmp_path, "")), PackOptions(resolution=32, samples_per_shard=5, name="cat"))
+    card = pack([folder], shards, load_config(_config(tmp_path, "zz_old\n")), PackOptions(resolution=32, samples_per_shard=5, name="cat"))
     result = review(shards, tmp_path / "review", None, ReviewOptions(samples=5, size=32, workers=1), QUIET)
     page = read_page(tmp_path / "review" / "index.html")
     index = {row["key"]: row for row in pq.read_table(shards / "index.parquet").to_pylist()}
@@ -157,6 +158,7 @@ def test_shards_page_shows_random_samples_beside_their_mirrored_twins(tmp_path: 
     summary = dict(page["summary"])
     assert summary["samples"] == f"{card.counts.samples} (8 unique views)" and summary["models"] == "2"
     assert "min_mean_alpha 1" in summary["models removed by filters"]
+    assert summary["exclude file (cat)"] == str((tmp_path / "exclude.txt").resolve()) and page["kept"] == {"cat": ["zz_old"]}
     for key, shown in _cards(tmp_path / "review").items():
         row = index[key]
         assert not row["mirrored"] and shown["twin"] == f"{key}_m" and index[shown["twin"]]["mirrored"]

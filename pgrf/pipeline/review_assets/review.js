@@ -76,19 +76,21 @@
   function renderExports() {
     const box = $("exports");
     box.replaceChildren();
-    const byCategory = new Map();
+    const kept = data.kept || {};
+    const byCategory = new Map(Object.keys(kept).map((category) => [category, []]));
     selected.forEach((card) => {
       if (!byCategory.has(card.category)) byCategory.set(card.category, []);
       byCategory.get(card.category).push(card.id);
     });
-    $("selection-title").textContent = `Exclude list (${new Set(Array.from(selected.values(), (c) => c.id)).size})`;
+    $("selection-title").textContent = `Exclude list (${new Set(Array.from(selected.values(), (c) => c.id)).size} ticked)`;
     if (!byCategory.size) {
       box.append(el("p", "muted", "No model is excluded."));
       return;
     }
     const date = excludeDate(new Date());
     Array.from(byCategory.keys()).sort().forEach((category, i) => {
-      const text = excludeText(category, byCategory.get(category), date);
+      const ticked = new Set(byCategory.get(category)).size;
+      const text = excludeText(category, byCategory.get(category).concat(kept[category] || []), date);
       const file = `exclude-${category}.txt`;
       const area = el("textarea", "export");
       area.id = `export-${i}`;
@@ -96,11 +98,15 @@
       area.value = text;
       area.dataset.category = category;
       area.setAttribute("aria-label", `exclude file for category ${category}`);
-      const heading = el("h3", null, `${category}: ${new Set(byCategory.get(category)).size} models`);
+      const heading = el("h3", null, `${category}: ${ticked} ticked`);
+      box.append(heading);
+      if (kept[category]) {
+        box.append(el("p", "muted", `+ ${kept[category].length} entries of its current exclude file that name no card here (kept)`));
+      }
       const button = el("button", "download", `Download ${file}`);
       button.type = "button";
       button.addEventListener("click", () => download(file, text));
-      box.append(heading, area, button);
+      box.append(area, button);
     });
   }
 
