@@ -75,6 +75,7 @@ def test_snapshot_fid_returns_the_stats_record(generator: Generator, monkeypatch
         return {"fid": 12.5, "num_fake": 4}
 
     monkeypatch.setattr(report, "compute_fid", fake_fid)
-    record = report.snapshot_fid(generator, INFO, "shards", "inception.pth", 4, 1.25, torch.device("cpu"), 7)
+    record = report.snapshot_fid(generator, INFO, "shards", "inception.pth", 4, 1.25, torch.device("cpu"), 7, mirror=True)
     assert record == {"kimg": 1.25, "fid": 12.5, "num_fake": 4} and list(record) == ["kimg", "fid", "num_fake"]
-    assert calls == [((generator, INFO, "shards", "inception.pth", 4), {"device": torch.device("cpu"), "seed": 7})]
+    assert calls == [((generator, INFO, "shards", "inception.pth", 4),
+                      {"device": torch.device("cpu"), "seed": 7, "mirror": True})]
