@@ -112,7 +112,8 @@ class Cameras:
     render: RenderInfo
     blender_version: str
     pgrf_version: str
-    normalisation: Normalisation
+    normalisation: Normalisation | None
+    """None where the extents were never recorded (``pgrf import epigraf-renders``)."""
     mean_alpha: float
     views: list[RenderedView]
 
@@ -144,7 +145,7 @@ def cameras_document(
     settings: RenderSettings,
     views: list[View],
     coverage: list[float],
-    normalisation: Normalisation,
+    normalisation: Normalisation | None,
     device: str,
     blender_version: str,
 ) -> Cameras:

@@ -45,7 +45,6 @@ from pgrf.formats.images import BadImage, read_rgba
 from pgrf.formats.renders import (
     CAMERAS_SCHEMA,
     Cameras,
-    Normalisation,
     RenderedView,
     RenderInfo,
     RenderRecord,
@@ -57,8 +56,6 @@ from pgrf.formats.schema import FormatError
 SOURCE = "EpiGRAF renders (github.com/universome/megascans-rendering)"
 BLENDER_VERSION = "2.93.10"
 """The Blender the authors rendered with (megascans-rendering README)."""
-NORMALISATION = Normalisation(scale=1.0, offset=[0.0, 0.0, 0.0], dims=[], dims_product=0.0)
-"""The authors scaled each object to a largest extent of 2 about its box centre; the extents were not recorded."""
 
 
 @dataclass(frozen=True)
@@ -263,7 +260,7 @@ def _cameras(job: ModelJob, views: list[RenderedView], resolution: int, passes: 
                           seed=0, passes=passes, hdri=None, dither=0.0),
         blender_version=BLENDER_VERSION,
         pgrf_version=__version__,
-        normalisation=NORMALISATION,
+        normalisation=None,  # the authors scaled each object to a largest extent of 2; extents were not recorded
         mean_alpha=float(np.mean([v.alpha_coverage for v in views])),
         views=sorted(views, key=lambda v: v.index),
     )

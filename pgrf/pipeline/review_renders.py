@@ -40,7 +40,7 @@ class ModelFacts:
     category: str = ""
     class_name: str = ""
     mean_alpha: float = 0.0
-    dims_product: float = 0.0
+    dims_product: float | None = None
     thumb: str = ""
     """Relative to the review folder; empty when it could not be made (``error`` says why)."""
     error: str = ""
@@ -66,7 +66,7 @@ def model_facts(job: FactsJob) -> ModelFacts:
         return ModelFacts(error=str(error))
     chosen = pick_views(doc.views, job.views)
     facts = ModelFacts(doc.asset_id, doc.asset_name, doc.category, doc.class_name, doc.mean_alpha,
-                       doc.normalisation.dims_product)
+                       doc.normalisation.dims_product if doc.normalisation else None)
     if not chosen:
         return _with(facts, error="cameras.json lists no views; re-render the model (pgrf render --force)")
     error = strip_thumbnail([job.model_dir / view.file for view in chosen], job.out / job.thumb, job.size)
