@@ -1,0 +1,214 @@
+"""Camera check by learning: G, trained on one six-coloured cube, must render the view the data has at each camera.
+
+Run from the repository root: ``.venv/bin/python bench/learn_cameras.py [--minutes 25] [--json FILE]``.
+
+Data: a cube whose six faces have six distinct colours, written by this script as an OBJ with an MTL
+in a temporary plain-folder library (its own assets.toml category), rendered with ``pgrf render``
+under even white light (``--views`` views at ``--resolution``²) and packed with ``pgrf pack
+--no-mirror``: a mirrored view would show the cube's mirror image, a different object. The small
+preset then trains on it on the CPU with D conditioned on the camera's Fourier-encoded yaw and pitch
+(ModelConfig.camera_cond, registered here as the preset ``small-camera``; the fakes' cameras are drawn
+uniformly on the sphere, as in training), until ``--minutes`` of training have passed.
+
+Check: G_ema renders every dataset camera i for several seeds z. For one object G should have learnt
+that object, so every z should show real view i there. Over the N × N pairs (G at camera i, real
+view j), both over the dataset's background, the report gives the mean PSNR of the matched pairs
+(i = j), of the shuffled ones (i ≠ j), the share of cameras whose own real view is the nearest one
+(retrieval), and the matched PSNR with a deliberately broken convention (yaw + π/2 fed to G); the
+same figures for the run's initial G give the zero point. Matched must beat shuffled and broken by
+``--margin`` dB (exit 1 otherwise): a wrong camera convention anywhere between the renderer's
+cameras.json, the shards, the loop and G's rays would make G's view at camera i another view of the
+cube, which is what the shuffled pairing measures.
+
+Training is chunked: ``pgrf.train.loop.train`` runs a few minutes at a time and resumes from its
+latest checkpoint (exactly as ``pgrf train --resume latest``) until the time is spent. Schedules that
+depend on kimg (blur fade, β anneal) are fixed at the start and do not depend on the time limit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bench.common import in_work_dir, report
+from pgrf.datasets.loader import exact_loader
+from pgrf.formats.card import read_card
+from pgrf.model.checkpoint import load_generator
+from pgrf.model.generator import Generator, seeded_latents
+from pgrf.model.poses import camera_tensors
+from pgrf.model.presets import PRESETS
+from pgrf.train import loop
+from pgrf.train.options import TrainOptions
+
+PRESET = "small-camera"
+CATEGORY = "cube"
+BATCH = 8
+
+# Corners of [-1, 1]³ and the six faces, each counter-clockwise seen from outside, with its colour.
+CORNERS = [(x, y, z) for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)]
+FACES = {
+    "red": ((1, 0, 0), (0.9, 0.05, 0.05)),
+    "cyan": ((-1, 0, 0), (0.05, 0.8, 0.8)),
+    "green": ((0, 1, 0), (0.05, 0.7, 0.05)),
+    "magenta": ((0, -1, 0), (0.8, 0.05, 0.8)),
+    "blue": ((0, 0, 1), (0.05, 0.1, 0.9)),
+    "yellow": ((0, 0, -1), (0.9, 0.85, 0.05)),
+}
+
+
+def _face(normal: tuple[int, int, int]) -> list[int]:
+    """1-based OBJ indices of the face with outward ``normal``, counter-clockwise seen from outside."""
+    n = np.array(normal, float)
+    corners = [i for i, c in enumerate(CORNERS) if np.dot(c, n) > 0]
+    centre = n  # the face's centre
+    u = np.cross(n, [0.0, 0.0, 1.0] if abs(n[2]) < 1 else [1.0, 0.0, 0.0])
+    v = np.cross(n, u)
+    angles = [math.atan2(np.dot(np.subtract(CORNERS[i], centre), v), np.dot(np.subtract(CORNERS[i], centre), u))
+              for i in corners]
+    return [corners[i] + 1 for i in np.argsort(angles)]
+
+
+def write_cube_library(root: Path) -> Path:
+    """A plain-folder library with one collection holding the six-coloured cube (OBJ + MTL); returns its assets.toml."""
+    folder = root / "library" / CATEGORY
+    folder.mkdir(parents=True, exist_ok=True)
+    mtl = [f"newmtl {name}\nKd {r} {g} {b}\nKa 0 0 0\nKs 0 0 0\nNs 1\nillum 1\n" for name, (_, (r, g, b)) in FACES.items()]
+    (folder / "cube.mtl").write_text("\n".join(mtl))
+    obj = ["mtllib cube.mtl", *(f"v {x} {y} {z}" for x, y, z in CORNERS)]
+    for name, (normal, _) in FACES.items():
+        obj += [f"usemtl {name}", "f " + " ".join(str(i) for i in _face(normal))]
+    (folder / "cube.obj").write_text("\n".join(obj) + "\n")
+    config = root / "assets.toml"
+    config.write_text(f'[categories.{CATEGORY}]\nlibrary = "library"\nsource = "folders"\nclass_from = "folder"\n'
+                      "min_mean_alpha = 0.0\n")
+    return config
+
+
+def prepare(work: Path, views: int, resolution: int) -> Path:
+    """Write, render and pack the cube; returns the shard folder."""
+    config = write_cube_library(work)
+    pgrf = [sys.executable, "-m", "pgrf"]
+    subprocess.run([*pgrf, "render", "-c", CATEGORY, "--config", str(config), "--out", str(work / "renders"),
+                    "--views", str(views), "--resolution", str(resolution), "--samples", "16", "--no-denoise",
+                    "--hdri", "none", "--workers", "1"], check=True)
+    subprocess.run([*pgrf, "pack", str(work / "renders" / CATEGORY), "--config", str(config), "--out", str(work / "shards"),
+                    "--resolution", str(resolution), "--no-mirror", "--samples-per-shard", "64"], check=True)
+    return work / "shards"
+
+
+def register_preset() -> None:
+    """The small preset with a camera-conditioned D (no ``pgrf train`` flag sets ModelConfig.camera_cond)."""
+    PRESETS[PRESET] = replace(PRESETS["small"], camera_cond=True)
+
+
+def train_for(options: TrainOptions, minutes: float) -> tuple[Path, dict[str, float]]:
+    """Train in chunks of at most ~3 minutes, each resuming the last, until ``minutes`` have passed."""
+    start, chunk_kimg = time.perf_counter(), 5 * BATCH / 1000
+    folder, kimg = loop.train(replace(options, kimg=chunk_kimg)), chunk_kimg
+    while (left := minutes * 60 - (time.perf_counter() - start)) > 20:
+        seconds_per_kimg = json.loads((folder / "stats.jsonl").read_text().splitlines()[-1])["s_per_kimg"]
+        steps = max(1, int(min(left, 180) / seconds_per_kimg * 1000 / BATCH))
+        kimg += steps * BATCH / 1000
+        loop.train(replace(options, kimg=kimg, resume="latest"))
+    return folder, {"train_minutes": (time.perf_counter() - start) / 60, "kimg": kimg, "steps": round(kimg * 1000 / BATCH)}
+
+
+def real_views(shards: Path) -> dict[str, torch.Tensor]:
+    """Every view of the shards: images in [0, 1] (over the card's background) and their cameras."""
+    batches = list(exact_loader(shards, 64))
+    return {"image": torch.cat([b["image"] for b in batches]).float() / 255,
+            "yaw": torch.cat([b["yaw"] for b in batches]), "pitch": torch.cat([b["pitch"] for b in batches])}
+
+
+@torch.no_grad()
+def renders(generator: Generator, yaw: torch.Tensor, pitch: torch.Tensor, radius: float, fov: float, seeds: list[int],
+            resolution: int) -> torch.Tensor:
+    """G at the cameras (yaw, pitch) for every seed: (len(seeds), N, 3, res, res) in [0, 1]."""
+    c2w, intrinsics = camera_tensors(yaw.double().numpy(), pitch.double().numpy(), radius, fov)
+    out = []
+    for z in seeded_latents(seeds, generator.config.z_dim):
+        zs = z[None].expand(len(c2w), -1)
+        images = [generator.render_image(zs[i:i + 32], None, c2w[i:i + 32], intrinsics[i:i + 32], resolution)
+                  for i in range(0, len(c2w), 32)]
+        out.append((torch.cat(images) + 1) / 2)
+    return torch.stack(out)
+
+
+def psnr_matrix(fakes: torch.Tensor, reals: torch.Tensor) -> torch.Tensor:
+    """PSNR (dB) of every pair (G at camera i, real view j): (N, N) for fakes and reals of N views each."""
+    mse = torch.cdist(fakes.flatten(1).double(), reals.flatten(1).double()).square() / reals[0].numel()
+    return -10 * torch.log10(mse.clamp_min(1e-10))
+
+
+def camera_figures(fakes: torch.Tensor, broken: torch.Tensor, reals: torch.Tensor) -> dict[str, float]:
+    """Matched, shuffled and broken-convention PSNR (mean over seeds and views), and nearest-real retrieval."""
+    n = reals.shape[0]
+    off = ~torch.eye(n, dtype=torch.bool)
+    matched, shuffled, nearest, broken_psnr = [], [], [], []
+    for fake, wrong in zip(fakes, broken):
+        table = psnr_matrix(fake, reals)
+        matched.append(table.diagonal().mean())
+        shuffled.append(table[off].mean())
+        nearest.append((table.argmax(dim=1) == torch.arange(n)).double().mean())
+        broken_psnr.append(psnr_matrix(wrong, reals).diagonal().mean())
+    matched_t = torch.stack(matched)
+    return {"psnr_matched_db": float(matched_t.mean()), "psnr_matched_std_over_seeds_db": float(matched_t.std(correction=0)),
+            "psnr_shuffled_db": float(torch.stack(shuffled).mean()),
+            "psnr_broken_yaw_plus_90deg_db": float(torch.stack(broken_psnr).mean()),
+            "nearest_real_is_own_view": float(torch.stack(nearest).mean()), "nearest_by_chance": 1 / n}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=25.0, help="training time (wall clock, resumed chunks)")
+    parser.add_argument("--views", type=int, default=96, help="rendered views of the cube")
+    parser.add_argument("--resolution", type=int, default=32, help="dataset resolution R (rendered at 2R, packed at R)")
+    parser.add_argument("--patch-res", type=int, default=16, help="patch resolution r of G and D")
+    parser.add_argument("--blur-kimg", type=float, default=0.5, help="the blur on D's inputs fades over this many kimg")
+    parser.add_argument("--seeds", type=int, default=4, help="latents z rendered at every camera")
+    parser.add_argument("--margin", type=float, default=2.0, help="dB by which matched must beat shuffled and broken")
+    parser.add_argument("--work-dir", type=Path, help="keep the dataset and run here (default: a temporary folder)")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(2)
+    register_preset()
+
+    def run(work: Path) -> dict[str, float]:
+        shards = prepare(work, args.views, args.resolution)
+        options = TrainOptions(shards=str(shards), out=str(work / "runs"), name="cameras", preset=PRESET, batch=BATCH,
+                               patch_res=args.patch_res, workers=0, device="cpu", blur_kimg=args.blur_kimg,
+                               tick_kimg=0.1, snapshot_kimg=1e9, sample_kimg=1e9)
+        folder, figures = train_for(options, args.minutes)
+        generator, _ = load_generator(folder / "checkpoints")
+        camera, real = read_card(shards).camera, real_views(shards)
+        torch.manual_seed(options.seed)  # the initial G of the run, as pgrf.train.loop.build makes it
+        untrained = Generator(generator.config, generator.background).eval().requires_grad_(False)
+        figures = {"views": len(real["image"]), "resolution": args.resolution, "patch_res": args.patch_res, **figures}
+        for name, model in (("", generator), ("untrained_", untrained)):
+            def at(yaw: torch.Tensor, model: Generator = model) -> torch.Tensor:
+                return renders(model, yaw, real["pitch"], camera.radius, camera.fov, list(range(args.seeds)), args.resolution)
+
+            scores = camera_figures(at(real["yaw"]), at(real["yaw"] + math.pi / 2), real["image"])
+            figures.update({name + key: value for key, value in scores.items()})
+        return figures
+
+    figures = in_work_dir(args.work_dir, "pgrf-learn-cameras-", run)
+    report("camera check by learning", figures, args.json)
+    gap = min(figures["psnr_matched_db"] - figures["psnr_shuffled_db"],
+              figures["psnr_matched_db"] - figures["psnr_broken_yaw_plus_90deg_db"])
+    if gap < args.margin:
+        print(f"matched PSNR beats shuffled/broken by only {gap:.2f} dB (< {args.margin} dB)")
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
