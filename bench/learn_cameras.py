@@ -4,11 +4,12 @@ Run from the repository root: ``.venv/bin/python bench/learn_cameras.py [--minut
 
 Data: a cube whose six faces have six distinct colours, written by this script as an OBJ with an MTL
 in a temporary plain-folder library (its own assets.toml category), rendered with ``pgrf render``
-under even white light (``--views`` views at ``--resolution``²) and packed with ``pgrf pack
---no-mirror``: a mirrored view would show the cube's mirror image, a different object. The small
-preset then trains on it on the CPU with D conditioned on the camera's Fourier-encoded yaw and pitch
-(ModelConfig.camera_cond, registered here as the preset ``small-camera``; the fakes' cameras are drawn
-uniformly on the sphere, as in training), until ``--minutes`` of training have passed.
+under even white light (``--views`` views at twice ``--resolution``) and packed at ``--resolution`` with ``pgrf pack
+--no-mirror``: a mirrored view would show the cube's mirror image, a different object. A preset
+(``--preset``, default tiny: the small preset makes too few steps in half an hour on two cores to
+learn the cube) then trains on it on the CPU with D conditioned on the camera's Fourier-encoded yaw
+and pitch (ModelConfig.camera_cond, registered here as the preset ``<preset>-camera``; the fakes'
+cameras are drawn uniformly on the sphere, as in training), until ``--minutes`` of training have passed.
 
 Check: G_ema renders every dataset camera i for several seeds z. For one object G should have learnt
 that object, so every z should show real view i there. Over the N × N pairs (G at camera i, real
@@ -49,9 +50,9 @@ from pgrf.model.presets import PRESETS
 from pgrf.train import loop
 from pgrf.train.options import TrainOptions
 
-PRESET = "small-camera"
 CATEGORY = "cube"
 BATCH = 8
+TICK_STEPS = 5
 
 # Corners of [-1, 1]³ and the six faces, each counter-clockwise seen from outside, with its colour.
 CORNERS = [(x, y, z) for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)]
@@ -94,25 +95,27 @@ def write_cube_library(root: Path) -> Path:
 
 
 def prepare(work: Path, views: int, resolution: int) -> Path:
-    """Write, render and pack the cube; returns the shard folder."""
+    """Write the cube, render it at 2·``resolution`` and pack it at ``resolution``; returns the shard folder."""
     config = write_cube_library(work)
     pgrf = [sys.executable, "-m", "pgrf"]
     subprocess.run([*pgrf, "render", "-c", CATEGORY, "--config", str(config), "--out", str(work / "renders"),
-                    "--views", str(views), "--resolution", str(resolution), "--samples", "16", "--no-denoise",
+                    "--views", str(views), "--resolution", str(2 * resolution), "--samples", "16", "--no-denoise",
                     "--hdri", "none", "--workers", "1"], check=True)
     subprocess.run([*pgrf, "pack", str(work / "renders" / CATEGORY), "--config", str(config), "--out", str(work / "shards"),
                     "--resolution", str(resolution), "--no-mirror", "--samples-per-shard", "64"], check=True)
     return work / "shards"
 
 
-def register_preset() -> None:
-    """The small preset with a camera-conditioned D (no ``pgrf train`` flag sets ModelConfig.camera_cond)."""
-    PRESETS[PRESET] = replace(PRESETS["small"], camera_cond=True)
+def register_preset(name: str) -> str:
+    """Register ``name`` with a camera-conditioned D as ``<name>-camera`` (no ``pgrf train`` flag sets
+    ModelConfig.camera_cond); returns the new name."""
+    PRESETS[f"{name}-camera"] = replace(PRESETS[name], camera_cond=True)
+    return f"{name}-camera"
 
 
 def train_for(options: TrainOptions, minutes: float) -> tuple[Path, dict[str, float]]:
     """Train in chunks of at most ~3 minutes, each resuming the last, until ``minutes`` have passed."""
-    start, chunk_kimg = time.perf_counter(), 5 * BATCH / 1000
+    start, chunk_kimg = time.perf_counter(), 2 * TICK_STEPS * BATCH / 1000  # the second tick is free of start-up
     folder, kimg = loop.train(replace(options, kimg=chunk_kimg)), chunk_kimg
     while (left := minutes * 60 - (time.perf_counter() - start)) > 20:
         seconds_per_kimg = json.loads((folder / "stats.jsonl").read_text().splitlines()[-1])["s_per_kimg"]
@@ -170,29 +173,31 @@ def camera_figures(fakes: torch.Tensor, broken: torch.Tensor, reals: torch.Tenso
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=25.0, help="training time (wall clock, resumed chunks)")
+    parser.add_argument("--preset", default="tiny", help="model sizes (tiny: a clear result in 25 min on 2 cores)")
     parser.add_argument("--views", type=int, default=96, help="rendered views of the cube")
     parser.add_argument("--resolution", type=int, default=32, help="dataset resolution R (rendered at 2R, packed at R)")
     parser.add_argument("--patch-res", type=int, default=16, help="patch resolution r of G and D")
-    parser.add_argument("--blur-kimg", type=float, default=0.5, help="the blur on D's inputs fades over this many kimg")
+    parser.add_argument("--blur-kimg", type=float, default=1.0, help="the blur on D's inputs fades over this many kimg")
     parser.add_argument("--seeds", type=int, default=4, help="latents z rendered at every camera")
     parser.add_argument("--margin", type=float, default=2.0, help="dB by which matched must beat shuffled and broken")
     parser.add_argument("--work-dir", type=Path, help="keep the dataset and run here (default: a temporary folder)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
-    register_preset()
+    preset = register_preset(args.preset)
 
     def run(work: Path) -> dict[str, float]:
         shards = prepare(work, args.views, args.resolution)
-        options = TrainOptions(shards=str(shards), out=str(work / "runs"), name="cameras", preset=PRESET, batch=BATCH,
+        options = TrainOptions(shards=str(shards), out=str(work / "runs"), name="cameras", preset=preset, batch=BATCH,
                                patch_res=args.patch_res, workers=0, device="cpu", blur_kimg=args.blur_kimg,
-                               tick_kimg=0.1, snapshot_kimg=1e9, sample_kimg=1e9)
+                               tick_kimg=TICK_STEPS * BATCH / 1000, snapshot_kimg=1e9, sample_kimg=1e9)
         folder, figures = train_for(options, args.minutes)
         generator, _ = load_generator(folder / "checkpoints")
         camera, real = read_card(shards).camera, real_views(shards)
         torch.manual_seed(options.seed)  # the initial G of the run, as pgrf.train.loop.build makes it
         untrained = Generator(generator.config, generator.background).eval().requires_grad_(False)
-        figures = {"views": len(real["image"]), "resolution": args.resolution, "patch_res": args.patch_res, **figures}
+        figures = {"preset": args.preset, "views": len(real["image"]), "resolution": args.resolution,
+                   "patch_res": args.patch_res, **figures}
         for name, model in (("", generator), ("untrained_", untrained)):
             def at(yaw: torch.Tensor, model: Generator = model) -> torch.Tensor:
                 return renders(model, yaw, real["pitch"], camera.radius, camera.fov, list(range(args.seeds)), args.resolution)
