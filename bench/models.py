@@ -19,7 +19,7 @@ authors' networks built at the same sizes (``reference_networks``: channel bases
 resolution and channels, decoder width, samples per ray, mapping depth, resolution, patch size, D's
 hypernetwork and minibatch-stddev group), timed by the same steps on the same inputs, and the ratio
 reference time / pgrf time (above 1: pgrf is faster). The reference's CUDA ops (bias_act, upfirdn2d)
-fall back to their pure-PyTorch paths on the CPU and its D blocks run in fp32 there. Each repeat
+fall back to their pure-PyTorch paths on the CPU, where its D blocks run in fp32. Each repeat
 times every step once, pgrf's and the reference's alternately, and the median is reported, so a
 change of load on a shared machine hits both sides alike.
 """
@@ -175,7 +175,7 @@ def bench_preset(name: str, config: ModelConfig, batch: int, repeats: int, devic
     steps = {"g": g_step, "synthesis": synthesis_step, "render": render_step, "d": d_step}
     results: dict[str, Any] = {"batch": batch, "g_params_m": params_m(generator), "d_params_m": params_m(disc)}
     if reference:
-        steps.update(reference_steps(reference, config, z, angles, patch, images, amp, results, device))
+        steps.update(reference_steps(reference, config, z, angles, patch, images, results, device))
     for key, (seconds, peak) in timed(steps, repeats, device).items():
         results[f"{key}_ms_per_image"] = 1000 * seconds / batch
         results[f"{key}_peak_gib"] = peak
@@ -191,8 +191,12 @@ def bench_preset(name: str, config: ModelConfig, batch: int, repeats: int, devic
 
 
 def reference_steps(path: Path, config: ModelConfig, z: torch.Tensor, angles: torch.Tensor, patch: torch.Tensor,
-                    images: torch.Tensor, amp: Any, results: dict[str, Any], device: torch.device) -> dict[str, Callable[[], None]]:
-    """The reference's G, synthesis and D steps on the same latents, cameras, patches and images as pgrf's."""
+                    images: torch.Tensor, results: dict[str, Any], device: torch.device) -> dict[str, Callable[[], None]]:
+    """The reference's G, synthesis and D steps on the same latents, cameras, patches and images as pgrf's.
+
+    Its D is called as its training loop does, without autocast: on CUDA its four highest-resolution
+    blocks run in fp16 by themselves (``num_fp16_res=4``), on the CPU everything runs in fp32.
+    """
     torch.manual_seed(0)
     generator, disc = (m.to(device).train() for m in reference_networks(path, config))
     generator.synthesis.nerf_noise_std = 0.5  # as density_noise_std=0.5 in pgrf's G step
@@ -214,9 +218,7 @@ def reference_steps(path: Path, config: ModelConfig, z: torch.Tensor, angles: to
 
     def d_step() -> None:
         disc.zero_grad(set_to_none=True)
-        with amp:
-            logits = disc(images, c, patch_params=patch_params)
-        logits.float().sum().backward()
+        disc(images, c, patch_params=patch_params).float().sum().backward()
 
     return {"ref_g": g_step, "ref_synthesis": synthesis_step, "ref_d": d_step}
 
