@@ -22,7 +22,8 @@ cameras.json, the shards, the loop and G's rays would make G's view at camera i 
 cube, which is what the shuffled pairing measures.
 
 Training is chunked: ``pgrf.train.loop.train`` runs a few minutes at a time and resumes from its
-latest checkpoint (exactly as ``pgrf train --resume latest``) until the time is spent. Schedules that
+latest checkpoint (exactly as ``pgrf train --resume latest``) until the time is spent; run again
+with the same ``--work-dir``, the script continues that run for another ``--minutes``. Schedules that
 depend on kimg (blur fade, β anneal) are fixed at the start and do not depend on the time limit.
 """
 
@@ -43,7 +44,7 @@ import torch
 from bench.common import in_work_dir, report
 from pgrf.datasets.loader import exact_loader
 from pgrf.formats.card import read_card
-from pgrf.model.checkpoint import load_generator
+from pgrf.model.checkpoint import LATEST, load_generator
 from pgrf.model.generator import Generator, seeded_latents
 from pgrf.model.poses import camera_tensors
 from pgrf.model.presets import PRESETS
@@ -95,7 +96,10 @@ def write_cube_library(root: Path) -> Path:
 
 
 def prepare(work: Path, views: int, resolution: int) -> Path:
-    """Write the cube, render it at 2·``resolution`` and pack it at ``resolution``; returns the shard folder."""
+    """Write the cube, render it at 2·``resolution`` and pack it at ``resolution`` (unless done before); returns
+    the shard folder."""
+    if (work / "shards" / "dataset.json").is_file():
+        return work / "shards"
     config = write_cube_library(work)
     pgrf = [sys.executable, "-m", "pgrf"]
     subprocess.run([*pgrf, "render", "-c", CATEGORY, "--config", str(config), "--out", str(work / "renders"),
@@ -114,15 +118,22 @@ def register_preset(name: str) -> str:
 
 
 def train_for(options: TrainOptions, minutes: float) -> tuple[Path, dict[str, float]]:
-    """Train in chunks of at most ~3 minutes, each resuming the last, until ``minutes`` have passed."""
-    start, chunk_kimg = time.perf_counter(), 2 * TICK_STEPS * BATCH / 1000  # the second tick is free of start-up
-    folder, kimg = loop.train(replace(options, kimg=chunk_kimg)), chunk_kimg
+    """Train for ``minutes`` in chunks of at most ~3 minutes, each resuming the last; a run already in the
+    work folder (an earlier invocation's) is continued."""
+    folder = Path(options.out) / str(options.name)
+    start = time.perf_counter()
+    if not (folder / "checkpoints" / LATEST).is_file():
+        loop.train(replace(options, kimg=2 * TICK_STEPS * BATCH / 1000))  # its second tick is free of start-up
     while (left := minutes * 60 - (time.perf_counter() - start)) > 20:
-        seconds_per_kimg = json.loads((folder / "stats.jsonl").read_text().splitlines()[-1])["s_per_kimg"]
-        steps = max(1, int(min(left, 180) / seconds_per_kimg * 1000 / BATCH))
-        kimg += steps * BATCH / 1000
-        loop.train(replace(options, kimg=kimg, resume="latest"))
-    return folder, {"train_minutes": (time.perf_counter() - start) / 60, "kimg": kimg, "steps": round(kimg * 1000 / BATCH)}
+        last = _last_tick(folder)
+        steps = max(1, int(min(left, 180) / last["s_per_kimg"] * 1000 / BATCH))
+        loop.train(replace(options, kimg=last["kimg"] + steps * BATCH / 1000, resume="latest"))
+    last = _last_tick(folder)
+    return folder, {"train_minutes": (time.perf_counter() - start) / 60, "kimg": last["kimg"], "steps": last["step"]}
+
+
+def _last_tick(folder: Path) -> dict[str, float]:
+    return json.loads((folder / "stats.jsonl").read_text().splitlines()[-1])
 
 
 def real_views(shards: Path) -> dict[str, torch.Tensor]:
