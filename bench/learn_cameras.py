@@ -30,7 +30,6 @@ depend on kimg (blur fade, β anneal) are fixed at the start and do not depend o
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import subprocess
 import sys
@@ -44,7 +43,7 @@ import torch
 from bench.common import in_work_dir, report
 from pgrf.datasets.loader import exact_loader
 from pgrf.formats.card import read_card
-from pgrf.model.checkpoint import LATEST, load_generator
+from pgrf.model.checkpoint import LATEST, load_checkpoint, load_generator
 from pgrf.model.generator import Generator, seeded_latents
 from pgrf.model.poses import camera_tensors
 from pgrf.model.presets import PRESETS
@@ -54,6 +53,7 @@ from pgrf.train.options import TrainOptions
 CATEGORY = "cube"
 BATCH = 8
 TICK_STEPS = 5
+FIRST_STEPS = 10
 
 # Corners of [-1, 1]³ and the six faces, each counter-clockwise seen from outside, with its colour.
 CORNERS = [(x, y, z) for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)]
@@ -118,22 +118,21 @@ def register_preset(name: str) -> str:
 
 
 def train_for(options: TrainOptions, minutes: float) -> tuple[Path, dict[str, float]]:
-    """Train for ``minutes`` in chunks of at most ~3 minutes, each resuming the last; a run already in the
-    work folder (an earlier invocation's) is continued."""
-    folder = Path(options.out) / str(options.name)
+    """Train for about ``minutes`` in chunks of at most ~2 minutes, each resuming the last checkpoint; a run
+    already in the work folder (an earlier invocation's) is continued. A chunk's size comes from the wall
+    time per step of the one before (start-up included), so a machine that slows down overruns by little."""
+    checkpoint = Path(options.out) / str(options.name) / "checkpoints" / LATEST
     start = time.perf_counter()
-    if not (folder / "checkpoints" / LATEST).is_file():
-        loop.train(replace(options, kimg=2 * TICK_STEPS * BATCH / 1000))  # its second tick is free of start-up
-    while (left := minutes * 60 - (time.perf_counter() - start)) > 20:
-        last = _last_tick(folder)
-        steps = max(1, int(min(left, 180) / last["s_per_kimg"] * 1000 / BATCH))
-        loop.train(replace(options, kimg=last["kimg"] + steps * BATCH / 1000, resume="latest"))
-    last = _last_tick(folder)
-    return folder, {"train_minutes": (time.perf_counter() - start) / 60, "kimg": last["kimg"], "steps": last["step"]}
-
-
-def _last_tick(folder: Path) -> dict[str, float]:
-    return json.loads((folder / "stats.jsonl").read_text().splitlines()[-1])
+    seconds_per_step = None
+    while (left := minutes * 60 - (time.perf_counter() - start)) > 20 or not checkpoint.is_file():
+        done = load_checkpoint(checkpoint)["progress"]["step"] if checkpoint.is_file() else 0
+        steps = max(1, int(min(left, 120) / seconds_per_step)) if seconds_per_step else FIRST_STEPS
+        chunk = time.perf_counter()
+        loop.train(replace(options, kimg=(done + steps) * BATCH / 1000, resume="latest" if done else None))
+        seconds_per_step = (time.perf_counter() - chunk) / steps
+    steps = load_checkpoint(checkpoint)["progress"]["step"]
+    return checkpoint.parent.parent, {"train_minutes": (time.perf_counter() - start) / 60, "kimg": steps * BATCH / 1000,
+                                      "steps": steps}
 
 
 def real_views(shards: Path) -> dict[str, torch.Tensor]:
