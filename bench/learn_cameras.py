@@ -2,14 +2,14 @@
 
 Run from the repository root: ``.venv/bin/python bench/learn_cameras.py [--minutes 25] [--json FILE]``.
 
-Data: a cube whose six faces have six distinct colours, written by this script as an OBJ with an MTL
-in a temporary plain-folder library (its own assets.toml category), rendered with ``pgrf render``
-under even white light (``--views`` views at twice ``--resolution``) and packed at ``--resolution`` with ``pgrf pack
---no-mirror``: a mirrored view would show the cube's mirror image, a different object. A preset
-(``--preset``, default tiny: the small preset makes too few steps in half an hour on two cores to
-learn the cube) then trains on it on the CPU with D conditioned on the camera's Fourier-encoded yaw
-and pitch (ModelConfig.camera_cond, registered here as the preset ``<preset>-camera``; the fakes'
-cameras are drawn uniformly on the sphere, as in training), until ``--minutes`` of training have passed.
+Data: a cube whose six faces have six distinct colours, written by this script as an OBJ with an
+MTL in a temporary plain-folder library (its own assets.toml category), rendered with ``pgrf render``
+under even white light (``--views`` views at twice ``--resolution``) and packed at ``--resolution``
+with ``pgrf pack --no-mirror``: a mirrored view would show the cube's mirror image, a different
+object. A preset (``--preset``, default tiny: the small preset makes too few steps in half an hour on
+two cores) then trains on it on the CPU with D conditioned on the camera's Fourier-encoded yaw and
+pitch (ModelConfig.camera_cond, registered here as the preset ``<preset>-camera``; the fakes'
+cameras are drawn uniformly on the sphere, as in training) for ``--minutes``.
 
 Check: G_ema renders every dataset camera i for several seeds z. For one object G should have learnt
 that object, so every z should show real view i there. Over the N × N pairs (G at camera i, real
@@ -39,8 +39,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from common import in_work_dir, report
 
-from bench.common import in_work_dir, report
 from pgrf.datasets.loader import exact_loader
 from pgrf.formats.card import read_card
 from pgrf.model.checkpoint import LATEST, load_checkpoint, load_generator
