@@ -188,6 +188,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--resolution", type=int, default=32, help="dataset resolution R (rendered at 2R, packed at R)")
     parser.add_argument("--patch-res", type=int, default=16, help="patch resolution r of G and D")
     parser.add_argument("--blur-kimg", type=float, default=1.0, help="the blur on D's inputs fades over this many kimg")
+    parser.add_argument("--reuse-fakes", action="store_true", help="D judges G's fakes of the step (pgrf train --reuse-fakes)")
     parser.add_argument("--seeds", type=int, default=4, help="latents z rendered at every camera")
     parser.add_argument("--margin", type=float, default=2.0, help="dB by which matched must beat shuffled and broken")
     parser.add_argument("--work-dir", type=Path, help="keep the dataset and run here (default: a temporary folder)")
@@ -199,14 +200,14 @@ def main(argv: list[str] | None = None) -> None:
     def run(work: Path) -> dict[str, float]:
         shards = prepare(work, args.views, args.resolution)
         options = TrainOptions(shards=str(shards), out=str(work / "runs"), name="cameras", preset=preset, batch=BATCH,
-                               patch_res=args.patch_res, workers=0, device="cpu", blur_kimg=args.blur_kimg,
+                               patch_res=args.patch_res, reuse_fakes=args.reuse_fakes, workers=0, device="cpu", blur_kimg=args.blur_kimg,
                                tick_kimg=TICK_STEPS * BATCH / 1000, snapshot_kimg=1e9, sample_kimg=1e9)
         folder, figures = train_for(options, args.minutes)
         generator, _ = load_generator(folder / "checkpoints")
         camera, real = read_card(shards).camera, real_views(shards)
         torch.manual_seed(options.seed)  # the initial G of the run, as pgrf.train.loop.build makes it
         untrained = Generator(generator.config, generator.background).eval().requires_grad_(False)
-        figures = {"preset": args.preset, "views": len(real["image"]), "resolution": args.resolution,
+        figures = {"preset": args.preset, "reuse_fakes": args.reuse_fakes, "views": len(real["image"]), "resolution": args.resolution,
                    "patch_res": args.patch_res, **figures}
         for name, model in (("", generator), ("untrained_", untrained)):
             def at(yaw: torch.Tensor, model: Generator = model) -> torch.Tensor:

@@ -127,6 +127,7 @@ def reference_networks(path: Path, config: ModelConfig) -> tuple[torch.nn.Module
                        mean_camera_pose=None)
     generator = ReferenceG(cfg=g_cfg, z_dim=config.z_dim, c_dim=0, w_dim=config.w_dim, img_resolution=resolution, img_channels=3,
                            mapping_kwargs=mapping, channel_base=config.g_channel_base, channel_max=config.g_channel_max,
+                           conv_clamp=config.g_conv_clamp,
                            fused_modconv_default="inference_only")  # as the reference's train.py sets for training
     disc = ReferenceD(cfg=d_cfg, c_dim=0, img_resolution=patch_resolution, img_channels=3, channel_base=config.d_channel_base,
                       channel_max=config.d_channel_max, conv_clamp=config.d_conv_clamp, block_kwargs=EasyDict(freeze_layers=0),
