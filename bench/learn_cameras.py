@@ -8,7 +8,7 @@ under even white light (``--views`` views at twice ``--resolution``) and packed 
 with ``pgrf pack --no-mirror``: a mirrored view would show the cube's mirror image, a different
 object. A preset (``--preset``, default tiny: the small preset makes too few steps in half an hour on
 two cores) then trains on it on the CPU with D conditioned on the camera's Fourier-encoded yaw and
-pitch (ModelConfig.camera_cond, registered here as the preset ``<preset>-camera``; the fakes'
+pitch (``--camera-cond``, ModelConfig.camera_cond; the fakes'
 cameras are drawn uniformly on the sphere, as in training) for ``--minutes``.
 
 Check: G_ema renders every dataset camera i for several seeds z. For one object G should have learnt
@@ -47,7 +47,6 @@ from pgrf.formats.card import read_card
 from pgrf.model.checkpoint import LATEST, load_checkpoint, load_generator
 from pgrf.model.generator import Generator, seeded_latents
 from pgrf.model.poses import camera_tensors
-from pgrf.model.presets import PRESETS
 from pgrf.train import loop
 from pgrf.train.options import TrainOptions
 
@@ -109,13 +108,6 @@ def prepare(work: Path, views: int, resolution: int) -> Path:
     subprocess.run([*pgrf, "pack", str(work / "renders" / CATEGORY), "--config", str(config), "--out", str(work / "shards"),
                     "--resolution", str(resolution), "--no-mirror", "--samples-per-shard", "64"], check=True)
     return work / "shards"
-
-
-def register_preset(name: str) -> str:
-    """Register ``name`` with a camera-conditioned D as ``<name>-camera`` (no ``pgrf train`` flag sets
-    ModelConfig.camera_cond); returns the new name."""
-    PRESETS[f"{name}-camera"] = replace(PRESETS[name], camera_cond=True)
-    return f"{name}-camera"
 
 
 def train_for(options: TrainOptions, minutes: float) -> tuple[Path, dict[str, float]]:
@@ -197,11 +189,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
-    preset = register_preset(args.preset)
 
     def run(work: Path) -> dict[str, float]:
         shards = prepare(work, args.views, args.resolution)
-        options = TrainOptions(shards=str(shards), out=str(work / "runs"), name="cameras", preset=preset, batch=BATCH,
+        options = TrainOptions(shards=str(shards), out=str(work / "runs"), name="cameras", preset=args.preset, camera_cond=True,
+                               batch=BATCH,
                                patch_res=args.patch_res, reuse_fakes=args.reuse_fakes, workers=0, device="cpu", blur_kimg=args.blur_kimg,
                                tick_kimg=TICK_STEPS * BATCH / 1000, snapshot_kimg=1e9, sample_kimg=1e9)
         folder, figures = train_for(options, args.minutes)

@@ -26,6 +26,8 @@ HELP: dict[str, str] = {
     "gamma": "R1 weight γ.",
     "schedule": f"Patch scales: beta | uniform {note('default: the preset')}.",
     "hyper": f"Hypernetwork-modulated D (off: the standard D) {note('default: the preset')}.",
+    "camera_cond": f"Condition D on the camera's Fourier-encoded yaw and pitch (the method's FFHQ/Cats setting) "
+                   f"{note('default: the preset, off')}.",
     "mirror": "Mirror reals on the fly (for shards packed with --no-mirror).",
     "conditional": "Use class labels when there are several.",
     "reuse_fakes": "D judges G's step's fakes (detached) instead of fresh ones from the updated G (the reference); "
@@ -63,6 +65,7 @@ FLAGS: dict[str, tuple[str, ...]] = {
     "augment": ("--ada/--no-ada",),
     "conditional": ("--conditional/--unconditional",),
     "hyper": ("--hyper/--no-hyper",),
+    "camera_cond": ("--camera-cond/--no-camera-cond",),
 }
 """Flag names that differ from the field's own."""
 

@@ -129,7 +129,8 @@ def build(options: TrainOptions, context: distributed.Context, state: dict[str, 
         config = model_config(state)
     else:
         config = preset(options.preset).with_dataset(card.resolution, c_dim)
-        overrides = {"hyper": options.hyper, "patch_schedule": options.schedule, "patch_resolution": options.patch_res}
+        overrides = {"hyper": options.hyper, "camera_cond": options.camera_cond, "patch_schedule": options.schedule,
+                     "patch_resolution": options.patch_res}
         config = config.override(**{name: value for name, value in overrides.items() if value is not None})
     per_rank, group = options.batch // context.world, config.mbstd_group
     if options.batch % context.world or (per_rank > group and per_rank % group):

@@ -25,11 +25,13 @@ class TrainOptions:
     """Images per step over all ranks (each rank gets batch / world size)."""
     preset: str = "paper"
     patch_res: int | None = None
-    """Patch resolution r; None: the preset's. Like ``schedule`` and ``hyper`` it overrides a ModelConfig field,
+    """Patch resolution r; None: the preset's. Like ``schedule``, ``hyper`` and ``camera_cond`` it overrides a ModelConfig field,
     whose default is the one that applies when it is not given."""
     gamma: float = 0.05
     schedule: str | None = None
     hyper: bool | None = None
+    camera_cond: bool | None = None
+    """D conditioned on Fourier-encoded yaw and pitch (the method's FFHQ/Cats setting); None: the preset's (off)."""
     mirror: bool = False
     """Mirror reals on the fly (with the mirrored camera), for shards packed with --no-mirror."""
     conditional: bool = True

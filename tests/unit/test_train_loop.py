@@ -411,3 +411,16 @@ def test_forward_flops_scale_with_the_patch_resolution() -> None:
     # D: every layer's work grows at most with the pixel count (×4 per doubling); the 4×4 head does not grow
     for small, large in ((16, 32), (32, 64)):
         assert 1.2 < flops[large]["D"] / flops[small]["D"] <= 4.0
+
+
+def test_model_flags_override_the_preset(shards: Path, tmp_path: Path) -> None:
+    """--camera-cond and --no-hyper reach the networks: D then needs (yaw, pitch) and ignores the patch."""
+    default = loop.build(_options(shards, tmp_path / "a"), distributed.setup("cpu"))
+    assert not default.D.config.camera_cond and default.D.config.hyper
+    run = loop.build(_options(shards, tmp_path / "b", camera_cond=True, hyper=False), distributed.setup("cpu"))
+    assert run.D.config.camera_cond and not run.D.config.hyper
+    config = run.D.config
+    img = torch.randn(2, 3, config.patch_resolution, config.patch_resolution)
+    c = torch.eye(config.c_dim)[:2] if config.c_dim else None
+    with pytest.raises(ValueError, match="yaw, pitch"):
+        run.D.eval()(img, torch.tensor([[1.0, 0.0, 0.0]] * 2), c)
