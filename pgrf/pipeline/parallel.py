@@ -1,0 +1,50 @@
+"""Work on many jobs in this process or in spawned worker processes, with a progress bar (import, review)."""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from typing import TypeVar
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from pgrf.errors import PgrfError
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def run_parallel(jobs: list[T], work: Callable[[T], R], workers: int, label: str, console: Console, kept: str,
+                 count: Callable[[T], int] = lambda job: 1) -> Iterator[tuple[T, R]]:
+    """Run ``work`` (a module-level function) on every job, in this process (one worker or one job) or in
+    ``workers`` spawned processes, with a progress bar advanced by ``count(job)``; yields (job, result) as jobs
+    finish. On Ctrl-C or an error nothing new starts; a dead worker is a PgrfError saying ``kept`` (what stays
+    done) and how to go on."""
+    columns = (TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"),
+               TimeRemainingColumn())
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task(label, total=sum(count(job) for job in jobs))
+        if workers <= 1 or len(jobs) <= 1:
+            for job in jobs:
+                yield job, work(job)
+                progress.advance(task, count(job))
+            return
+        with ProcessPoolExecutor(min(workers, len(jobs)), multiprocessing.get_context("spawn")) as pool:
+            pending: dict[Future, T] = {pool.submit(work, job): job for job in jobs}
+            try:
+                while pending:
+                    done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        job = pending.pop(future)
+                        yield job, future.result()
+                        progress.advance(task, count(job))
+            except BrokenProcessPool:
+                raise PgrfError(f"a {label} worker process died (killed, or out of memory); {kept}, run the same "
+                                "command again (with fewer --workers if memory is short)") from None
+            except BaseException:
+                for future in pending:
+                    future.cancel()
+                raise
