@@ -17,21 +17,18 @@ decode are each one line naming the file; the run goes on and counts them.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import re
 import shutil
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from pgrf import __version__, fileio
 from pgrf.cameras import DEFAULT_FOV, DEFAULT_RADIUS, blender_to_opencv, c2w_angles, normalized_intrinsics
@@ -52,6 +49,7 @@ from pgrf.formats.renders import (
     view_file,
 )
 from pgrf.formats.schema import FormatError
+from pgrf.pipeline.parallel import run_parallel
 
 SOURCE = "EpiGRAF renders (github.com/universome/megascans-rendering)"
 BLENDER_VERSION = "2.93.10"
@@ -302,7 +300,9 @@ def import_renders(root: Path, category: Category, out: Path, *, copy: bool = Fa
         if job.model_id in finished and not attempts[job.model_id]:
             log(job.collection, ModelResult(_record(records.read_cameras(finished[job.model_id]), job.min_mean_alpha)))
     try:
-        _run(todo, workers, console, lambda job, result: log(job.collection, result))
+        for job, result in run_parallel(todo, import_model, workers, "import", console,
+                                        "finished models are in place and logged"):
+            log(job.collection, result)
     except KeyboardInterrupt:
         outcome.interrupted = True
     finally:
@@ -312,30 +312,3 @@ def import_renders(root: Path, category: Category, out: Path, *, copy: bool = Fa
     if outcome.interrupted:
         raise KeyboardInterrupt
     return outcome
-
-
-def _run(jobs: list[ModelJob], workers: int, console: Console, done: Callable[[ModelJob, ModelResult], None]) -> None:
-    """Import the models, in this process or in ``workers`` processes, reporting each as it finishes."""
-    columns = (TextColumn("[bold]import"), BarColumn(), MofNCompleteColumn(), TextColumn("models"), TimeElapsedColumn(),
-               TextColumn("ETA"), TimeRemainingColumn())
-    with Progress(*columns, console=console) as progress:
-        task = progress.add_task("import", total=len(jobs))
-        if workers <= 1 or len(jobs) <= 1:
-            for job in jobs:
-                done(job, import_model(job))
-                progress.advance(task)
-            return
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(min(workers, len(jobs)), context) as pool:
-            pending: dict[Future, ModelJob] = {pool.submit(import_model, job): job for job in jobs}
-            try:
-                while pending:
-                    finished, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-                    for future in finished:
-                        job = pending.pop(future)
-                        done(job, future.result())
-                        progress.advance(task)
-            except BaseException:  # Ctrl-C: start nothing new; finished models are in place and logged
-                for future in pending:
-                    future.cancel()
-                raise

@@ -23,8 +23,9 @@ from pgrf.formats import renders as records
 from pgrf.formats.exclude import ExcludeList, read_exclude
 from pgrf.formats.renders import RenderRecord, Status
 from pgrf.formats.schema import FormatError, from_json, to_json
+from pgrf.pipeline.parallel import run_parallel
 from pgrf.pipeline.review_page import THUMBS_DIR, Card, ReviewOptions
-from pgrf.pipeline.review_thumbs import THUMB_VERSION, pick_views, run_parallel, strip_thumbnail, thumb_name
+from pgrf.pipeline.review_thumbs import KEPT, THUMB_VERSION, pick_views, strip_thumbnail, thumb_name
 
 CACHE_FILE = ".review-cache.json"
 UNREADABLE = "unreadable"
@@ -130,7 +131,7 @@ def render_cards(category_dirs: list[Path], out: Path, config: Config | None, op
                 fresh.add(model_dir)
             jobs.append(FactsJob(model_dir, out, thumb, options.views, options.size))
     cached = len(facts)
-    for job, result in run_parallel(jobs, model_facts, options.workers, "thumbnails", lambda job: 1, console):
+    for job, result in run_parallel(jobs, model_facts, options.workers, "thumbnails", console, KEPT):
         facts[job.model_dir] = result
     _write_cache(out, {str(d.resolve()): (stamps[d], f) for d, f in facts.items() if f.thumb})
     cards, summary, judge = [], [], _Judge(config, options)

@@ -21,8 +21,9 @@ from pgrf.errors import PgrfError
 from pgrf.formats.card import DatasetCard, read_card
 from pgrf.formats.exclude import ExcludeList, read_exclude
 from pgrf.formats.shards import INDEX_COLUMNS, INDEX_FILE, sample_key
+from pgrf.pipeline.parallel import run_parallel
 from pgrf.pipeline.review_page import THUMBS_DIR, Card, ReviewOptions
-from pgrf.pipeline.review_thumbs import PairJob, make_pairs, run_parallel, thumb_name
+from pgrf.pipeline.review_thumbs import KEPT, PairJob, make_pairs, thumb_name
 
 STATUS = "packed"
 
@@ -79,7 +80,8 @@ def shard_cards(shards_dir: Path, out: Path, options: ReviewOptions, console: Co
     jobs = [PairJob(tuple(shards_dir / s for s in shards), tuple(pairs), options.size) for shards, pairs in groups.items()
             if any(not target.is_file() for target, _, _ in pairs)]
     errors: dict[str, str] = {}
-    for _, result in run_parallel(jobs, make_pairs, options.workers, "thumbnails", lambda job: len(job.pairs), console):
+    for _, result in run_parallel(jobs, make_pairs, options.workers, "thumbnails", console, KEPT,
+                                 lambda job: len(job.pairs)):
         errors.update({target.relative_to(out).as_posix(): error for target, error in result.items() if error})
     cards = [_without_thumb(c, errors[c.thumb]) if c.thumb in errors else c for c in cards]
     used = card.filters.thresholds.get("exclude") or {}

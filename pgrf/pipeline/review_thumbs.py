@@ -9,21 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import math
-import multiprocessing
 import tarfile
-from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 from PIL import Image
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from pgrf.errors import PgrfError
 from pgrf.fileio import atomic_path
 from pgrf.formats.images import BadImage, decode_png, read_rgba
 from pgrf.formats.renders import RenderedView
@@ -38,8 +31,8 @@ THUMB_VERSION = 1
 SIDE_PITCH = (math.pi / 4, 3 * math.pi / 4)
 """Strip views are taken from this pitch band (from the side) when the model has views there."""
 
-T = TypeVar("T")
-R = TypeVar("R")
+KEPT = "finished thumbnails are kept"
+"""What a run that stops keeps (for the message of a dead worker)."""
 
 
 def thumb_name(stem: str, *source: Any) -> str:
@@ -130,34 +123,3 @@ class PairJob:
 def make_pairs(job: PairJob) -> dict[Path, str]:
     """``job.run()`` as a module-level function (what a worker process is handed)."""
     return job.run()
-
-
-def run_parallel(jobs: list[T], work: Callable[[T], R], workers: int, label: str, count: Callable[[T], int],
-                 console: Console) -> Iterator[tuple[T, R]]:
-    """Run ``work`` on every job, in this process (one worker or one job) or in ``workers`` spawned processes, with a
-    progress bar advanced by ``count(job)``; yields (job, result) as jobs finish."""
-    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=False) as progress:
-        task = progress.add_task(label, total=sum(count(job) for job in jobs))
-        if workers == 1 or len(jobs) <= 1:
-            for job in jobs:
-                yield job, work(job)
-                progress.advance(task, count(job))
-            return
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(min(workers, len(jobs)), context) as pool:
-            pending: dict[Future, T] = {pool.submit(work, job): job for job in jobs}
-            try:
-                while pending:
-                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        job = pending.pop(future)
-                        yield job, future.result()
-                        progress.advance(task, count(job))
-            except BrokenProcessPool:
-                raise PgrfError(f"a {label} worker process died (killed, or out of memory); finished thumbnails are kept, "
-                                "run the same command again (with fewer --workers if memory is short)") from None
-            except BaseException:
-                for future in pending:
-                    future.cancel()
-                raise

@@ -164,9 +164,11 @@ def test_projected_geometry_matches_the_rendered_alpha(tmp_path: Path) -> None:
 
 
 def _start(sample_library: Path, out: Path, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "pgrf", "render", "-c", "sample-plants", "--library", str(sample_library),
-                             "--out", str(out), "--workers", "1", *extra], cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    """``pgrf render`` in the background; its stderr goes to ``out/render-stderr.txt`` (read it when a check fails)."""
+    with open(out / "render-stderr.txt", "wb") as stderr:
+        return subprocess.Popen([sys.executable, "-m", "pgrf", "render", "-c", "sample-plants", "--library", str(sample_library),
+                                 "--out", str(out), "--workers", "1", *extra], cwd=REPO,
+                                stdout=subprocess.DEVNULL, stderr=stderr)
 
 
 def _wait_for(condition, timeout: float = 300.0) -> None:
@@ -184,7 +186,7 @@ def test_interrupted_run_resumes_without_partial_or_repeated_models(sample_libra
     _wait_for(lambda: len(records.finished_models(category)) >= 1 and list(category.glob(".tmp-*")))
     process.send_signal(signal.SIGKILL if how == "kill" else signal.SIGINT)
     code = process.wait(60)
-    assert code == (-signal.SIGKILL if how == "kill" else 130)
+    assert code == (-signal.SIGKILL if how == "kill" else 130), (tmp_path / "render-stderr.txt").read_text()[-2000:]
     time.sleep(1.5)  # an orphaned worker notices its parent is gone and exits
     at_stop = set(records.finished_models(category))
     for model_dir in records.finished_models(category).values():
