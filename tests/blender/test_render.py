@@ -164,11 +164,16 @@ def test_projected_geometry_matches_the_rendered_alpha(tmp_path: Path) -> None:
 
 
 def _start(sample_library: Path, out: Path, *extra: str) -> subprocess.Popen:
-    """``pgrf render`` in the background; its stderr goes to ``out/render-stderr.txt`` (read it when a check fails)."""
+    """``pgrf render`` in the background; its stderr goes to ``out/render-stderr.txt`` (read it when a check fails).
+
+    SIGINT is reset to its default in the child: a test run started in the background of a non-interactive shell
+    (``nohup … &``) inherits SIGINT ignored, and Python keeps it so, which would make Ctrl-C a no-op here.
+    """
     with open(out / "render-stderr.txt", "wb") as stderr:
         return subprocess.Popen([sys.executable, "-m", "pgrf", "render", "-c", "sample-plants", "--library", str(sample_library),
                                  "--out", str(out), "--workers", "1", *extra], cwd=REPO,
-                                stdout=subprocess.DEVNULL, stderr=stderr)
+                                stdout=subprocess.DEVNULL, stderr=stderr,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _wait_for(condition, timeout: float = 300.0) -> None:
