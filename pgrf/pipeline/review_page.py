@@ -79,6 +79,18 @@ class Card:
     pitch: float | None = None
 
 
+@dataclass
+class Cards:
+    """One page's cards, its summary rows, how many thumbnails were made in this run or found from an earlier one,
+    and the exclude files per category (renders: the current ones; shards: those the pack used, still on disk)."""
+
+    cards: list[Card]
+    summary: list[list[str]]
+    made: int
+    cached: int
+    excludes: dict[str, ExcludeList]
+
+
 @dataclass(frozen=True)
 class Page:
     """Everything ``index.html`` shows."""

@@ -24,7 +24,7 @@ from pgrf.formats.exclude import ExcludeList, read_exclude
 from pgrf.formats.renders import RenderRecord, Status
 from pgrf.formats.schema import FormatError, from_json, to_json
 from pgrf.pipeline.parallel import run_parallel
-from pgrf.pipeline.review_page import THUMBS_DIR, Card, ReviewOptions
+from pgrf.pipeline.review_page import THUMBS_DIR, Card, Cards, ReviewOptions
 from pgrf.pipeline.review_thumbs import KEPT, THUMB_VERSION, pick_views, strip_thumbnail, thumb_name
 
 CACHE_FILE = ".review-cache.json"
@@ -99,20 +99,8 @@ def _write_cache(out: Path, cache: dict[str, tuple[str, ModelFacts]]) -> None:
         partial.write_text(json.dumps(document), encoding="utf-8")
 
 
-@dataclass
-class RenderCards:
-    """The cards of the render folders, the summary rows, and how many strips were made or found in the cache."""
-
-    cards: list[Card]
-    summary: list[list[str]]
-    made: int
-    cached: int
-    excludes: dict[str, ExcludeList]
-    """The categories' current exclude files."""
-
-
 def render_cards(category_dirs: list[Path], out: Path, config: Config | None, options: ReviewOptions,
-                 console: Console) -> RenderCards:
+                 console: Console) -> Cards:
     """Every model of the category folders as a card, finished models with a contact strip."""
     cache = _read_cache(out)
     finished = {category_dir: records.finished_models(category_dir) for category_dir in category_dirs}
@@ -140,7 +128,7 @@ def render_cards(category_dirs: list[Path], out: Path, config: Config | None, op
         summary += judge.summary(category_dir.name)
     made = sum(1 for model_dir in fresh if facts[model_dir].thumb)
     excludes = {category: rejected for category, rejected in judge.excludes.items() if rejected}
-    return RenderCards(cards, summary, made, cached + len(jobs) - len(fresh), excludes)
+    return Cards(cards, summary, made, cached + len(jobs) - len(fresh), excludes)
 
 
 def _category(category_dir: Path, models: dict[str, Path], facts: dict[Path, ModelFacts], judge: _Judge) -> list[Card]:

@@ -9,7 +9,7 @@ re-run after a re-pack makes new ones and a re-run on the same shards makes none
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,25 +19,13 @@ from rich.console import Console
 
 from pgrf.errors import PgrfError
 from pgrf.formats.card import DatasetCard, read_card
-from pgrf.formats.exclude import ExcludeList, read_exclude
+from pgrf.formats.exclude import read_exclude
 from pgrf.formats.shards import INDEX_COLUMNS, INDEX_FILE, sample_key
 from pgrf.pipeline.parallel import run_parallel
-from pgrf.pipeline.review_page import THUMBS_DIR, Card, ReviewOptions
+from pgrf.pipeline.review_page import THUMBS_DIR, Card, Cards, ReviewOptions
 from pgrf.pipeline.review_thumbs import KEPT, PairJob, make_pairs, thumb_name
 
 STATUS = "packed"
-
-
-@dataclass
-class ShardCards:
-    """The sample cards, the summary rows, and how many pair thumbnails were made or found from an earlier run."""
-
-    cards: list[Card]
-    summary: list[list[str]]
-    made: int
-    cached: int
-    excludes: dict[str, ExcludeList]
-    """The exclude files the pack used, per category (those still on disk)."""
 
 
 def _read_index(shards_dir: Path) -> dict[str, list]:
@@ -52,7 +40,7 @@ def _read_index(shards_dir: Path) -> dict[str, list]:
     return table.select(list(INDEX_COLUMNS)).to_pydict()
 
 
-def shard_cards(shards_dir: Path, out: Path, options: ReviewOptions, console: Console) -> ShardCards:
+def shard_cards(shards_dir: Path, out: Path, options: ReviewOptions, console: Console) -> Cards:
     """``options.samples`` random samples of the shard folder as cards, each with a (sample, twin) thumbnail."""
     card = read_card(shards_dir)
     index = _read_index(shards_dir)
@@ -86,7 +74,7 @@ def shard_cards(shards_dir: Path, out: Path, options: ReviewOptions, console: Co
     cards = [_without_thumb(c, errors[c.thumb]) if c.thumb in errors else c for c in cards]
     used = card.filters.thresholds.get("exclude") or {}
     excludes = {category: read_exclude(path) for category, path in used.items() if Path(path).is_file()}
-    return ShardCards(cards, _summary(card, len(cards), options), len(cards) - cached - len(errors), cached, excludes)
+    return Cards(cards, _summary(card, len(cards), options), len(cards) - cached - len(errors), cached, excludes)
 
 
 def _without_thumb(card: Card, error: str) -> Card:
