@@ -48,21 +48,17 @@ def _fir_kernel(channels: int, like: torch.Tensor, gain: float) -> torch.Tensor:
     return k.expand(channels, 1, 4, 4)
 
 
-def upsample2x(x: torch.Tensor, padding: int = 1) -> torch.Tensor:
-    """2× upsampling: zero insertion then the [1,3,3,1] filter (bilinear weights, gain 4, zero padding).
-
-    ``padding`` 1 gives (2H, 2W), StyleGAN2's ``upsample2d`` of the skip images; 0 keeps the filter's
-    full support (2H + 2, 2W + 2) for an unpadded 3×3 convolution after it, which is then StyleGAN2's
-    up-convolution exactly (it pads once, before both operations, so border pixels see real values).
-    """
+def upsample2x(x: torch.Tensor) -> torch.Tensor:
+    """2× upsampling to (2H, 2W): zero insertion then the [1,3,3,1] filter (bilinear weights, gain 4, zero
+    padding), StyleGAN2's ``upsample2d`` of the skip images."""
     c = x.shape[1]
-    return F.conv_transpose2d(x, _fir_kernel(c, x, 4.0), stride=2, padding=padding, groups=c)
+    return F.conv_transpose2d(x, _fir_kernel(c, x, 4.0), stride=2, padding=1, groups=c)
 
 
-def blur(x: torch.Tensor, padding: int) -> torch.Tensor:
-    """The [1,3,3,1] low-pass filter (gain 1) with ``padding`` zeros on each side, no resampling."""
+def blur(x: torch.Tensor, padding: int, gain: float = 1.0) -> torch.Tensor:
+    """The [1,3,3,1] low-pass filter (gain 1 unless given) with ``padding`` zeros on each side, no resampling."""
     c = x.shape[1]
-    return F.conv2d(x, _fir_kernel(c, x, 1.0), padding=padding, groups=c)
+    return F.conv2d(x, _fir_kernel(c, x, gain), padding=padding, groups=c)
 
 
 class FullyConnected(nn.Module):
@@ -111,18 +107,27 @@ class Conv2d(nn.Module):
 
 
 def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, demodulate: bool = True,
-                     padding: int = 0) -> torch.Tensor:
+                     padding: int = 0, up: bool = False) -> torch.Tensor:
     """StyleGAN2 modulated convolution, one grouped convolution for the whole batch.
 
-    ``x`` (B, I, H, W), ``weight`` (O, I, k, k) (already gain-scaled), ``styles`` (B, I).
+    ``x`` (B, I, H, W), ``weight`` (O, I, k, k) (already gain-scaled), ``styles`` (B, I). ``up`` gives
+    StyleGAN2's up-convolution (B, O, 2H, 2W): zero insertion, the [1,3,3,1] filter (gain 4) and the k×k
+    convolution with one padding for both (``padding`` is then unused). It runs as a stride-2 transposed
+    convolution on the H×W input followed by the filter, as StyleGAN2's ``conv2d_resample`` does: the same
+    operator as convolving the upsampled image, with a quarter of its multiply-adds.
     """
     batch, in_ch, height, width = x.shape
-    out_ch = weight.shape[0]
+    out_ch, _, kh, kw = weight.shape
     w = weight.unsqueeze(0) * styles.reshape(batch, 1, in_ch, 1, 1)
     if demodulate:
         w = w * (w.square().sum(dim=(2, 3, 4), keepdim=True) + 1e-8).rsqrt()
-    w = w.reshape(batch * out_ch, in_ch, *weight.shape[2:])
-    y = F.conv2d(x.reshape(1, batch * in_ch, height, width), w, padding=padding, groups=batch)
+    x = x.reshape(1, batch * in_ch, height, width)
+    if up:
+        # correlating the zero-inserted image with w = transposed convolution with w rotated by 180°
+        w = w.transpose(1, 2).reshape(batch * in_ch, out_ch, kh, kw).flip([2, 3])
+        y = blur(F.conv_transpose2d(x, w, stride=2, groups=batch), padding=(kh - 1) // 2, gain=4.0)
+    else:
+        y = F.conv2d(x, w.reshape(batch * out_ch, in_ch, kh, kw), padding=padding, groups=batch)
     return y.reshape(batch, out_ch, *y.shape[2:])
 
 
@@ -141,7 +146,7 @@ class ModulatedConv2d(nn.Module):
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
         self.bias = nn.Parameter(torch.zeros(out_channels))
         self.weight_gain = 1.0 / math.sqrt(in_channels * kernel_size**2)
-        self.padding = 0 if up else kernel_size // 2  # the upsampling keeps the border (see upsample2x)
+        self.padding = kernel_size // 2
         self.noise_strength = nn.Parameter(torch.zeros([])) if noise else None
         if noise:
             self.register_buffer("noise_const", torch.randn(resolution, resolution))
@@ -154,9 +159,7 @@ class ModulatedConv2d(nn.Module):
             weight = self.weight
         else:
             weight = self.weight * self.weight_gain
-        if self.up:
-            x = upsample2x(x, padding=0)
-        x = modulated_conv2d(x, weight, styles, demodulate=self.demodulate, padding=self.padding)
+        x = modulated_conv2d(x, weight, styles, demodulate=self.demodulate, padding=self.padding, up=self.up)
         if self.noise_strength is not None and noise_mode != "none":
             if noise_mode == "random":
                 noise = torch.randn(x.shape[0], 1, self.resolution, self.resolution, device=x.device, dtype=x.dtype)

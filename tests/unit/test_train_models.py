@@ -90,6 +90,23 @@ def test_resampling_convolutions_are_stylegan2s() -> None:
     assert skip.shape == (2, 3, 16, 16) and torch.allclose(skip[..., 1:-1, 1:-1], torch.ones(1))
 
 
+def test_up_convolution_is_the_convolution_of_the_upsampled_image() -> None:
+    """The up-convolution runs as a transposed convolution then the filter; it must equal its definition
+    (zero insertion, [1,3,3,1] filter with gain 4, unpadded 3×3 correlation over the filter's full support)
+    for an asymmetric kernel and a different style per sample."""
+    torch.manual_seed(0)
+    x, weight, styles = torch.randn(2, 3, 5, 5), torch.randn(4, 3, 3, 3), torch.randn(2, 3)
+    out = modulated_conv2d(x, weight, styles, up=True)
+    f = torch.tensor([1.0, 3.0, 3.0, 1.0])
+    fir = (torch.outer(f, f) * (4.0 / 64.0)).expand(3, 1, 4, 4)
+    upsampled = F.conv_transpose2d(x, fir, stride=2, groups=3)  # (2H + 2)²: no padding cut off
+    assert out.shape == (2, 4, 10, 10)
+    for b in range(2):
+        w = weight * styles[b][None, :, None, None]
+        w = w / w.square().sum(dim=(1, 2, 3), keepdim=True).add(1e-8).sqrt()
+        assert torch.allclose(out[b], F.conv2d(upsampled[b:b + 1], w)[0], atol=1e-5)
+
+
 def test_modulated_conv_layer_noise_modes() -> None:
     layer = ModulatedConv2d(4, 6, 8, resolution=16, up=True)
     layer.noise_strength.data.fill_(1.0)
