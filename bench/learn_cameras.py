@@ -1,15 +1,15 @@
 """Camera check by learning: G, trained on one six-coloured cube, must render the view the data has at each camera.
 
-Run from the repository root: ``.venv/bin/python bench/learn_cameras.py [--minutes 25] [--json FILE]``.
+Run from the repository root: ``.venv/bin/python bench/learn_cameras.py [--minutes 45] [--preset small] [--json FILE]``.
 
 Data: a cube whose six faces have six distinct colours, written by this script as an OBJ with an
 MTL in a temporary plain-folder library (its own assets.toml category), rendered with ``pgrf render``
 under even white light (``--views`` views at twice ``--resolution``) and packed at ``--resolution``
 with ``pgrf pack --no-mirror``: a mirrored view would show the cube's mirror image, a different
-object. A preset (``--preset``, default tiny: the small preset makes too few steps in half an hour on
-two cores) then trains on it on the CPU with D conditioned on the camera's Fourier-encoded yaw and
-pitch (``--camera-cond``, ModelConfig.camera_cond; the fakes'
-cameras are drawn uniformly on the sphere, as in training) for ``--minutes``.
+object. A preset (``--preset``, default small: ~3,600 steps in 45 minutes on two quiet cores; tiny is
+faster and learns less) then trains on it on the CPU with D conditioned on the camera's Fourier-encoded
+yaw and pitch (``--camera-cond``, ModelConfig.camera_cond; the fakes' cameras are drawn uniformly on
+the sphere, as in training) for ``--minutes``.
 
 Check: G_ema renders every dataset camera i for several seeds z. For one object G should have learnt
 that object, so every z should show real view i there. Over the N × N pairs (G at camera i, real
@@ -175,8 +175,8 @@ def camera_figures(fakes: torch.Tensor, broken: dict[str, torch.Tensor], reals: 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, default=25.0, help="training time (wall clock, resumed chunks)")
-    parser.add_argument("--preset", default="tiny", help="model sizes (tiny: a clear result in 25 min on 2 cores)")
+    parser.add_argument("--minutes", type=float, default=45.0, help="training time (wall clock, resumed chunks)")
+    parser.add_argument("--preset", default="small", help="model sizes (small: a clear result in 45 min on 2 quiet cores)")
     parser.add_argument("--views", type=int, default=96, help="rendered views of the cube")
     parser.add_argument("--resolution", type=int, default=32, help="dataset resolution R (rendered at 2R, packed at R)")
     parser.add_argument("--patch-res", type=int, default=16, help="patch resolution r of G and D")
