@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pgrf.model.layers import FullyConnected
+from pgrf.model.presets import RGB_ACTIVATIONS
 
 _PLANE_AXES = [0, 1, 0, 2, 1, 2]
 """The (first, second) world axes of the XY, XZ and YZ planes."""
@@ -36,7 +37,7 @@ class TriPlaneDecoder(nn.Module):
 
     def __init__(self, in_features: int, hidden: int = 64, rgb: str = "linear") -> None:
         super().__init__()
-        if rgb not in ("linear", "sigmoid"):
+        if rgb not in RGB_ACTIVATIONS:
             raise ValueError(f"unknown colour activation {rgb!r}")
         self.rgb = rgb
         self.net = nn.Sequential(FullyConnected(in_features, hidden, act="lrelu"), FullyConnected(hidden, 4))
