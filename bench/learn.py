@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from rich.console import Console
 
 from pgrf.cameras import DEFAULT_FOV, DEFAULT_RADIUS
-from pgrf.datasets.loader import exact_loader
+from pgrf.data.loader import exact_loader
 from pgrf.model.checkpoint import load_generator
 from pgrf.model.generator import Generator
 from pgrf.model.poses import sample_poses

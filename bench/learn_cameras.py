@@ -42,7 +42,7 @@ import numpy as np
 import torch
 from common import in_work_dir, report
 
-from pgrf.datasets.loader import exact_loader
+from pgrf.data.loader import exact_loader
 from pgrf.formats.card import read_card
 from pgrf.model.checkpoint import LATEST, load_checkpoint, load_generator
 from pgrf.model.generator import Generator, seeded_latents

@@ -6,7 +6,7 @@ Shards are packed from real Cycles renders of the bundled sample plants (rendere
 taken from ``--renders``), replicated under new model ids. Both readers run in one process (one
 worker) and hand out batches of uint8 image tensors with their labels:
 
-- **ours**: ``pgrf.datasets.exact_loader`` over the shards (sequential tar reads, libspng decode,
+- **ours**: ``pgrf.data.loader.exact_loader`` over the shards (sequential tar reads, libspng decode,
   cameras and class parsed from each json member);
 - **baseline**: the same images exported with ``pgrf export`` and read by a plain PyTorch map-style
   Dataset as StyleGAN-family trainers do (zip member read, Pillow decode, to tensor), shuffled, batched
@@ -75,7 +75,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def ours_rate(shards: Path) -> tuple[float, int]:
-    from pgrf.datasets.loader import exact_loader
+    from pgrf.data.loader import exact_loader
 
     start, count = time.perf_counter(), 0
     for batch in exact_loader(shards, BATCH):

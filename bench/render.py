@@ -39,9 +39,9 @@ from PIL import Image
 from rich.console import Console
 from rich.table import Table
 
+from pgrf.assets.discovery import discover
+from pgrf.assets.sample_library import make_sample_library
 from pgrf.config import Category, Config, RenderSettings, load_config, with_overrides
-from pgrf.datasets.discovery import discover
-from pgrf.datasets.sample_library import make_sample_library
 from pgrf.formats.catalog import Catalog, ModelSpec
 from pgrf.formats.renders import view_file
 from pgrf.formats.schema import to_json

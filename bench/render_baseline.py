@@ -33,7 +33,7 @@ from pgrf.cameras import sample_views
 from pgrf.config import RenderSettings
 from pgrf.formats.catalog import ModelSpec
 from pgrf.formats.renders import view_file
-from pgrf.render import importing, materials, scene
+from pgrf.render.blender import importing, materials, scene
 
 GPU_BACKENDS = ("OPTIX", "CUDA", "HIP", "ONEAPI", "METAL")
 

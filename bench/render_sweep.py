@@ -29,10 +29,10 @@ from render import REFERENCE_SAMPLES, REFERENCE_SEED, load_models, psnr
 from rich.console import Console
 from rich.table import Table
 
+from pgrf.assets.sample_library import make_sample_library
 from pgrf.cameras import sample_views
 from pgrf.config import load_config, with_overrides
-from pgrf.datasets.sample_library import make_sample_library
-from pgrf.render import importing, materials, scene
+from pgrf.render.blender import importing, materials, scene
 
 REPO = Path(__file__).resolve().parent.parent
 DENOISE_FAST = {"denoising_prefilter": "FAST", "denoising_quality": "BALANCED"}

@@ -42,14 +42,14 @@ from PIL import Image
 
 from pgrf import cameras
 from pgrf.config import RenderSettings
-from pgrf.datasets.synthetic import fake_renders
 from pgrf.formats import renders as records
 from pgrf.formats.catalog import ModelSpec
 from pgrf.formats.exclude import read_exclude, write_exclude
 from pgrf.formats.images import read_rgba
-from pgrf.pipeline.review_page import read_page
-from pgrf.pipeline.review_renders import FactsJob, model_facts
-from pgrf.pipeline.review_thumbs import pick_views
+from pgrf.pipeline.synthetic import fake_renders
+from pgrf.review.page import read_page
+from pgrf.review.renders import FactsJob, model_facts
+from pgrf.review.thumbs import pick_views
 
 SOURCES = 6
 

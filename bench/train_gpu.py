@@ -4,7 +4,7 @@ Run from the repository root on a GPU machine: ``.venv/bin/python bench/train_gp
 (defaults: paper preset, 256² data, batch 64, 64² patches). ``--preset tiny --device cpu --batch 4
 --steps 2`` runs the same code on a CPU as a check of the script.
 
-Data are synthetic render folders (``pgrf.datasets.synthetic``) packed into shards at the chosen
+Data are synthetic render folders (``pgrf.pipeline.synthetic``) packed into shards at the chosen
 resolution, streamed by the real loader. Timed: ``--steps`` calls of ``pgrf.train.loop.step`` (G step,
 D step with lazy R1, EMA, ADA with p fixed at ``--ada-p`` so augmentation costs what it does in a real
 run) after ``--warmup`` steps, with the device synchronised. Anchor: the paper reports ≈11.4 s per
@@ -24,12 +24,12 @@ import torch
 from common import report
 from rich.console import Console
 
+from pgrf import runtime
 from pgrf.cameras import DEFAULT_FOV, DEFAULT_RADIUS
 from pgrf.config import load_config
-from pgrf.datasets.synthetic import fake_renders
 from pgrf.model.poses import sample_poses
 from pgrf.pipeline.pack import PackOptions, pack
-from pgrf.train import distributed
+from pgrf.pipeline.synthetic import fake_renders
 from pgrf.train.loop import batches_of, build, step
 from pgrf.train.options import TrainOptions
 
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
              console=Console(quiet=True))
         options = TrainOptions(shards=str(work / "shards"), out=str(work / "runs"), preset=args.preset, batch=args.batch,
                                device=args.device, workers=4, kimg=1e9)
-        context = distributed.setup(options.device)
+        context = runtime.setup(options.device)
         run = build(options, context)
         run.ada.p = args.ada_p
         batches = batches_of(run)

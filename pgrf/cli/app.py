@@ -14,8 +14,8 @@ from rich.markup import escape
 from typer.core import TyperCommand, TyperGroup
 
 from pgrf import __version__
+from pgrf.devices import DEVICE_CHOICES
 from pgrf.errors import PgrfError
-from pgrf.model.device import DEVICE_CHOICES
 
 
 class _Untyped:

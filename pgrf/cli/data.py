@@ -73,7 +73,7 @@ def stats(
                                                                  f"{note('config: the category')}.")] = None,
 ) -> None:
     """Dataset statistics as in the EpiGRAF appendix: counts, yaw/pitch distributions with KS tests, filters, classes."""
-    from pgrf.datasets.stats import compute_stats, print_stats
+    from pgrf.pipeline.stats import compute_stats, print_stats
 
     result = compute_stats(path, load_config(config), min_mean_alpha)
     print_stats(result, console)
@@ -81,7 +81,7 @@ def stats(
         result.write_json(json_out)
         errors.print(f"wrote {escape(str(json_out))}")
     if plots:
-        from pgrf.datasets.plots import write_plots
+        from pgrf.pipeline.plots import write_plots
 
         errors.print(f"wrote {len(write_plots(result, plots))} plots to {escape(str(plots))}")
 

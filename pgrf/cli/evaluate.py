@@ -50,17 +50,16 @@ def fid(
     shards and the detector. Under torchrun every rank takes a share of the real and generated images."""
     import json
 
-    from pgrf.datasets.loader import shard_urls
+    from pgrf import runtime
+    from pgrf.data.loader import shard_urls
     from pgrf.evaluate.metrics import PROTOCOLS, compute_fid, inception_network
     from pgrf.model.checkpoint import load_generator
-    from pgrf.model.device import allow_tf32
-    from pgrf.train import distributed
 
     if protocol not in PROTOCOLS:
         raise PgrfError(f"--protocol must be one of {', '.join(PROTOCOLS)}; got {protocol!r}")
     count = num if num is not None else PROTOCOLS[protocol]
-    context = distributed.setup(device)
-    allow_tf32(False)  # the FID detector and G in full fp32, as the reference
+    context = runtime.setup(device)
+    runtime.allow_tf32(False)  # the FID detector and G in full fp32, as the reference
     try:
         network = inception_network(inception, context.device)
         shard_urls(shards)  # a missing shard folder is an error before any work
@@ -72,7 +71,7 @@ def fid(
                                  psi=truncation, with_kid=kid, workers=workers, mirror=mirror,
                                  progress=lambda kind, n: progress.advance(tasks[kind], n * context.world))
     finally:
-        distributed.teardown()
+        runtime.teardown()
     if not context.main:
         return
     source = "cached" if result["real_stats_cached"] else "computed"
@@ -179,7 +178,7 @@ def mesh(
     from pgrf.evaluate.mesh import save_mesh
     from pgrf.evaluate.views import class_index
     from pgrf.model.checkpoint import load_generator
-    from pgrf.model.device import allow_tf32, resolve_device
+    from pgrf.runtime import allow_tf32, resolve_device
 
     if out.suffix.lower() not in (".ply", ".obj"):
         raise PgrfError(f"mesh file must end in .ply or .obj, got {out.name}")
@@ -214,7 +213,7 @@ def _seeded_generator(checkpoint: Path, seeds: str, resolution: int | None,
     """What ``sample`` and ``video`` start from: the parsed seeds, G_ema and its dataset info, the render size."""
     from pgrf.evaluate.views import dataset_resolution, parse_seeds
     from pgrf.model.checkpoint import load_generator
-    from pgrf.model.device import allow_tf32, resolve_device
+    from pgrf.runtime import allow_tf32, resolve_device
 
     seed_list = parse_seeds(seeds)
     allow_tf32(False)

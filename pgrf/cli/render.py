@@ -50,7 +50,7 @@ def assets_list(
     json_file: Annotated[Optional[Path], typer.Option("--json", help="Also write the catalog as JSON to this file.")] = None,
 ) -> None:
     """List the models of a category: id, asset, class, files and problems."""
-    from pgrf.datasets.discovery import discover
+    from pgrf.assets.discovery import discover
     from pgrf.formats.catalog import write_catalog
 
     cfg = load_config(config)
@@ -80,7 +80,7 @@ def assets_make_sample(
     with_faults: Annotated[bool, typer.Option("--with-faults", help="Add broken assets (for tests).")] = False,
 ) -> None:
     """Write the procedural sample library (Megascans and plain-folder layouts) to DIRECTORY."""
-    from pgrf.datasets.sample_library import make_sample_library
+    from pgrf.assets.sample_library import make_sample_library
 
     assets = make_sample_library(directory, with_faults=with_faults)
     models = sum(len(a.models) for a in assets)
@@ -114,7 +114,7 @@ def render(
                                                      f"an HDRI image, or none for even white light {_config('hdri')}.")] = None,
 ) -> None:
     """Render every model of the categories into random views: transparent PNGs and their cameras."""
-    from pgrf.datasets.discovery import discover
+    from pgrf.assets.discovery import discover
     from pgrf.render.runner import Runner, plan
 
     if not 0 <= shard_index < num_shards:

@@ -11,7 +11,7 @@ from rich.markup import escape
 
 from pgrf.cli.app import ConfigOption, app, console, errors, interruptible, note
 from pgrf.config import CONFIG_ENV, DEFAULT_CONFIG, Config, load_config
-from pgrf.pipeline.review_page import ReviewOptions
+from pgrf.review.page import ReviewOptions
 
 
 @app.command()
@@ -28,7 +28,7 @@ def review(
                                                                  f"{note('config: the category')}.")] = None,
 ) -> None:
     """Write a static gallery (index.html + thumbnails) of renders or shards, to look at and pick models to exclude."""
-    from pgrf.pipeline.review import review as run_review
+    from pgrf.review.gallery import review as run_review
 
     options = ReviewOptions(views=views, size=size, samples=samples, seed=seed, workers=workers, min_mean_alpha=min_mean_alpha)
     with interruptible("finished thumbnails are kept; run the same command again to make the rest"):

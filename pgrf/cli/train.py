@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 
 from pgrf.cli.app import app, console, errors, interruptible, note
-from pgrf.model.device import DEVICE_CHOICES
+from pgrf.devices import DEVICE_CHOICES
 from pgrf.train.options import TrainOptions
 
 HELP: dict[str, str] = {

@@ -36,7 +36,7 @@ import pyarrow.parquet as pq
 import torch
 from torch import nn
 
-from pgrf.datasets.loader import Split, exact_loader, shard_urls
+from pgrf.data.loader import exact_loader, shard_urls
 from pgrf.errors import PgrfError
 from pgrf.evaluate.fid import (
     FeatureAccumulator,
@@ -56,6 +56,7 @@ from pgrf.formats.shards import INDEX_FILE
 from pgrf.model.generator import Generator
 from pgrf.model.poses import sample_poses
 from pgrf.pipeline.shards import sha256
+from pgrf.runtime import Context, gather_objects
 
 MISSING_WEIGHTS = "FID needs the Inception weights: --inception FILE or PGRF_INCEPTION"
 FAKE_BLOCK = 1024
@@ -132,18 +133,18 @@ def real_statistics(shards: str | Path, model: nn.Module, device: torch.device |
         if stats is not None and (keep == 0 or (stats.features is not None
                                                 and len(stats.features) >= min(keep, stats.count))):
             return stats, path, True
-    split = Split.from_torch()
+    context = Context.current()
     accumulator = FeatureAccumulator(keep)
-    for data in exact_loader(shards, batch, split=split, workers=workers, mirror=mirror):
+    for data in exact_loader(shards, batch, context=context, workers=workers, mirror=mirror):
         accumulator.update(model(data["image"].to(device)))
         if progress:
             progress("real", len(data["image"]))
-    parts = _gather_blocks([accumulator.partial()])
+    parts = _gather_blocks([accumulator.partial()], context)
     count = sum(part.count for part in parts)
     if count < 2:
         raise PgrfError(f"{shards}: FID needs at least 2 real images, found {count}")
     stats = combine(parts, keep)
-    if path is not None and split.rank != 0:
+    if path is not None and context.rank != 0:
         path = None  # rank 0 writes the cache
     if path is not None:
         try:
@@ -162,9 +163,9 @@ def generated_statistics(generator: Generator, info: DatasetInfo, model: nn.Modu
     device = next(generator.parameters()).device
     c_dim, z_dim = generator.config.c_dim, generator.config.z_dim
     probs = class_probs if class_probs is not None else (np.full(c_dim, 1 / c_dim) if c_dim else None)
-    split = Split.from_torch()
+    context = Context.current()
     parts: list[PartialStats] = []
-    for block_start in range(split.rank * FAKE_BLOCK, num, split.world * FAKE_BLOCK):
+    for block_start in range(context.rank * FAKE_BLOCK, num, context.world * FAKE_BLOCK):
         accumulator = FeatureAccumulator(keep)
         rng = np.random.default_rng([seed, block_start // FAKE_BLOCK])
         count = min(FAKE_BLOCK, num - block_start)
@@ -182,20 +183,16 @@ def generated_statistics(generator: Generator, info: DatasetInfo, model: nn.Modu
             if progress:
                 progress("fake", len(images))
         parts.append(accumulator.partial())
-    gathered = _gather_blocks(parts)
+    gathered = _gather_blocks(parts, context)
     return combine(gathered, keep)
 
 
-def _gather_blocks(parts: list[PartialStats]) -> list[PartialStats]:
+def _gather_blocks(parts: list[PartialStats], context: Context) -> list[PartialStats]:
     """Every rank's parts in block order (rank r holds blocks r, r + world, …; with one part each, rank
-    order); just ``parts`` outside torchrun."""
-    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
-        return parts
-    world = torch.distributed.get_world_size()
-    every: list[Any] = [None] * world
-    torch.distributed.all_gather_object(every, parts)
+    order); just ``parts`` in one process."""
+    every = gather_objects(parts, context)
     blocks = max(len(rank_parts) for rank_parts in every)
-    return [every[rank][i] for i in range(blocks) for rank in range(world) if i < len(every[rank])]
+    return [every[rank][i] for i in range(blocks) for rank in range(context.world) if i < len(every[rank])]
 
 
 def compute_fid(generator: Generator, dataset_info: DatasetInfo, shards: str | Path,

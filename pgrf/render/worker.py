@@ -64,8 +64,8 @@ def worker_main(conn: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _exit_with_parent()
     from pgrf.errors import PgrfError
-    from pgrf.render.importing import ImportFailed
-    from pgrf.render.model import render_model  # imports bpy
+    from pgrf.render.blender.importing import ImportFailed
+    from pgrf.render.blender.model import render_model  # imports bpy
 
     while True:
         try:

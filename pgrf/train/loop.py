@@ -29,21 +29,19 @@ import torch.nn.functional as F
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from pgrf import __version__
-from pgrf.datasets.loader import Batch, Split, shard_urls, train_loader
+from pgrf import __version__, runtime
+from pgrf.data.loader import Batch, shard_urls, train_loader
 from pgrf.errors import PgrfError
 from pgrf.evaluate.report import snapshot_fid, snapshot_grid
 from pgrf.fileio import append_log
 from pgrf.formats.card import DatasetCard, DatasetInfo, background_level, read_card
 from pgrf.formats.schema import to_json
 from pgrf.model.checkpoint import LATEST, load_checkpoint, model_config
-from pgrf.model.device import allow_tf32
 from pgrf.model.discriminator import Discriminator
 from pgrf.model.generator import Generator, density_noise_at
 from pgrf.model.patches import PatchSampler, beta_at, extract_patches
 from pgrf.model.poses import sample_poses
 from pgrf.model.presets import ModelConfig, preset
-from pgrf.train import distributed
 from pgrf.train.augment import AdaptiveP, AugmentPipe
 from pgrf.train.checkpoint import save_checkpoint
 from pgrf.train.cost import forward_gflops, parameter_count
@@ -80,7 +78,7 @@ class Run:
     """The live objects of a run."""
 
     options: TrainOptions
-    context: distributed.Context
+    context: runtime.Context
     config: ModelConfig
     card: DatasetCard
     folder: Path
@@ -121,7 +119,7 @@ def dataset_card(options: TrainOptions) -> DatasetCard:
     return card
 
 
-def build(options: TrainOptions, context: distributed.Context, state: dict[str, Any] | None = None) -> Run:
+def build(options: TrainOptions, context: runtime.Context, state: dict[str, Any] | None = None) -> Run:
     """Models, optimisers and state of a fresh run (or, given its checkpoint ``state``, of one about to be resumed)."""
     card = dataset_card(options)
     c_dim = len(card.class_names) if options.conditional and len(card.class_names) > 1 else 0
@@ -143,7 +141,7 @@ def build(options: TrainOptions, context: distributed.Context, state: dict[str, 
     G_ema = Generator(config, background).to(context.device).eval().requires_grad_(False)
     G_ema.load_state_dict(G.state_dict())
     for module in (G, D, G_ema):
-        distributed.broadcast_module(module, context)
+        runtime.broadcast_module(module, context)
     # R1 is added to the ordinary D step every r1_interval steps (its weight × r1_interval), not taken as an extra
     # optimiser step as in StyleGAN2, so D makes one Adam step per iteration and needs no lr/beta compensation.
     betas = (0.0, 0.99)
@@ -174,7 +172,7 @@ def _resume_path(options: TrainOptions) -> Path | None:
     return Path(options.resume)
 
 
-def _prepare(options: TrainOptions, context: distributed.Context) -> tuple[Run, bool]:
+def _prepare(options: TrainOptions, context: runtime.Context) -> tuple[Run, bool]:
     """The run about to train: fresh, or restored from ``--resume`` (then the second value is True)."""
     state = load_checkpoint(_resume_path(options), context.device) if options.resume is not None else None
     if state is not None:
@@ -187,8 +185,8 @@ def _prepare(options: TrainOptions, context: distributed.Context) -> tuple[Run, 
 
 def train(options: TrainOptions, console: Console | None = None) -> Path:
     """Train until ``options.kimg``; returns the run folder."""
-    context = distributed.setup(options.device)
-    allow_tf32(options.tf32)
+    context = runtime.setup(options.device)
+    runtime.allow_tf32(options.tf32)
     try:
         run, resumed = _prepare(options, context)
         if not resumed and context.main:
@@ -199,7 +197,7 @@ def train(options: TrainOptions, console: Console | None = None) -> Path:
         _loop(run, console)
         return run.folder
     finally:
-        distributed.teardown()
+        runtime.teardown()
 
 
 RUN_SETTINGS = ("kimg", "workers", "device", "tick_kimg", "snapshot_kimg", "sample_kimg", "fid_kimg", "fid_num",
@@ -228,8 +226,8 @@ def dry_run(options: TrainOptions) -> tuple[Path, dict[str, Any], bool]:
     it was written). A fresh run's ``config.json`` is written as by ``train``, with ``parameters`` (G, D)
     and ``gflops_per_sample`` (one sample's forward pass of each, ``pgrf.train.cost``) added; a resumed
     run's is left alone, as ``train`` leaves it."""
-    context = distributed.setup(options.device)
-    allow_tf32(options.tf32)
+    context = runtime.setup(options.device)
+    runtime.allow_tf32(options.tf32)
     try:
         run, resumed = _prepare(options, context)
         config = {**resolved_config(run),
@@ -240,7 +238,7 @@ def dry_run(options: TrainOptions) -> tuple[Path, dict[str, Any], bool]:
             _start_folder(run, config)
         return run.folder, config, written
     finally:
-        distributed.teardown()
+        runtime.teardown()
 
 
 def resolved_config(run: Run) -> dict[str, Any]:
@@ -363,8 +361,8 @@ def step(run: Run, batch: Batch) -> dict[str, float]:
     loss_G = generator_loss(_judge(run, fake.images, fake.patch, c, fake.angles, sigma))
     run.opt_G.zero_grad(set_to_none=True)
     loss_G.backward()
-    distributed.average_gradients(run.G, run.context)
-    distributed.average_buffers(run.G, run.context)
+    runtime.average_gradients(run.G, run.context)
+    runtime.average_buffers(run.G, run.context)
     grad_G = _grad_norm(run.G)
     run.opt_G.step()
 
@@ -386,7 +384,7 @@ def step(run: Run, batch: Batch) -> dict[str, float]:
     r1 = r1_penalty(real_logits, real_patches).mean() if regularise else torch.zeros((), device=device)
     run.opt_D.zero_grad(set_to_none=True)
     (loss_D + r1 * (options.gamma / 2) * options.r1_interval).backward()
-    distributed.average_gradients(run.D, run.context)
+    runtime.average_gradients(run.D, run.context)
     grad_D = _grad_norm(run.D)
     run.opt_D.step()
 
@@ -396,7 +394,7 @@ def step(run: Run, batch: Batch) -> dict[str, float]:
     if options.augment:
         run.ada.observe(real_logits)
         if run.progress.step % ADA_INTERVAL_STEPS == 0:
-            run.ada.update(lambda t: distributed.all_sum(t, run.context))
+            run.ada.update(lambda t: runtime.all_sum(t, run.context))
     values = torch.stack([loss_G.detach(), loss_D.detach(), r1.detach(), grad_G, grad_D]).tolist()
     names = ("loss_G", "loss_D", "r1", "grad_norm_G", "grad_norm_D")
     bad = [name for name, value in zip(names, values) if not math.isfinite(value)]
@@ -462,7 +460,7 @@ def checkpoint_state(run: Run) -> dict[str, Any]:
             "options": asdict(run.options), "G": run.G.state_dict(), "G_ema": run.G_ema.state_dict(),
             "D": run.D.state_dict(), "opt_G": run.opt_G.state_dict(), "opt_D": run.opt_D.state_dict(),
             "augment": run.ada.state_dict(), "progress": asdict(run.progress),
-            "rng": distributed.gather_objects(rng, run.context)}
+            "rng": runtime.gather_objects(rng, run.context)}
 
 
 def restore(run: Run, state: dict[str, Any]) -> None:
@@ -486,6 +484,6 @@ def batches_of(run: Run) -> Iterator[Batch]:
     """This rank's training stream from the run's current step (epochs of about one pass over the data)."""
     per_rank = run.options.batch // run.context.world
     epoch = max(1, math.ceil(run.card.counts.samples / run.options.batch))
-    return train_loader(run.options.shards, per_rank, epoch, split=Split(run.context.rank, run.context.world),
+    return train_loader(run.options.shards, per_rank, epoch, context=run.context,
                         workers=run.options.workers, seed=run.options.seed, shuffle_buffer=run.options.shuffle_buffer,
                         mirror=run.options.mirror, start_batch=run.progress.step)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pgrf.devices import check_device_name
 from pgrf.errors import PgrfError
-from pgrf.model.device import check_device_name
 from pgrf.model.presets import PATCH_SCHEDULES
 
 EMA_KIMG_PER_IMAGE = 10 / 32

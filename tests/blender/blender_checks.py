@@ -16,7 +16,7 @@ from PIL import Image
 
 from pgrf import cameras
 from pgrf.config import RenderSettings
-from pgrf.render import materials, scene
+from pgrf.render.blender import materials, scene
 
 
 def camera_agreement(out: Path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pgrf.datasets.sample_library import make_sample_library
+from pgrf.assets.sample_library import make_sample_library
 
 
 @pytest.fixture(scope="session")

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pgrf.assets import objects
+from pgrf.assets.discovery import discover
 from pgrf.config import Category, load_config
-from pgrf.datasets import objects
-from pgrf.datasets.discovery import discover
 from pgrf.formats import renders as records
 from tests.helpers import CONFIG, TINY, run_pgrf
 from tests.libraries.bridge_assets import PATTERNS, SPLIT_OBJECTS, make_bridge_library
@@ -120,7 +120,7 @@ def test_split_objects_render_one_normalised_model_per_object(library: Path, tmp
 def test_exr_maps_load_as_linear_never_srgb(library: Path) -> None:
     model = _models(library)[PATTERNS["exr"]]
     textures = {**model.textures, "albedo": model.textures["albedo"].replace(".jpg", ".exr")}
-    script = ("import json, sys\nfrom pgrf.render import materials\n"
+    script = ("import json, sys\nfrom pgrf.render.blender import materials\n"
               "m = materials.megascans_material('m', json.loads(sys.argv[1]))\n"
               "print(json.dumps({n.image.filepath.rsplit('_', 1)[-1]: n.image.colorspace_settings.name "
               "for n in m.node_tree.nodes if n.type == 'TEX_IMAGE'}))\n")

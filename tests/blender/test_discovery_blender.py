@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pgrf.assets.discovery import discover
+from pgrf.assets.sample_library import make_sample_library
 from pgrf.config import load_config
-from pgrf.datasets.discovery import discover
-from pgrf.datasets.sample_library import make_sample_library
 from tests.helpers import CONFIG, run_pgrf
 
 

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from pgrf.assets import archives
+from pgrf.assets.discovery import discover
 from pgrf.config import Category
-from pgrf.datasets import archives
-from pgrf.datasets.discovery import discover
 from pgrf.formats.catalog import ModelSpec
 from tests.helpers import REPO
 from tests.libraries.gltf_assets import LODS, GltfBuilder, box, two_boxes, write_fab_zip

@@ -15,12 +15,12 @@ from PIL import Image
 
 from pgrf import cameras
 from pgrf.config import Category
-from pgrf.datasets.stats import compute_stats
 from pgrf.formats import renders as records
 from pgrf.pipeline.import_renders import import_renders
 from pgrf.pipeline.import_zip import ZipOptions, import_zip
 from pgrf.pipeline.pack import PackOptions
 from pgrf.pipeline.shards import iter_samples
+from pgrf.pipeline.stats import compute_stats
 from tests.helpers import REPO, silhouette
 from tests.libraries.epigraf_renders import build_processed_zip
 

@@ -16,8 +16,8 @@ import pytest
 from PIL import Image
 
 from pgrf import cameras, fileio
+from pgrf.assets.discovery import discover
 from pgrf.config import load_config, with_overrides
-from pgrf.datasets.discovery import discover
 from pgrf.formats import manifest
 from pgrf.formats import renders as records
 from pgrf.render.runner import in_shard, plan

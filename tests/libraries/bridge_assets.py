@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from pgrf.datasets.procedural import Mesh, box
-from pgrf.render.mesh_export import export_files
+from pgrf.assets.procedural import Mesh, box
+from pgrf.render.blender.mesh_export import export_files
 
 FULL = (0.0, 0.0, 1.0, 1.0)
 SPLIT_OBJECTS = {"pebble": ((-1.5, 0.0, 0.0), (0.6, 0.6, 0.4)), "twig": ((0.0, 0.0, 0.0), (2.0, 0.3, 0.3)),

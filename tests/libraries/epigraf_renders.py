@@ -147,7 +147,7 @@ def render_raw(out: Path) -> None:
     from mathutils import Vector
 
     from pgrf.config import RenderSettings
-    from pgrf.render import materials, scene
+    from pgrf.render.blender import materials, scene
 
     scene.reset()
     scene.configure(RenderSettings(resolution=64, samples=4, adaptive_threshold=0.0, denoise=False, device="cpu",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pgrf.datasets import archives
+from pgrf.assets import archives
 from pgrf.errors import PgrfError
 
 

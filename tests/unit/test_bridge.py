@@ -7,12 +7,12 @@ from pathlib import Path
 
 from PIL import Image
 
+from pgrf.assets.discovery import discover
 from pgrf.config import Category, load_config
-from pgrf.datasets.discovery import discover
-from pgrf.datasets.synthetic import fake_renders
 from pgrf.formats import renders as records
 from pgrf.formats.exclude import read_exclude, write_exclude
 from pgrf.pipeline.pack import PackOptions, pack
+from pgrf.pipeline.synthetic import fake_renders
 from pgrf.render.runner import plan
 from tests.helpers import run_pgrf
 

@@ -13,9 +13,10 @@ from typer.testing import CliRunner
 from pgrf.cli import app
 from pgrf.cli.train import DRY_RUN_HELP, HELP
 from pgrf.config import load_config
+from pgrf.devices import check_device_name
 from pgrf.errors import PgrfError
-from pgrf.model.device import check_device_name, resolve_device
 from pgrf.pipeline.pack import PackOptions
+from pgrf.runtime import resolve_device
 from pgrf.train.options import TrainOptions
 from tests.helpers import CONFIG, run_pgrf
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from pgrf.assets.discovery import discover
 from pgrf.config import Category
-from pgrf.datasets.discovery import discover
 
 
 def _asset(root: Path, kind: str, folder: str, meta: dict | str | None, files: list[str]) -> Path:

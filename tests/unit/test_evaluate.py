@@ -16,7 +16,6 @@ from torch import nn
 
 from pgrf import cli
 from pgrf.config import load_config
-from pgrf.datasets.synthetic import fake_renders
 from pgrf.errors import PgrfError
 from pgrf.evaluate import metrics
 from pgrf.evaluate.geometry import field_functions, generator_mesh
@@ -48,6 +47,7 @@ from pgrf.model.poses import camera_tensors
 from pgrf.model.presets import preset
 from pgrf.model.volume import render_rays
 from pgrf.pipeline.pack import PackOptions, pack
+from pgrf.pipeline.synthetic import fake_renders
 from pgrf.train.checkpoint import save_checkpoint
 from tests.helpers import CONFIG, read_ply, run_pgrf
 

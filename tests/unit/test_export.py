@@ -16,10 +16,10 @@ from PIL import Image
 from pgrf import cameras
 from pgrf.cameras import EPIGRAF_FROM_PGRF, epigraf_angles
 from pgrf.config import load_config
-from pgrf.datasets.synthetic import fake_renders
 from pgrf.errors import PgrfError
 from pgrf.pipeline.export import _write_joined, export_zip
 from pgrf.pipeline.pack import PackOptions, pack
+from pgrf.pipeline.synthetic import fake_renders
 from tests.helpers import CONFIG
 
 

@@ -17,12 +17,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pgrf.datasets.synthetic import fake_renders
 from pgrf.errors import PgrfError
 from pgrf.evaluate import inception, metrics
 from pgrf.evaluate.fid import FeatureAccumulator, combine, feature_stats, fid
 from pgrf.evaluate.inception import FIDInceptionV3, NvidiaDetector, describe, load_detector
 from pgrf.pipeline.pack import PackOptions, pack
+from pgrf.pipeline.synthetic import fake_renders
 from tests.helpers import CONFIG, REPO
 
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from pgrf import fileio
-from pgrf.datasets.synthetic import fake_renders
+from pgrf.pipeline.synthetic import fake_renders
 from pgrf.train.checkpoint import save_checkpoint
 from tests.helpers import CONFIG, REPO, run_pgrf
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pgrf.assets import archives
+from pgrf.assets.discovery import discover
 from pgrf.config import Category
-from pgrf.datasets import archives
-from pgrf.datasets.discovery import discover
 from pgrf.errors import PgrfError
 from pgrf.formats import gltf
 from tests.libraries.gltf_assets import GltfBuilder, box, fab_gltf, two_boxes, write_fab_zip

@@ -16,13 +16,13 @@ from PIL import Image
 
 from pgrf import cameras
 from pgrf.config import Category, load_config
-from pgrf.datasets.stats import compute_stats
 from pgrf.errors import PgrfError
 from pgrf.formats import renders as records
 from pgrf.formats.renders import Status
 from pgrf.pipeline import import_renders as importer
 from pgrf.pipeline.import_renders import import_renders
 from pgrf.pipeline.pack import PackOptions, pack
+from pgrf.pipeline.stats import compute_stats
 from tests.helpers import run_pgrf
 from tests.libraries.epigraf_renders import write_raw
 

@@ -18,7 +18,6 @@ from PIL import Image
 
 from pgrf import cameras
 from pgrf.config import Category, load_config
-from pgrf.datasets.stats import compute_stats
 from pgrf.errors import PgrfError
 from pgrf.formats import renders as records
 from pgrf.formats.card import read_card
@@ -30,6 +29,7 @@ from pgrf.pipeline.import_renders import import_renders
 from pgrf.pipeline.import_zip import ZipOptions, import_zip, parse_name
 from pgrf.pipeline.pack import PackOptions, pack
 from pgrf.pipeline.shards import iter_samples
+from pgrf.pipeline.stats import compute_stats
 from pgrf.pipeline.verify import verify
 from tests.helpers import CONFIG, run_pgrf
 from tests.libraries.epigraf_renders import build_processed_zip, write_raw

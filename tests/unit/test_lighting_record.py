@@ -8,8 +8,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from pgrf.config import RenderSettings, hdri_file
-from pgrf.datasets.synthetic import fake_renders
 from pgrf.formats import renders as records
+from pgrf.pipeline.synthetic import fake_renders
 
 LIGHTING_KEYS = ("hdri_file", "world_strength", "world_rotation", "dither")
 

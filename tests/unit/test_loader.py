@@ -15,10 +15,11 @@ import pytest
 import torch
 
 from pgrf.config import load_config
-from pgrf.datasets.loader import UNREADABLE_LIMIT, Split, exact_loader, shard_urls, train_loader
-from pgrf.datasets.synthetic import fake_renders
+from pgrf.data.loader import UNREADABLE_LIMIT, exact_loader, shard_urls, train_loader
 from pgrf.errors import PgrfError
 from pgrf.pipeline.pack import PackOptions, pack
+from pgrf.pipeline.synthetic import fake_renders
+from pgrf.runtime import Context
 from tests.helpers import CONFIG
 
 
@@ -42,7 +43,7 @@ def _keys(batches) -> list[str]:
 
 def test_exactly_once_covers_every_key_once_over_two_ranks_and_two_workers(shards: Path) -> None:
     expected = sorted(pq.read_table(shards / "index.parquet").column("key").to_pylist())
-    per_rank = [_keys(exact_loader(shards, 4, split=Split(rank, 2), workers=2)) for rank in range(2)]
+    per_rank = [_keys(exact_loader(shards, 4, context=Context(rank, 2), workers=2)) for rank in range(2)]
     assert all(per_rank) and sorted(per_rank[0] + per_rank[1]) == expected and len(expected) == 36
 
 
@@ -58,7 +59,7 @@ def test_batches_hold_images_labels_and_cameras(shards: Path) -> None:
 def test_training_mode_gives_every_rank_the_same_number_of_full_batches(shards: Path) -> None:
     counts = []
     for rank in range(2):  # 8 shards of 5 and one of 4 samples: the ranks' shares differ, batch counts must not
-        batches = list(itertools.islice(train_loader(shards, 3, 7, split=Split(rank, 2), workers=2, seed=1), 14))
+        batches = list(itertools.islice(train_loader(shards, 3, 7, context=Context(rank, 2), workers=2, seed=1), 14))
         counts.append(len(batches))
         assert all(len(b["key"]) == 3 for b in batches)
     assert counts == [14, 14]

@@ -17,13 +17,13 @@ from PIL import Image
 
 from pgrf import cameras
 from pgrf.config import load_config
-from pgrf.datasets.synthetic import fake_renders
 from pgrf.errors import PgrfError
 from pgrf.formats import renders as records
 from pgrf.formats.images import encode_png, read_rgba
 from pgrf.formats.schema import to_json
 from pgrf.pipeline.composite import composite
 from pgrf.pipeline.pack import PackOptions, pack
+from pgrf.pipeline.synthetic import fake_renders
 from tests.helpers import CONFIG, run_pgrf
 
 

@@ -21,19 +21,19 @@ from typer.testing import CliRunner
 
 from pgrf.cli import app
 from pgrf.config import load_config
-from pgrf.datasets.synthetic import fake_renders
 from pgrf.formats import exclude as exclude_format
 from pgrf.formats import renders as records
 from pgrf.formats.renders import RenderRecord, Status
 from pgrf.pipeline.pack import PackOptions, pack
-from pgrf.pipeline.review import review
-from pgrf.pipeline.review_page import Card, Page, ReviewOptions, page_html, read_page
-from pgrf.pipeline.review_thumbs import pick_views, shrink
+from pgrf.pipeline.synthetic import fake_renders
+from pgrf.review.gallery import review
+from pgrf.review.page import Card, Page, ReviewOptions, page_html, read_page
+from pgrf.review.thumbs import pick_views, shrink
 from tests.helpers import run_pgrf
 
 QUIET = Console(file=open(os.devnull, "w"))  # noqa: SIM115  (the progress bar goes nowhere)
 ALPHAS = {"a1": 0.5, "b2": 0.01, "c3": 0.3}
-EXCLUDE_JS = resources.files("pgrf.pipeline") / "review_assets" / "exclude.js"
+EXCLUDE_JS = resources.files("pgrf.review") / "static" / "exclude.js"
 
 
 def _config(tmp_path: Path, excluded: str) -> Path:

@@ -17,15 +17,16 @@ import pytest
 import torch
 from torch import nn
 
+from pgrf import runtime
 from pgrf.config import load_config
-from pgrf.datasets.synthetic import fake_renders
 from pgrf.errors import PgrfError
 from pgrf.model.checkpoint import load_checkpoint, load_generator
-from pgrf.model.device import allow_tf32
 from pgrf.model.generator import density_noise_at
 from pgrf.model.presets import preset
 from pgrf.pipeline.pack import PackOptions, pack
-from pgrf.train import distributed, loop, losses
+from pgrf.pipeline.synthetic import fake_renders
+from pgrf.runtime import allow_tf32
+from pgrf.train import loop, losses
 from pgrf.train.options import TrainOptions
 from tests.helpers import CONFIG, REPO, run_pgrf
 
@@ -65,7 +66,7 @@ def test_r1_is_the_squared_gradient_norm() -> None:
 
 def test_lazy_r1_folded_into_the_d_step_leaves_adam_uncompensated(shards: Path, tmp_path: Path) -> None:
     """R1 rides on the ordinary D step (no extra optimiser step), so StyleGAN2's lr × 16/17, β^(16/17) must not apply."""
-    run = loop.build(_options(shards, tmp_path, r1_interval=16, gamma=0.05), distributed.setup("cpu"))
+    run = loop.build(_options(shards, tmp_path, r1_interval=16, gamma=0.05), runtime.setup("cpu"))
     for optimiser in (run.opt_G, run.opt_D):
         group = optimiser.param_groups[0]
         assert group["lr"] == 0.002 and group["betas"] == (0.0, 0.99)
@@ -176,10 +177,11 @@ def test_train_cli_writes_a_run_and_refuses_bad_shards(shards: Path, tmp_path: P
 
 DDP_SCRIPT = '''
 import hashlib, json, sys
-from pgrf.train import distributed, loop
+from pgrf import runtime
+from pgrf.train import loop
 from pgrf.train.options import TrainOptions
 options = TrainOptions(**json.loads(sys.argv[1]))
-context = distributed.setup("cpu")
+context = runtime.setup("cpu")
 run = loop.build(options, context)
 batches = loop.batches_of(run)
 for _ in range(3):
@@ -192,7 +194,7 @@ for module in ("G", "D", "G_ema"):
     lines.append(f"DIGEST {context.rank} {module} {digest.hexdigest()}\\n")
 with open(f"{options.out}/digests-{context.rank}.txt", "w") as handle:  # one file per rank: no interleaved output
     handle.writelines(lines)
-distributed.teardown()
+runtime.teardown()
 '''
 
 
@@ -276,7 +278,7 @@ class _EmptyField(nn.Module):
 def test_g_composites_over_the_datasets_background(tmp_path: Path) -> None:
     renders = [fake_renders(tmp_path / "renders", "plants", {"a_var1": 0.5, "b_var1": 0.6}, views=6)]
     pack(renders, tmp_path / "black", load_config(CONFIG), PackOptions(resolution=16, samples_per_shard=8, background="black"))
-    run = loop.build(_options(tmp_path / "black", tmp_path / "runs"), distributed.setup("cpu"))
+    run = loop.build(_options(tmp_path / "black", tmp_path / "runs"), runtime.setup("cpu"))
     camera = torch.from_numpy(np.stack([np.eye(4)] * 2)).float()
     camera[:, 2, 3] = -3.5  # at (0, 0, -3.5) looking along +z at the origin
     intrinsics = torch.tensor([[[1.2, 0.0, 0.5], [0.0, 1.2, 0.5], [0.0, 0.0, 1.0]]] * 2)
@@ -330,7 +332,7 @@ def _spied_step(run: loop.Run, batch: dict) -> tuple[list[dict], list[dict], lis
 
 def test_d_judges_fresh_fakes_of_the_updated_g_and_independent_real_patches(shards: Path, tmp_path: Path) -> None:
     options = _options(shards, tmp_path, augment=False, blur_sigma=0.0, fake_poses="sphere")
-    run = loop.build(options, distributed.setup("cpu"))
+    run = loop.build(options, runtime.setup("cpu"))
     run.progress.images = 20_000  # past the tiny preset's 10 kimg anneal: patches of every scale
     g, d, modes = _spied_step(run, next(loop.batches_of(run)))
     assert len(g) == 2 and g[0]["grad"] and not g[1]["grad"]  # G's step, then D's fakes without a graph
@@ -351,7 +353,7 @@ def test_g_ema_half_life_defaults_to_the_references_rule(shards: Path, tmp_path:
     assert TrainOptions(shards="x").ema_half_life_kimg == 20.0  # batch 64, as EpiGRAF's Megascans runs
     assert TrainOptions(shards="x", batch=8).ema_half_life_kimg == 2.5
     assert TrainOptions(shards="x", ema_kimg=10.0).ema_half_life_kimg == 10.0
-    run = loop.build(_options(shards, tmp_path, ema_rampup=None), distributed.setup("cpu"))
+    run = loop.build(_options(shards, tmp_path, ema_rampup=None), runtime.setup("cpu"))
     before = _weights(run.G_ema)
     loop.step(run, next(loop.batches_of(run)))
     beta = 0.5 ** (4 / (4 * 10 / 32 * 1000))  # batch 4: half-life 1.25 kimg
@@ -383,7 +385,7 @@ def test_dry_run_writes_the_config_of_a_real_run_with_sizes_and_flops(shards: Pa
     folder = tmp_path / "dry" / "run"
     written = json.loads((folder / "config.json").read_text())
     assert printed == written and not (folder / "checkpoints").exists() and not (folder / "stats.jsonl").exists()
-    run = loop.build(_options(shards, tmp_path), distributed.setup("cpu"))
+    run = loop.build(_options(shards, tmp_path), runtime.setup("cpu"))
     assert written["parameters"] == {"G": sum(p.numel() for p in run.G.parameters()),
                                      "D": sum(p.numel() for p in run.D.parameters())}
     assert written["gflops_per_sample"]["G"] > 0 and written["gflops_per_sample"]["D"] > 0
@@ -415,9 +417,9 @@ def test_forward_flops_scale_with_the_patch_resolution() -> None:
 
 def test_model_flags_override_the_preset(shards: Path, tmp_path: Path) -> None:
     """--camera-cond and --no-hyper reach the networks: D then needs (yaw, pitch) and ignores the patch."""
-    default = loop.build(_options(shards, tmp_path / "a"), distributed.setup("cpu"))
+    default = loop.build(_options(shards, tmp_path / "a"), runtime.setup("cpu"))
     assert not default.D.config.camera_cond and default.D.config.hyper
-    run = loop.build(_options(shards, tmp_path / "b", camera_cond=True, hyper=False), distributed.setup("cpu"))
+    run = loop.build(_options(shards, tmp_path / "b", camera_cond=True, hyper=False), runtime.setup("cpu"))
     assert run.D.config.camera_cond and not run.D.config.hyper
     config = run.D.config
     img = torch.randn(2, 3, config.patch_resolution, config.patch_resolution)

@@ -1,4 +1,4 @@
-"""PNG plots of a :class:`~pgrf.datasets.stats.StatsResult` (matplotlib, Agg backend, no display needed)."""
+"""PNG plots of a :class:`~pgrf.pipeline.stats.StatsResult` (matplotlib, Agg backend, no display needed)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ matplotlib.use("Agg")  # before pyplot is imported: no display needed
 import matplotlib.pyplot as plt
 import numpy as np
 
-from pgrf.datasets.stats import AngleStats, Histogram, StatsResult
+from pgrf.pipeline.stats import AngleStats, Histogram, StatsResult
 
 SCATTER_POINTS = 20_000
 """The yaw–pitch scatter shows at most this many unique views (a seeded random subset)."""

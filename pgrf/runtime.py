@@ -1,4 +1,6 @@
-"""One code path for one process and for ``torchrun`` (DDP over gloo on CPU, NCCL on GPUs).
+"""The train half's runtime: the device a process computes on and its place among ``torchrun`` ranks.
+
+One code path for one process and for ``torchrun`` (DDP over gloo on CPU, NCCL on GPUs).
 
 Gradients are averaged by one all-reduce per optimiser step over a flattened buffer (as StyleGAN2-ADA
 does) rather than through a DDP wrapper, because G's output passes through D several times per step.
@@ -14,16 +16,45 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from pgrf.model.device import resolve_device
+from pgrf.devices import check_device_name
+from pgrf.errors import PgrfError
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` (CUDA when available, else CPU), ``cpu``, ``cuda`` or ``cuda:N``; a one-line error otherwise."""
+    check_device_name(name)
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise PgrfError(f"--device {name}: no CUDA GPU is available here; use --device cpu or auto")
+    if device.index is not None and device.index >= torch.cuda.device_count():
+        raise PgrfError(f"--device {name}: only {torch.cuda.device_count()} CUDA GPUs are visible (cuda:0 …)")
+    return device
+
+
+def allow_tf32(enabled: bool) -> None:
+    """Whether CUDA matmuls and cuDNN convolutions may use TF32. PyTorch lets cuDNN use it by default; pgrf turns it
+    off unless asked (G in full precision, the FID Inception exact), as StyleGAN2-ADA's code does."""
+    torch.backends.cuda.matmul.allow_tf32 = enabled
+    torch.backends.cudnn.allow_tf32 = enabled
 
 
 @dataclass(frozen=True)
 class Context:
-    """This process's rank, the world size and the device it computes on."""
+    """This process's rank, the world size and the device it computes on (one process on the CPU by default)."""
 
-    rank: int
-    world: int
-    device: torch.device
+    rank: int = 0
+    world: int = 1
+    device: torch.device = torch.device("cpu")
+
+    @staticmethod
+    def current(device: torch.device | None = None) -> Context:
+        """The rank and world size of the joined process group (0 and 1 outside torchrun), computing on ``device``."""
+        chosen = device if device is not None else torch.device("cpu")
+        if dist.is_available() and dist.is_initialized():
+            return Context(dist.get_rank(), dist.get_world_size(), chosen)
+        return Context(device=chosen)
 
     @property
     def main(self) -> bool:

@@ -40,6 +40,7 @@ from pgrf.formats.card import read_card
 from pgrf.formats.images import BadImage, decode_png
 from pgrf.formats.schema import FormatError
 from pgrf.formats.shards import SampleMeta
+from pgrf.runtime import Context
 
 UNREADABLE_LIMIT = 100
 """Training streams stop after this many shard failures (tar errors, empty shards) or corrupt samples in a row."""
@@ -67,39 +68,24 @@ def shard_urls(shards: str | Path | Sequence[str | Path]) -> list[str]:
     return urls
 
 
-@dataclass(frozen=True)
-class Split:
-    """Who is reading: this process's rank among ``world`` ranks."""
-
-    rank: int = 0
-    world: int = 1
-
-    @staticmethod
-    def from_torch() -> Split:
-        """The current torch.distributed rank and world size (0 and 1 when not distributed)."""
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            return Split(torch.distributed.get_rank(), torch.distributed.get_world_size())
-        return Split()
-
-
 class _Stream(IterableDataset):
     """One (rank, worker)'s stream of decoded samples, batched in the worker."""
 
-    def __init__(self, urls: list[str], batch_size: int, split: Split, seed: int, training: bool, mirror: bool,
+    def __init__(self, urls: list[str], batch_size: int, context: Context, seed: int, training: bool, mirror: bool,
                  shuffle_buffer: int, epoch: int = 0, offset: int = 0) -> None:
         super().__init__()
-        self.urls, self.batch_size, self.split, self.seed = urls, batch_size, split, seed
+        self.urls, self.batch_size, self.context, self.seed = urls, batch_size, context, seed
         self.training, self.mirror, self.shuffle_buffer = training, mirror, shuffle_buffer
         self.epoch, self.offset = epoch, offset
 
     def __iter__(self) -> Iterator[Batch]:
         info = get_worker_info()
         worker, workers = (info.id, info.num_workers) if info else (0, 1)
-        reader = self.split.rank * workers + worker
-        readers = self.split.world * workers
+        reader = self.context.rank * workers + worker
+        readers = self.context.world * workers
         role = (worker + self.offset) % workers  # the worker that produced this slot in an uninterrupted epoch
         skip = (self.offset // workers + (role < self.offset % workers)) * self.batch_size
-        seed = _seed(self.seed, self.epoch, self.split.rank, role)
+        seed = _seed(self.seed, self.epoch, self.context.rank, role)
         counter = _Skipped(UNREADABLE_LIMIT if self.training else None)
         if self.training:
             shards = wds.ResampledShards(self.urls, seed=seed, worker_seed=lambda: 0, deterministic=True)
@@ -237,17 +223,17 @@ def collate(samples: list[_Decoded], skipped: int = 0) -> Batch:
 
 
 def train_loader(shards: str | Path | Sequence[str | Path], batch_size: int, batches_per_epoch: int, *,
-                 split: Split | None = None, workers: int = 0, seed: int = 0, shuffle_buffer: int = 1000,
+                 context: Context | None = None, workers: int = 0, seed: int = 0, shuffle_buffer: int = 1000,
                  mirror: bool = False, start_batch: int = 0) -> Iterator[Batch]:
     """Endless training batches for this rank: epochs of exactly ``batches_per_epoch`` batches.
 
     ``mirror`` flips each sample with probability ½ (mirrored camera included), for shards packed with
     ``--no-mirror``. ``start_batch`` resumes the stream after that many batches of this rank.
     """
-    urls, split = shard_urls(shards), split or Split.from_torch()
+    urls, context = shard_urls(shards), context or Context.current()
     epoch, offset = divmod(start_batch, batches_per_epoch)
     while True:
-        stream = _Stream(urls, batch_size, split, seed, True, mirror, shuffle_buffer, epoch, offset)
+        stream = _Stream(urls, batch_size, context, seed, True, mirror, shuffle_buffer, epoch, offset)
         loader = DataLoader(stream, batch_size=None, num_workers=workers, generator=_own_generator(seed, epoch))
         for batch in itertools.islice(loader, batches_per_epoch - offset):
             if isinstance(batch, Unreadable):
@@ -256,10 +242,10 @@ def train_loader(shards: str | Path | Sequence[str | Path], batch_size: int, bat
         epoch, offset = epoch + 1, 0
 
 
-def exact_loader(shards: str | Path | Sequence[str | Path], batch_size: int, *, split: Split | None = None,
+def exact_loader(shards: str | Path | Sequence[str | Path], batch_size: int, *, context: Context | None = None,
                  workers: int = 0, mirror: bool = False) -> Iterator[Batch]:
     """Every sample of the shards exactly once across all ranks and workers (the last batches may be short)."""
-    stream = _Stream(shard_urls(shards), batch_size, split or Split.from_torch(), 0, False, mirror, 0)
+    stream = _Stream(shard_urls(shards), batch_size, context or Context.current(), 0, False, mirror, 0)
     yield from DataLoader(stream, batch_size=None, num_workers=workers, generator=_own_generator(0, 0))
 
 

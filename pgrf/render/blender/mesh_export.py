@@ -1,7 +1,7 @@
 """Write meshes to FBX / GLB / glTF / OBJ with Blender's own exporters (runs in a bpy subprocess).
 
 Used by the sample library so its files are real, importer-tested formats. Invoked as
-``python -m pgrf.render.mesh_export JOB.json``; the job lists files, each with objects built from
+``python -m pgrf.render.blender.mesh_export JOB.json``; the job lists files, each with objects built from
 ``.npz`` arrays (vertices, faces, uvs) and an optional RGBA base-colour texture whose alpha cuts out.
 """
 
@@ -21,7 +21,8 @@ def export_files(job: dict[str, Any], job_file: Path) -> None:
     """Run the export job in a fresh Python process that imports bpy (keeps bpy out of the caller)."""
     job_file.write_text(json.dumps(job), encoding="utf-8")
     env = {**os.environ, "PYTHONHASHSEED": "0"}  # the FBX exporter derives object UUIDs from hash()
-    result = subprocess.run([sys.executable, "-m", "pgrf.render.mesh_export", str(job_file)], capture_output=True, text=True, env=env)
+    command = [sys.executable, "-m", "pgrf.render.blender.mesh_export", str(job_file)]
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
     if result.returncode != 0:
         tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
         raise PgrfError(f"Blender export of {job_file} failed: {tail[0]}")

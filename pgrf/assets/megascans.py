@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pgrf.assets import archives, quixel
+from pgrf.assets.naming import mesh_rank, safe_id, unique_ids
 from pgrf.config import Category
-from pgrf.datasets import archives, quixel
-from pgrf.datasets.assets import mesh_rank, safe_id, unique_ids
 from pgrf.errors import PgrfError
 from pgrf.formats.catalog import Catalog, ModelSpec, Problem
 

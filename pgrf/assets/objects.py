@@ -1,6 +1,6 @@
 """``split_objects``: one model per mesh object of a multi-object file, with the object listing cached.
 
-Listing needs Blender (``pgrf.render.inspect``); each file's listing is cached under the archive cache,
+Listing needs Blender (``pgrf.render.blender.inspect``); each file's listing is cached under the archive cache,
 keyed by the file's path, size and modification time, so a library is inspected once.
 """
 
@@ -10,11 +10,11 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from pgrf.datasets.archives import cache_root, file_key
-from pgrf.datasets.assets import safe_id, unique_ids
+from pgrf.assets.archives import cache_root, file_key
+from pgrf.assets.naming import safe_id, unique_ids
 from pgrf.fileio import atomic_path
 from pgrf.formats.catalog import ModelSpec
-from pgrf.render.inspect import list_objects
+from pgrf.render.blender.inspect import list_objects
 
 
 def _cache_file(path: str) -> Path:

@@ -1,6 +1,6 @@
 """List the mesh objects of model files with Blender's importers (runs in a bpy subprocess).
 
-Discovery cannot open FBX without Blender, so ``list_objects`` runs ``python -m pgrf.render.inspect JOB.json``
+Discovery cannot open FBX without Blender, so ``list_objects`` runs ``python -m pgrf.render.blender.inspect JOB.json``
 once for a batch of files; each file is imported into an empty scene exactly as a render worker imports it,
 so the names are the ones the worker sees. A file Blender cannot read gets its error instead of names.
 """
@@ -23,7 +23,7 @@ def list_objects(files: list[str]) -> dict[str, list[str] | str]:
     with tempfile.TemporaryDirectory(prefix="pgrf-inspect-") as tmp:
         job, out = Path(tmp) / "job.json", Path(tmp) / "objects.json"
         job.write_text(json.dumps({"files": files, "out": str(out)}), encoding="utf-8")
-        result = subprocess.run([sys.executable, "-m", "pgrf.render.inspect", str(job)], capture_output=True, text=True)
+        result = subprocess.run([sys.executable, "-m", "pgrf.render.blender.inspect", str(job)], capture_output=True, text=True)
         if result.returncode != 0 or not out.is_file():
             tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
             raise PgrfError(f"listing the objects of {len(files)} model files in Blender failed: {tail[0]}")
@@ -33,7 +33,7 @@ def list_objects(files: list[str]) -> dict[str, list[str] | str]:
 def main(job_file: str) -> None:
     import bpy
 
-    from pgrf.render import importing
+    from pgrf.render.blender import importing
 
     job = json.loads(Path(job_file).read_text(encoding="utf-8"))
     listing: dict[str, list[str] | str] = {}

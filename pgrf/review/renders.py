@@ -24,8 +24,8 @@ from pgrf.formats.exclude import ExcludeList, read_exclude
 from pgrf.formats.renders import RenderRecord, Status
 from pgrf.formats.schema import FormatError, from_json, to_json
 from pgrf.pipeline.parallel import run_parallel
-from pgrf.pipeline.review_page import THUMBS_DIR, Card, Cards, ReviewOptions
-from pgrf.pipeline.review_thumbs import KEPT, THUMB_VERSION, pick_views, strip_thumbnail, thumb_name
+from pgrf.review.page import THUMBS_DIR, Card, Cards, ReviewOptions
+from pgrf.review.thumbs import KEPT, THUMB_VERSION, pick_views, strip_thumbnail, thumb_name
 
 CACHE_FILE = ".review-cache.json"
 UNREADABLE = "unreadable"

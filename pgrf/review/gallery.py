@@ -23,10 +23,10 @@ from pgrf.errors import PgrfError
 from pgrf.formats import renders as records
 from pgrf.formats.card import CARD_FILE
 from pgrf.formats.shards import INDEX_FILE
-from pgrf.pipeline.review_page import THUMBS_DIR, Page, ReviewOptions, kept_entries, write_page
-from pgrf.pipeline.review_renders import render_cards
-from pgrf.pipeline.review_shards import shard_cards
-from pgrf.pipeline.review_thumbs import THUMB_SUFFIX
+from pgrf.review.page import THUMBS_DIR, Page, ReviewOptions, kept_entries, write_page
+from pgrf.review.renders import render_cards
+from pgrf.review.shards import shard_cards
+from pgrf.review.thumbs import THUMB_SUFFIX
 
 LOG_FILE = "review-log.jsonl"
 

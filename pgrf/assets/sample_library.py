@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from pgrf.datasets.procedural import Atlas, Mesh, box, card, curve, lathe, strip, tube
-from pgrf.render.mesh_export import export_files
+from pgrf.assets.procedural import Atlas, Mesh, box, card, curve, lathe, strip, tube
+from pgrf.render.blender.mesh_export import export_files
 
 LEAVES: tuple = (0.0, 0.0, 0.75, 1.0)
 STEM: tuple = (0.78, 0.0, 1.0, 1.0)

@@ -1,6 +1,6 @@
 """The page of ``pgrf review``: its options, the cards it shows, and ``index.html`` itself.
 
-The page is one self-contained file: the style and scripts of ``review_assets/`` inlined, and the cards
+The page is one self-contained file: the style and scripts of ``static/`` inlined, and the cards
 embedded as JSON in a ``<script type="application/json">`` element, so it opens from disk (``file://``)
 in any browser without a server or network. Light to import (the CLI reads the defaults here).
 """
@@ -24,7 +24,7 @@ from pgrf.formats.schema import key, to_json
 PAGE_FILE = "index.html"
 THUMBS_DIR = "thumbs"
 DATA_ID = "pgrf-data"
-ASSETS = "review_assets"
+STATIC = "static"
 DATA_PATTERN = re.compile(rf'<script type="application/json" id="{DATA_ID}">(.*?)</script>', re.S)
 
 
@@ -124,7 +124,7 @@ def kept_entries(excludes: dict[str, ExcludeList], cards: list[Card]) -> dict[st
 
 
 def _asset(name: str) -> str:
-    return (resources.files("pgrf.pipeline") / ASSETS / name).read_text(encoding="utf-8")
+    return (resources.files("pgrf.review") / STATIC / name).read_text(encoding="utf-8")
 
 
 def page_html(page: Page) -> str:

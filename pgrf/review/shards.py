@@ -22,8 +22,8 @@ from pgrf.formats.card import DatasetCard, read_card
 from pgrf.formats.exclude import read_exclude
 from pgrf.formats.shards import INDEX_COLUMNS, INDEX_FILE, sample_key
 from pgrf.pipeline.parallel import run_parallel
-from pgrf.pipeline.review_page import THUMBS_DIR, Card, Cards, ReviewOptions
-from pgrf.pipeline.review_thumbs import KEPT, PairJob, make_pairs, thumb_name
+from pgrf.review.page import THUMBS_DIR, Card, Cards, ReviewOptions
+from pgrf.review.thumbs import KEPT, PairJob, make_pairs, thumb_name
 
 STATUS = "packed"
 

@@ -17,7 +17,7 @@ from pgrf.cameras import sample_views
 from pgrf.config import RenderSettings
 from pgrf.fileio import temporary_name
 from pgrf.formats.renders import RenderRecord, Status, cameras_document, view_file, write_cameras
-from pgrf.render import importing, materials, scene
+from pgrf.render.blender import importing, materials, scene
 from pgrf.render.job import RenderJob
 
 IMPORT_DIR = "import"

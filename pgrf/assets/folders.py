@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pgrf.assets.naming import MESH_SUFFIXES, mesh_rank, safe_id, unique_ids
 from pgrf.config import Category
-from pgrf.datasets.assets import MESH_SUFFIXES, mesh_rank, safe_id, unique_ids
 from pgrf.formats import gltf
 from pgrf.formats.catalog import Catalog, ModelSpec, Problem
 

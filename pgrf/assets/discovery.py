@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pgrf.assets import fab, folders, megascans
+from pgrf.assets.objects import split_models
 from pgrf.config import Category
-from pgrf.datasets import fab, folders, megascans
-from pgrf.datasets.objects import split_models
 from pgrf.formats.catalog import Catalog
 from pgrf.formats.exclude import read_exclude
 

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pgrf.assets import archives, quixel
+from pgrf.assets.naming import safe_id, unique_ids
 from pgrf.config import Category
-from pgrf.datasets import archives, quixel
-from pgrf.datasets.assets import safe_id, unique_ids
 from pgrf.errors import PgrfError
 from pgrf.formats import gltf
 from pgrf.formats.catalog import Catalog, ModelSpec, Problem

@@ -1,0 +1,1 @@
+"""``pgrf review``: a static HTML gallery of a renders or shards folder, with exclude toggles."""
