@@ -21,12 +21,8 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
-
-if TYPE_CHECKING:
-    import torch
 
 SCENE_BOUND = 1.0
 """Assets are normalised into [-SCENE_BOUND, SCENE_BOUND]³: box centred at the origin, largest extent 2·SCENE_BOUND."""
@@ -165,21 +161,6 @@ def project(points: np.ndarray, c2w: np.ndarray, intrinsics: np.ndarray, size: i
     k = np.asarray(intrinsics, float)
     pixels = np.stack([k[0, 0] * uv[:, 0] + k[0, 2], k[1, 1] * uv[:, 1] + k[1, 2]], axis=-1) * size
     return pixels, depth
-
-
-def unproject(points: torch.Tensor, c2w: torch.Tensor, intrinsics: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Torch inverse of ``project`` for rays: image points (B, N, 2) in units of the image size
-    (pixel coordinates / size) → ray origins (B, 3) and unit world directions (B, N, 3).
-
-    ``c2w`` (B, 4, 4) and ``intrinsics`` (B, 3, 3) as stored.
-    """
-    import torch  # imported here: Blender workers use this module without torch
-
-    k = intrinsics.to(points.dtype)
-    x = (points[..., 0] - k[:, None, 0, 2]) / k[:, None, 0, 0]
-    y = (points[..., 1] - k[:, None, 1, 2]) / k[:, None, 1, 1]
-    directions = torch.stack([x, y, torch.ones_like(x)], dim=-1) @ c2w[:, :3, :3].to(points.dtype).transpose(1, 2)
-    return c2w[:, :3, 3].to(points.dtype), directions / directions.norm(dim=-1, keepdim=True)
 
 
 def opencv_to_blender(c2w: np.ndarray) -> np.ndarray:

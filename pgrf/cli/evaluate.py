@@ -12,6 +12,7 @@ from rich.progress import Progress
 
 from pgrf.cli.app import DeviceOption, app, console, errors, note
 from pgrf.errors import PgrfError
+from pgrf.extras import require
 
 if TYPE_CHECKING:
     from pgrf.formats.card import DatasetInfo
@@ -48,6 +49,7 @@ def fid(
 ) -> None:
     """FID (and KID) of G_ema's renders against the real images of the shards; real statistics are cached by the
     shards and the detector. Under torchrun every rank takes a share of the real and generated images."""
+    require("train", "pgrf fid")
     import json
 
     from pgrf import runtime
@@ -115,6 +117,7 @@ def sample(
     device: DeviceOption = "auto",
 ) -> None:
     """A grid of G_ema samples, one tile per seed, deterministic for the seeds."""
+    require("train", "pgrf sample")
     import math
 
     from pgrf.evaluate.samples import sample_grid, save_png
@@ -144,6 +147,7 @@ def video(
     device: DeviceOption = "auto",
 ) -> None:
     """A turntable video of a grid of seeds (360° of yaw), every frame rendered from the same tri-planes."""
+    require("train", "pgrf video")
     import math
 
     from pgrf.evaluate.video import check_video_path, turntable, write_videos
@@ -174,6 +178,7 @@ def mesh(
     device: DeviceOption = "auto",
 ) -> None:
     """G_ema's density on a grid → marching cubes → a mesh with vertex colours (world frame, +Z up)."""
+    require("train", "pgrf mesh")
     from pgrf.evaluate.geometry import generator_mesh
     from pgrf.evaluate.mesh import save_mesh
     from pgrf.evaluate.views import class_index

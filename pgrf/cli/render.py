@@ -13,6 +13,7 @@ from rich.table import Table
 from pgrf.cli.app import App, ConfigOption, LibraryOption, app, console, errors, note
 from pgrf.config import STUDIO_LIGHTS, RenderSettings, hdri_file, load_config, with_overrides
 from pgrf.errors import PgrfError
+from pgrf.extras import require
 
 if TYPE_CHECKING:
     from pgrf.formats.catalog import Catalog
@@ -50,6 +51,7 @@ def assets_list(
     json_file: Annotated[Optional[Path], typer.Option("--json", help="Also write the catalog as JSON to this file.")] = None,
 ) -> None:
     """List the models of a category: id, asset, class, files and problems."""
+    require("render", "pgrf assets list")
     from pgrf.assets.discovery import discover
     from pgrf.formats.catalog import write_catalog
 
@@ -80,6 +82,7 @@ def assets_make_sample(
     with_faults: Annotated[bool, typer.Option("--with-faults", help="Add broken assets (for tests).")] = False,
 ) -> None:
     """Write the procedural sample library (Megascans and plain-folder layouts) to DIRECTORY."""
+    require("render", "pgrf assets make-sample")
     from pgrf.assets.sample_library import make_sample_library
 
     assets = make_sample_library(directory, with_faults=with_faults)
@@ -114,6 +117,7 @@ def render(
                                                      f"an HDRI image, or none for even white light {_config('hdri')}.")] = None,
 ) -> None:
     """Render every model of the categories into random views: transparent PNGs and their cameras."""
+    require("render", "pgrf render")
     from pgrf.assets.discovery import discover
     from pgrf.render.runner import Runner, plan
 

@@ -13,6 +13,7 @@ from rich.markup import escape
 
 from pgrf.cli.app import app, console, errors, interruptible, note
 from pgrf.devices import DEVICE_CHOICES
+from pgrf.extras import require
 from pgrf.train.options import TrainOptions
 
 HELP: dict[str, str] = {
@@ -88,6 +89,7 @@ def _parameters() -> list[inspect.Parameter]:
 
 def train(dry_run: bool = False, **values: Any) -> None:
     """Train the patch-wise tri-plane GAN on shards (one process, or every rank of torchrun)."""
+    require("train", "pgrf train")
     from pgrf.train import loop
 
     options = TrainOptions(**values)

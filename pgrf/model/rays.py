@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from pgrf.cameras import SCENE_BOUND, SCENE_RADIUS, unproject
+from pgrf.cameras import SCENE_BOUND, SCENE_RADIUS
 from pgrf.model.patches import patch_coordinates
 
 MIN_NEAR = 1e-3
@@ -29,6 +29,19 @@ class Rays:
     def chunk(self, start: int, stop: int) -> Rays:
         """Rays ``start:stop`` of every batch element."""
         return Rays(self.origins, self.directions[:, start:stop], self.near[:, start:stop], self.far[:, start:stop])
+
+
+def unproject(points: torch.Tensor, c2w: torch.Tensor, intrinsics: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Torch inverse of ``pgrf.cameras.project`` for rays: image points (B, N, 2) in units of the image size
+    (pixel coordinates / size) → ray origins (B, 3) and unit world directions (B, N, 3).
+
+    ``c2w`` (B, 4, 4) and ``intrinsics`` (B, 3, 3) as stored.
+    """
+    k = intrinsics.to(points.dtype)
+    x = (points[..., 0] - k[:, None, 0, 2]) / k[:, None, 0, 0]
+    y = (points[..., 1] - k[:, None, 1, 2]) / k[:, None, 1, 1]
+    directions = torch.stack([x, y, torch.ones_like(x)], dim=-1) @ c2w[:, :3, :3].to(points.dtype).transpose(1, 2)
+    return c2w[:, :3, 3].to(points.dtype), directions / directions.norm(dim=-1, keepdim=True)
 
 
 def box_bounds(origins: torch.Tensor, directions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

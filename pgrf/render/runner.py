@@ -34,7 +34,7 @@ from pgrf.formats import manifest
 from pgrf.formats import renders as records
 from pgrf.formats.catalog import Catalog, ModelSpec
 from pgrf.formats.renders import RenderRecord, Status
-from pgrf.render.job import RenderJob
+from pgrf.render.blender.job import RenderJob
 from pgrf.render.worker import log_path, output_tail, worker_main
 
 KILL_GRACE = 5.0

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from pgrf.config import RenderSettings
 from pgrf.formats.catalog import ModelSpec
+from pgrf.render.blender.job import RenderJob
 from pgrf.render.blender.model import render_model
-from pgrf.render.job import RenderJob
 
 SETTINGS = RenderSettings(views=2, resolution=48, samples=4, denoise=False, min_dim_product=0.0)
 

@@ -16,6 +16,7 @@ from pgrf.assets.discovery import discover
 from pgrf.config import Category
 from pgrf.errors import PgrfError
 from pgrf.formats import gltf
+from pgrf.render.blender import glb
 from tests.libraries.gltf_assets import GltfBuilder, box, fab_gltf, two_boxes, write_fab_zip
 
 PLANTS = Category(name="plants", source="fab", types=["3dplant"], match=["plant"])
@@ -34,12 +35,12 @@ def _views(doc: dict, binary: bytes) -> list[bytes]:
 def test_meshopt_decoding_gives_back_the_exact_buffers(tmp_path: Path, extension: str) -> None:
     builder = two_boxes()
     exact = gltf.load(builder.write_meshopt_glb(tmp_path / "indices.glb", extension, index_mode="INDICES"))
-    doc, binary = gltf.plain_document(exact, {0, 1})
+    doc, binary = glb.plain_document(exact, {0, 1})
     assert _views(doc, binary) == builder.views
     assert "extensionsRequired" not in doc and doc["buffers"] == [{"byteLength": len(binary)}]
     assert all("extensions" not in view for view in doc["bufferViews"])
     # TRIANGLES mode (what gltfpack writes) may rotate a triangle's corners, never its winding or order
-    doc, binary = gltf.plain_document(gltf.load(builder.write_meshopt_glb(tmp_path / "tri.glb", extension)), {0, 1})
+    doc, binary = glb.plain_document(gltf.load(builder.write_meshopt_glb(tmp_path / "tri.glb", extension)), {0, 1})
     for got, want, view in zip(_views(doc, binary), builder.views, doc["bufferViews"]):
         if view.get("byteStride"):
             assert got == want
@@ -51,8 +52,8 @@ def test_meshopt_decoding_gives_back_the_exact_buffers(tmp_path: Path, extension
 def test_the_worker_imports_plain_files_as_they_are_and_rewrites_the_rest(tmp_path: Path) -> None:
     builder = two_boxes()
     plain = builder.write_glb(tmp_path / "plain.glb")
-    assert gltf.importable(plain, (), tmp_path / "work") == plain
-    rewritten = gltf.importable(builder.write_meshopt_glb(tmp_path / "packed.glb"), (), tmp_path / "work")
+    assert glb.importable(plain, (), tmp_path / "work") == plain
+    rewritten = glb.importable(builder.write_meshopt_glb(tmp_path / "packed.glb"), (), tmp_path / "work")
     assert rewritten == tmp_path / "work" / "packed.glb"
     doc = gltf.load(rewritten).doc
     assert "extensionsUsed" not in doc and len(doc["buffers"]) == 1
@@ -78,16 +79,16 @@ def test_a_pruned_glb_keeps_the_selected_nodes_meshes_and_embeds_images(tmp_path
     (tmp_path / "leaf.png").write_bytes(b"\x89PNG fake")
     builder.doc["images"] = [{"uri": "leaf.png"}]
     source = builder.write_gltf(tmp_path / "abc_high.gltf")
-    doc = gltf.load(gltf.importable(source, ("SM_abc_Var2_LOD0",), tmp_path / "work")).doc
+    doc = gltf.load(glb.importable(source, ("SM_abc_Var2_LOD0",), tmp_path / "work")).doc
     assert [n["name"] for n in doc["nodes"] if "mesh" in n] == ["SM_abc_Var2_LOD0"]
     assert len(doc["nodes"]) == len(builder.doc["nodes"])  # pruned nodes stay (as empties) in the hierarchy
-    glb = gltf.load(tmp_path / "work" / "abc_high.glb")
-    image = glb.doc["images"][0]
-    view = glb.doc["bufferViews"][image["bufferView"]]
+    written = gltf.load(tmp_path / "work" / "abc_high.glb")
+    image = written.doc["images"][0]
+    view = written.doc["bufferViews"][image["bufferView"]]
     assert image["mimeType"] == "image/png"
-    assert glb.binary[view["byteOffset"]:view["byteOffset"] + view["byteLength"]] == b"\x89PNG fake"
+    assert written.binary[view["byteOffset"]:view["byteOffset"] + view["byteLength"]] == b"\x89PNG fake"
     with pytest.raises(PgrfError, match="no mesh node named nope"):
-        gltf.importable(source, ("nope",), tmp_path / "work")
+        glb.importable(source, ("nope",), tmp_path / "work")
 
 
 def test_an_unreadable_required_extension_is_one_discovery_problem(tmp_path: Path) -> None:

@@ -13,8 +13,8 @@ from mathutils import Matrix
 
 from pgrf.cameras import SCENE_BOUND
 from pgrf.errors import PgrfError
-from pgrf.formats import gltf
 from pgrf.formats.renders import Normalisation
+from pgrf.render.blender import glb
 
 
 class ImportFailed(Exception):
@@ -35,7 +35,7 @@ def import_files(files: tuple[str, ...], objects: tuple[str, ...], scratch: Path
             raise ImportFailed(f"{path}: file not found")
         suffix = path.suffix.lower()
         try:
-            source = gltf.importable(path, objects, scratch) if suffix in (".glb", ".gltf") else path
+            source = glb.importable(path, objects, scratch) if suffix in (".glb", ".gltf") else path
         except PgrfError as exc:
             raise ImportFailed(str(exc)) from None
         try:

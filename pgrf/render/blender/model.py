@@ -18,10 +18,10 @@ from pgrf.config import RenderSettings
 from pgrf.fileio import temporary_name
 from pgrf.formats.renders import RenderRecord, Status, cameras_document, view_file, write_cameras
 from pgrf.render.blender import importing, materials, scene
-from pgrf.render.job import RenderJob
+from pgrf.render.blender.job import RenderJob
 
 IMPORT_DIR = "import"
-"""Subfolder of a model's work folder for glTF files rewritten before import (formats/gltf.py)."""
+"""Subfolder of a model's work folder for glTF files rewritten before import (render/blender/glb.py)."""
 
 
 def render_model(job: RenderJob, on_view: Callable[[int], None] = lambda i: None) -> RenderRecord:
