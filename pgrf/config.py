@@ -3,11 +3,17 @@
 Every key is checked: an unknown key, a wrong type or an impossible value is a ``PgrfError`` whose one
 line names the file, the key and the fix. CLI flags override the ``[render]`` block; ``--library`` or
 ``PGRF_LIBRARY`` override every library path.
+
+The file in force is ``--config PATH``, else ``$PGRF_CONFIG``, else ``./assets.toml``, else the annotated
+default pgrf ships as package data (``SHIPPED_CONFIG``: the categories plants, food and sample-*). Relative
+paths in a file are relative to its folder; in the shipped default, whose folder is inside the installed
+package, they are relative to the working folder, so ``library = "sample-library"`` finds ``./sample-library``.
 """
 
 from __future__ import annotations
 
 import difflib
+import importlib.resources
 import importlib.util
 import math
 import os
@@ -23,6 +29,8 @@ from pgrf.errors import PgrfError
 DEFAULT_CONFIG = Path("assets.toml")
 LIBRARY_ENV = "PGRF_LIBRARY"
 CONFIG_ENV = "PGRF_CONFIG"
+SHIPPED = "the default pgrf ships"
+"""``Config.found`` of the shipped default (no assets.toml was given or found)."""
 
 Device = Literal["auto", "cpu", "cuda", "optix"]
 Source = Literal["megascans", "fab", "folders"]
@@ -37,7 +45,7 @@ NO_HDRI = "none"
 
 @dataclass(frozen=True)
 class RenderSettings:
-    """How models are rendered; DESIGN.md §1–2. CLI flags override these."""
+    """How models are rendered (docs/formats.md, docs/cameras.md). CLI flags override these."""
 
     views: int = 128
     resolution: int = 1024
@@ -92,9 +100,20 @@ class Config:
     """The whole validated config file."""
 
     path: Path
+    found: str
+    """How the file was found: ``--config``, ``$PGRF_CONFIG``, ``./assets.toml`` or ``SHIPPED``."""
+    base: Path
+    """The folder relative paths start from: the file's, or the working folder for the shipped default."""
     library: str = ""
     render: RenderSettings = field(default_factory=RenderSettings)
     categories: dict[str, Category] = field(default_factory=dict)
+    keys: frozenset[str] = frozenset()
+    """The dotted keys the file sets (the others are built-in defaults), for ``pgrf config show``."""
+
+    @property
+    def shipped(self) -> bool:
+        """True when no config file was given or found and the shipped default is in force."""
+        return self.found == SHIPPED
 
     def category(self, name: str) -> Category:
         """The named category, or an error listing the ones that exist."""
@@ -102,12 +121,6 @@ class Config:
             known = ", ".join(sorted(self.categories)) or "none"
             raise PgrfError(f"{self.path}: no category '{name}' (defined: {known}); add [categories.{name}] or pick one of those")
         return self.categories[name]
-
-    def min_mean_alpha(self, category: str, override: float | None) -> float:
-        """The sparse-model threshold: ``override`` when given, else the category's, else 0.0 (unknown category)."""
-        if override is not None:
-            return override
-        return self.categories[category].min_mean_alpha if category in self.categories else 0.0
 
     def library_root(self, category: Category, override: str | None = None) -> Path:
         """The existing library folder of a category: --library, then PGRF_LIBRARY, then the config."""
@@ -128,16 +141,44 @@ class Config:
         return root
 
     def _relative(self, value: str) -> Path:
-        """Paths in the file are relative to the file's folder."""
+        """Paths in the file are relative to ``base``."""
         path = Path(value).expanduser()
-        return path if path.is_absolute() else self.path.parent / path
+        return path if path.is_absolute() else self.base / path
+
+
+def shipped_config() -> Path:
+    """The annotated default config installed with pgrf (package data)."""
+    return Path(str(importlib.resources.files("pgrf") / "defaults" / "assets.toml"))
+
+
+def find_config(path: str | Path | None = None) -> tuple[Path, str]:
+    """The config file in force and how it was found (see the module docstring); a given file must exist."""
+    if path is not None:
+        given, found = Path(path), "--config"
+    elif os.environ.get(CONFIG_ENV):
+        given, found = Path(os.environ[CONFIG_ENV]), f"${CONFIG_ENV}"
+    elif DEFAULT_CONFIG.is_file():
+        return DEFAULT_CONFIG, f"./{DEFAULT_CONFIG}"
+    else:
+        return shipped_config(), SHIPPED
+    if not given.is_file():
+        raise PgrfError(f"config file {given} (from {found}) not found; give an existing file, or run `pgrf config init` "
+                        "to write the default")
+    return given, found
 
 
 def load_config(path: str | Path | None = None) -> Config:
-    """Read and validate a config file (default: $PGRF_CONFIG, then ./assets.toml)."""
-    path = Path(path or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
-    if not path.is_file():
-        raise PgrfError(f"config file {path} not found; pass --config PATH or run from the folder holding assets.toml")
+    """Read and validate the config in force (``find_config``)."""
+    return _read(*find_config(path))
+
+
+def shipped_defaults() -> Config:
+    """The shipped default config, its relative paths from the working folder: what applies without a config file."""
+    return _read(shipped_config(), SHIPPED)
+
+
+def _read(path: Path, found: str) -> Config:
+    base = Path.cwd() if found == SHIPPED else path.parent
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -145,19 +186,48 @@ def load_config(path: str | Path | None = None) -> Config:
     _check_keys(path, "", raw, {"library", "render", "categories"})
     library = _check_value(path, "library", raw.get("library", ""), str)
     render = _build(path, "render", RenderSettings, _table(path, "render", raw.get("render", {})))
-    render = replace(render, hdri=_resolve_hdri(path, render.hdri, path.parent))
+    render = replace(render, hdri=_resolve_hdri(path, render.hdri, base))
     categories = {}
     for name, table in _table(path, "categories", raw.get("categories", {})).items():
         category = _build(path, f"categories.{name}", Category, _table(path, f"categories.{name}", table), name=name)
         if category.exclude:
             exclude = Path(category.exclude).expanduser()
-            exclude = exclude if exclude.is_absolute() else path.parent / exclude
+            exclude = exclude if exclude.is_absolute() else base / exclude
             if not exclude.is_file():
                 raise PgrfError(f"{path}: key 'categories.{name}.exclude' names {exclude}, which does not exist; "
                                 "give a file of model ids (one a line) or leave it empty")
             category = replace(category, exclude=str(exclude.resolve()))
         categories[name] = category
-    return Config(path=path, library=library, render=render, categories=categories)
+    return Config(path, found, base, library=library, render=render, categories=categories,
+                  keys=frozenset(_dotted_keys(raw)))
+
+
+def resolved_values(config: Config) -> list[tuple[str, Any, str]]:
+    """Every setting in force as (dotted key, value, where it came from): the file, the environment or the built-in
+    default of a key the file leaves out (``pgrf config show``)."""
+    where = str(config.path) if not config.shipped else SHIPPED
+
+    def origin(key: str) -> str:
+        return where if key in config.keys else "built-in default"
+
+    library = (os.environ[LIBRARY_ENV], f"${LIBRARY_ENV}") if os.environ.get(LIBRARY_ENV) else (config.library, origin("library"))
+    rows: list[tuple[str, Any, str]] = [("library", *library)]
+    rows += [(f"render.{f.name}", getattr(config.render, f.name), origin(f"render.{f.name}")) for f in fields(config.render)]
+    for name, category in config.categories.items():
+        rows += [(f"categories.{name}.{f.name}", getattr(category, f.name), origin(f"categories.{name}.{f.name}"))
+                 for f in fields(category) if f.name != "name"]
+    return rows
+
+
+def _dotted_keys(table: dict[str, Any], prefix: str = "") -> list[str]:
+    """Every leaf key of a TOML table as ``a.b.c``."""
+    keys = []
+    for key, value in table.items():
+        if isinstance(value, dict):
+            keys.extend(_dotted_keys(value, f"{prefix}{key}."))
+        else:
+            keys.append(f"{prefix}{key}")
+    return keys
 
 
 def with_overrides(settings: RenderSettings, **overrides: Any) -> RenderSettings:

@@ -16,7 +16,7 @@ from pgrf.model.rays import patch_rays
 from pgrf.model.volume import Field, Rendered, render_rays
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIG = REPO / "assets.toml"
+CONFIG = REPO / "pgrf" / "defaults" / "assets.toml"
 TINY = ["--views", "3", "--resolution", "32", "--samples", "4", "--no-denoise"]
 """Render flags for the unit suite: real Cycles renders, small enough for CI."""
 

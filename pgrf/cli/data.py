@@ -14,11 +14,14 @@ from pgrf.config import load_config
 from pgrf.pipeline.options import PackOptions
 
 ShardsArgument = Annotated[Path, typer.Argument(help="A shard folder written by pgrf pack.")]
+DEFAULT_RENDERS = Path("renders")
+"""Where ``pgrf render`` writes by default, and so what ``pgrf pack`` packs when given no folder."""
 
 
 @app.command()
 def pack(
-    renders: Annotated[list[Path], typer.Argument(help="renders/<category> folders written by pgrf render.")],
+    renders: Annotated[Optional[list[Path]], typer.Argument(help="renders/<category> folders written by pgrf render "
+                                                                 f"{note('default: the category in ./renders')}.")] = None,
     out: Annotated[Path, typer.Option(help="Output folder for shards, index.parquet and dataset.json.")] = Path("shards"),
     config: ConfigOption = None,
     resolution: Annotated[int, typer.Option(help="Square image size of the samples.")] = PackOptions.resolution,
@@ -33,13 +36,15 @@ def pack(
     skip_bad: Annotated[bool, typer.Option(help="Skip and count unreadable PNGs instead of stopping.")] = PackOptions.skip_bad,
 ) -> None:
     """Pack finished renders into shuffled WebDataset shards with an index and a dataset card (resumable)."""
+    from pgrf.pipeline.pack import default_render_dirs
     from pgrf.pipeline.pack import pack as run_pack
 
+    folders = renders or default_render_dirs(DEFAULT_RENDERS)
     options = PackOptions(resolution=resolution, mirror=mirror, background=background, samples_per_shard=samples_per_shard,
-                          seed=seed, name=name or renders[0].name, min_mean_alpha=min_mean_alpha, workers=workers,
+                          seed=seed, name=name or folders[0].name, min_mean_alpha=min_mean_alpha, workers=workers,
                           skip_bad=skip_bad)
     with interruptible("finished shards are kept; run the same command again to write the rest"):
-        card = run_pack(renders, out, load_config(config), options, console=errors)
+        card = run_pack(folders, out, load_config(config), options, console=errors)
     counts, removed = card.counts, card.filters.removed_models
     console.print(f"{counts.samples} samples ({counts.unique_views} views, {counts.models} models, {counts.classes} "
                   f"classes) in {len(card.shards)} shards → {escape(str(out))}; filters removed {removed['min_mean_alpha']} "

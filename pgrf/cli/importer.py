@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 
 from pgrf.cli.app import App, ConfigOption, app, console, errors, interruptible, note
-from pgrf.config import CONFIG_ENV, DEFAULT_CONFIG, Category, load_config
+from pgrf.config import Category, load_config
 from pgrf.pipeline.options import PackOptions
 
 import_app = App(help="Import datasets made elsewhere: EpiGRAF's published renders, StyleGAN-family zips.",
@@ -19,15 +19,15 @@ app.add_typer(import_app, name="import")
 
 
 def _category(name: str, config: Optional[Path]) -> Category:
-    """The category of assets.toml (its min_mean_alpha and exclude file apply), or one without filters when there is
-    no config file at all (a config that is there must be valid)."""
-    if config is None and not Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG).is_file():
-        errors.print(f"no config: category '{escape(name)}' imported without filters (min_mean_alpha, exclude)")
-        return Category(name)
+    """The category of the config in force (its min_mean_alpha and exclude file apply; the shipped default's when no
+    assets.toml is given or found), or one without filters when the config does not define it."""
     cfg = load_config(config)
     if name not in cfg.categories:
-        errors.print(f"category '{escape(name)}' is not in {escape(str(cfg.path))}: imported without filters")
+        errors.print(f"category '{escape(name)}' is not in {escape(cfg.found)}: imported without filters")
         return Category(name)
+    if cfg.shipped:
+        errors.print(f"category '{escape(name)}': the filters of {escape(cfg.found)} apply (min_mean_alpha "
+                     f"{cfg.categories[name].min_mean_alpha:g})")
     return cfg.category(name)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -10,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from pgrf.cli.app import ConfigOption, app, console, errors, interruptible, note
-from pgrf.config import CONFIG_ENV, DEFAULT_CONFIG, Config, load_config
+from pgrf.config import load_config
 from pgrf.review.page import ReviewOptions
 
 
@@ -32,13 +31,6 @@ def review(
 
     options = ReviewOptions(views=views, size=size, samples=samples, seed=seed, workers=workers, min_mean_alpha=min_mean_alpha)
     with interruptible("finished thumbnails are kept; run the same command again to make the rest"):
-        result = run_review(path, out, _config(config), options, console=errors)
+        result = run_review(path, out, load_config(config), options, console=errors)
     console.print(f"{result.cards} cards ({result.kind}), {result.made} thumbnails made, {result.cached} from an earlier run, "
                   f"{result.removed} stale removed, in {result.seconds:.1f} s → {escape(str(result.page))}")
-
-
-def _config(path: Optional[Path]) -> Config | None:
-    """The config when one is given or found (its thresholds and exclude files); None lets the render logs decide."""
-    if path is None and not os.environ.get(CONFIG_ENV) and not DEFAULT_CONFIG.is_file():
-        return None
-    return load_config(path)

@@ -8,6 +8,7 @@ writes the same format (a header naming the category and date, one id a line) fo
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,11 @@ class ExcludeList:
         """True when the model id or its asset id equals or matches an entry."""
         names = (model_id.lower(), asset_id.lower())
         return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.patterns for name in names)
+
+    @property
+    def digest(self) -> str:
+        """sha256 of the entries (sorted, one a line): equal for files that exclude the same models."""
+        return hashlib.sha256("".join(f"{p}\n" for p in sorted(set(self.patterns))).encode()).hexdigest()
 
 
 def read_exclude(path: str | Path) -> ExcludeList:

@@ -9,9 +9,21 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pgrf.fileio import atomic_path
-from pgrf.formats.renders import finished_models, read_cameras
+from pgrf.formats.renders import LOG_FILE, finished_models, read_cameras
 
 MANIFEST_FILE = "manifest.parquet"
+
+
+def is_category(path: Path) -> bool:
+    """A ``renders/<category>`` folder: it holds finished models, a render log or a manifest."""
+    return bool(finished_models(path)) or (path / LOG_FILE).is_file() or (path / MANIFEST_FILE).is_file()
+
+
+def categories(root: Path) -> list[Path]:
+    """``root`` itself when it is a category folder, else the category folders directly under it (sorted)."""
+    if is_category(root):
+        return [root]
+    return [p for p in sorted(root.iterdir()) if p.is_dir() and not p.name.startswith(".") and is_category(p)]
 
 MANIFEST_SCHEMA = pa.schema(
     [

@@ -1,5 +1,5 @@
-"""The render stage's files (DESIGN.md §2): each model's ``cameras.json`` and the category's
-``render-log.jsonl``, as typed contracts (pgrf.formats.schema).
+"""The render stage's files (docs/formats.md): each model's ``cameras.json``, the category's
+``render-log.jsonl`` and ``filters.json``, as typed contracts (pgrf.formats.schema).
 
 No bpy here: the orchestrator, workers, tests and later stages read these files without Blender.
 """
@@ -14,13 +14,16 @@ from typing import ClassVar
 
 from pgrf import __version__, fileio
 from pgrf.cameras import View
-from pgrf.config import NO_HDRI, RenderSettings, hdri_file
+from pgrf.config import NO_HDRI, Category, RenderSettings, hdri_file
 from pgrf.formats.catalog import ModelSpec
+from pgrf.formats.exclude import read_exclude
 from pgrf.formats.schema import FormatError, Invalid, check_matrix, from_json, to_json
 
 CAMERAS_SCHEMA = 1
 CAMERAS_FILE = "cameras.json"
 LOG_FILE = "render-log.jsonl"
+FILTERS_SCHEMA = 1
+FILTERS_FILE = "filters.json"
 
 
 class Status(StrEnum):
@@ -257,3 +260,52 @@ def read_records(category_dir: Path) -> list[RenderRecord]:
 def latest_status(records: list[RenderRecord]) -> dict[str, RenderRecord]:
     """The most recent record of each model."""
     return {record.model_id: record for record in records}
+
+
+@dataclass(frozen=True)
+class CategoryFilters:
+    """A category's ``filters.json``: the filters its last ``pgrf render`` or ``pgrf import`` ran with, so that pack,
+    stats and review apply the same ones without a config. Written when a run starts."""
+
+    schema: int
+    category: str
+    written_by: str
+    """The command that wrote it, e.g. ``pgrf render``."""
+    min_mean_alpha: float
+    min_dim_product: float | None
+    """None where no size filter ran (imported renders)."""
+    exclude: str | None
+    """The exclude file the run read, as its path then; None: no exclude file."""
+    exclude_sha256: str | None
+    """``ExcludeList.digest`` of that file's entries, to tell whether the file is still the same."""
+    pgrf_version: str
+
+    def __post_init__(self) -> None:
+        if self.schema != FILTERS_SCHEMA:
+            raise Invalid(f"schema {self.schema} is not {FILTERS_SCHEMA}")
+
+
+def filters_record(category: Category, min_dim_product: float | None, written_by: str) -> CategoryFilters:
+    """The ``filters.json`` of a run over ``category`` (its exclude file read for the digest)."""
+    exclude = read_exclude(category.exclude) if category.exclude else None
+    return CategoryFilters(FILTERS_SCHEMA, category.name, written_by, category.min_mean_alpha, min_dim_product,
+                           exclude.path if exclude else None, exclude.digest if exclude else None, __version__)
+
+
+def write_filters(category_dir: Path, filters: CategoryFilters) -> None:
+    """Write (replace) the category's ``filters.json``."""
+    category_dir.mkdir(parents=True, exist_ok=True)
+    with fileio.atomic_path(category_dir / FILTERS_FILE) as partial:
+        partial.write_text(json.dumps(to_json(filters), indent=1), encoding="utf-8")
+
+
+def read_filters(category_dir: Path) -> CategoryFilters | None:
+    """The category's recorded filters; None for renders written before pgrf recorded them."""
+    path = category_dir / FILTERS_FILE
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise FormatError(f"{path}: unreadable ({type(error).__name__}); delete it and re-run pgrf render") from None
+    return from_json(CategoryFilters, data, str(path), "delete it and re-run pgrf render")

@@ -271,6 +271,7 @@ def import_renders(root: Path, category: Category, out: Path, *, copy: bool = Fa
     category_dir = out / category.name
     category_dir.mkdir(parents=True, exist_ok=True)
     fileio.remove_stale_work(category_dir)
+    records.write_filters(category_dir, records.filters_record(category, None, "pgrf import epigraf-renders"))
     start = time.monotonic()
     found = scan(root, category, category_dir, copy)
     outcome = ImportOutcome(problems=list(found.problems), collections=found.collections)

@@ -1,7 +1,7 @@
 """``pgrf pack``: finished renders → shuffled WebDataset shards, ``index.parquet`` and ``dataset.json``.
 
 Every view becomes a sample ``<model_id>_v<view>`` (plus ``_m`` for its mirrored copy, whose image is
-flipped and whose camera is ``S · c2w · F``, DESIGN.md §1). The shard plan (pgrf.pipeline.plan) fixes
+flipped and whose camera is ``S · c2w · F``, docs/cameras.md). The shard plan (pgrf.pipeline.plan) fixes
 every shard's samples from the inputs and the seed; shards are written in parallel by worker
 processes, each under a temporary name renamed when complete, and journaled in ``.pack-journal.jsonl``
 so a re-run after an interruption keeps the finished shards and writes only the rest.
@@ -14,13 +14,14 @@ import queue
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -32,12 +33,13 @@ from rich.progress import (
 from pgrf import __version__, fileio
 from pgrf.config import Config
 from pgrf.errors import PgrfError
+from pgrf.formats import manifest
 from pgrf.formats import renders as records
 from pgrf.formats.card import CARD_SCHEMA, CameraModel, Counts, DatasetCard, Filters, ShardEntry, SkippedBad, write_card
-from pgrf.formats.exclude import ExcludeList, read_exclude
 from pgrf.formats.renders import Cameras, Status
 from pgrf.formats.shards import INDEX_FILE, SampleMeta, ShardRecord, index_row
 from pgrf.pipeline.encode import EncodeSettings, encode_shard
+from pgrf.pipeline.filters import AppliedFilters, category_filters
 from pgrf.pipeline.options import PackOptions
 from pgrf.pipeline.plan import Sample, ShardPlan, plan_shards
 from pgrf.pipeline.shards import sha256
@@ -45,24 +47,26 @@ from pgrf.pipeline.shards import sha256
 
 @dataclass
 class Collected:
-    """The samples of the included models, class names, and what the filters removed."""
+    """The samples of the included models, class names, what the filters removed, and lines the user should see."""
 
     samples: list[Sample]
     classes: list[str]
     models: int
     removed: dict[str, int]
     thresholds: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
 
 
 def collect(render_dirs: list[Path], config: Config, options: PackOptions) -> Collected:
     """Read every finished model of the render folders; leave out excluded and sparse models; number the classes.
 
-    ``exclude`` counts the models the categories' exclude files name now (finished ones are left out) and those
-    the render log says were excluded and never rendered."""
+    Each category's filters are decided by ``pipeline.filters.category_filters``. ``exclude`` counts the models the
+    categories' exclude files name now (finished ones are left out) and those the render log says were excluded and
+    never rendered."""
     included: list[tuple[Path, Cameras]] = []
     removed = {"min_mean_alpha": 0, "min_dim_product": 0, "exclude": 0}
-    excludes = {name: read_exclude(c.exclude) for name, c in config.categories.items() if c.exclude}
-    thresholds: dict[str, Any] = {"min_mean_alpha": {}, "min_dim_product": config.render.min_dim_product, "exclude": {}}
+    thresholds: dict[str, Any] = {"min_mean_alpha": {}, "min_dim_product": {}, "exclude": {}}
+    notes: list[str] = []
     seen: dict[str, Path] = {}
     for category_dir in render_dirs:
         if not category_dir.is_dir():
@@ -73,16 +77,21 @@ def collect(render_dirs: list[Path], config: Config, options: PackOptions) -> Co
         log = records.latest_status(records.read_records(category_dir))
         removed["min_dim_product"] += sum(1 for r in log.values() if r.status is Status.SKIPPED_SMALL)
         removed["exclude"] += sum(1 for r in log.values() if r.status is Status.EXCLUDED and r.model_id not in finished)
+        decided: dict[str, AppliedFilters] = {}
         for model_id, model_dir in finished.items():
             doc = records.read_cameras(model_dir)
-            if doc.category in excludes:
-                thresholds["exclude"][doc.category] = excludes[doc.category].path
-            if _excluded(excludes.get(doc.category), doc):
+            if doc.category not in decided:
+                decided[doc.category] = filters = category_filters(category_dir, doc.category, config, options.min_mean_alpha)
+                notes += [filters.note] if filters.note else []
+                thresholds["min_mean_alpha"][doc.category] = filters.min_mean_alpha or 0.0
+                thresholds["min_dim_product"][doc.category] = filters.min_dim_product
+                if filters.exclude:
+                    thresholds["exclude"][doc.category] = filters.exclude.path
+            filters = decided[doc.category]
+            if filters.exclude and filters.exclude.matches(doc.model_id, doc.asset_id):
                 removed["exclude"] += 1
                 continue
-            threshold = config.min_mean_alpha(doc.category, options.min_mean_alpha)
-            thresholds["min_mean_alpha"][doc.category] = threshold
-            if doc.mean_alpha < threshold:
+            if doc.mean_alpha < (filters.min_mean_alpha or 0.0):
                 removed["min_mean_alpha"] += 1
                 continue
             if model_id in seen:
@@ -94,11 +103,7 @@ def collect(render_dirs: list[Path], config: Config, options: PackOptions) -> Co
         raise PgrfError(f"the renders use different camera models (radius, fov): {sorted(cameras)}; pack them separately")
     classes = sorted({doc.class_name for _, doc in included})
     samples = [s for model_dir, doc in included for s in _samples(model_dir, doc, classes.index(doc.class_name), options)]
-    return Collected(samples, classes, len(included), removed, thresholds)
-
-
-def _excluded(rejected: ExcludeList | None, doc: Cameras) -> bool:
-    return rejected is not None and rejected.matches(doc.model_id, doc.asset_id)
+    return Collected(samples, classes, len(included), removed, thresholds, notes)
 
 
 def _samples(model_dir: Path, doc: Cameras, class_index: int, options: PackOptions) -> list[Sample]:
@@ -114,9 +119,26 @@ def _samples(model_dir: Path, doc: Cameras, class_index: int, options: PackOptio
     return samples
 
 
+def default_render_dirs(root: Path) -> list[Path]:
+    """The category folder to pack when none is given: ``root`` (``renders/``) itself or its one category; several
+    are a one-line error listing them, never one dataset of all."""
+    found = manifest.categories(root) if root.is_dir() else []
+    if not found:
+        raise PgrfError(f"no renders given and no category folder in {root}/; give renders/<category> folders "
+                        "written by pgrf render, e.g. pgrf pack renders/plants --out shards/plants")
+    if len(found) > 1:
+        names = ", ".join(f.name for f in found)
+        raise PgrfError(f"{root}/ holds {len(found)} categories ({names}); pack one, e.g. pgrf pack {found[0]} "
+                        f"--out shards/{found[0].name}, or name several to pack them into one dataset")
+    return found
+
+
 def pack(render_dirs: list[Path], out: Path, config: Config, options: PackOptions, console: Console | None = None) -> DatasetCard:
     """Write shards, index and card to ``out`` (resuming an interrupted run); returns the card."""
+    console = console or Console(stderr=True)
     collected = collect(render_dirs, config, options)
+    for note in collected.notes:
+        console.print(f"[yellow]note[/yellow] {escape(note)}", highlight=False)
     if not collected.samples:
         raise PgrfError("every model was filtered out (min_mean_alpha); nothing to pack")
     return write_dataset(collected, out, options, [str(d) for d in render_dirs], console)

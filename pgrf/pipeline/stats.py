@@ -31,11 +31,13 @@ from scipy import stats as scipy_stats
 from pgrf.cameras import POLE_EPS
 from pgrf.config import Config
 from pgrf.errors import PgrfError
+from pgrf.formats import manifest
 from pgrf.formats import renders as records
 from pgrf.formats.card import CARD_FILE, read_card
 from pgrf.formats.manifest import MANIFEST_FILE, MANIFEST_SCHEMA
 from pgrf.formats.renders import Status
 from pgrf.formats.shards import INDEX_FILE
+from pgrf.pipeline.filters import category_filters
 
 ANGLE_BINS = 36
 ALPHA_BINS = 40
@@ -151,8 +153,8 @@ class _Views:
 def compute_stats(path: Path, config: Config | None = None, min_mean_alpha: float | None = None) -> StatsResult:
     """Statistics of a shards folder, a ``renders/<category>`` folder or a ``renders/`` root.
 
-    For renders, ``min_mean_alpha`` (or else the category's value in ``config``, else 0) decides which
-    finished models count, as in ``pgrf pack``; shards carry their own filter record.
+    For renders, each category's filters (``pipeline.filters``, ``min_mean_alpha`` replacing the threshold) decide
+    which finished models count, as in ``pgrf pack``; shards carry their own filter record.
     """
     path = Path(path)
     if not path.exists():
@@ -161,17 +163,11 @@ def compute_stats(path: Path, config: Config | None = None, min_mean_alpha: floa
         raise PgrfError(f"{path}: not a folder; give a shards folder (dataset.json + index.parquet) or a renders folder")
     if (path / CARD_FILE).is_file() or (path / INDEX_FILE).is_file():
         return _shard_stats(path)
-    if _is_category(path):
-        return _render_stats(path, [path], config, min_mean_alpha)
-    categories = [p for p in sorted(path.iterdir()) if p.is_dir() and not p.name.startswith(".") and _is_category(p)]
-    if categories:
-        return _render_stats(path, categories, config, min_mean_alpha)
+    found = manifest.categories(path)
+    if found:
+        return _render_stats(path, found, config, min_mean_alpha)
     raise PgrfError(f"{path}: neither a shards folder (dataset.json + index.parquet) nor a renders folder "
                     "(model folders with cameras.json); give what pgrf pack or pgrf render wrote")
-
-
-def _is_category(path: Path) -> bool:
-    return bool(records.finished_models(path)) or (path / records.LOG_FILE).is_file() or (path / MANIFEST_FILE).is_file()
 
 
 def _shard_stats(path: Path) -> StatsResult:
@@ -200,7 +196,7 @@ def _shard_stats(path: Path) -> StatsResult:
 
 
 def _render_stats(path: Path, category_dirs: list[Path], config: Config | None, min_mean_alpha: float | None) -> StatsResult:
-    parts, thresholds, status = [], {}, Counter()
+    parts, thresholds, limits, notes, status = [], {}, {}, [], Counter()
     resolutions: set[int] = set()
     excluded = 0  # models the render log says an exclude file named (never rendered)
     for category_dir in category_dirs:
@@ -212,8 +208,10 @@ def _render_stats(path: Path, category_dirs: list[Path], config: Config | None, 
             parts.append(table)
             resolutions.update(int(r) for r in np.unique(table.column("resolution").to_numpy()))
             for category in np.unique(table.column("category").to_numpy(zero_copy_only=False)):
-                thresholds[str(category)] = (config.min_mean_alpha(str(category), min_mean_alpha) if config
-                                             else min_mean_alpha or 0.0)
+                filters = category_filters(category_dir, str(category), config, min_mean_alpha)
+                thresholds[str(category)] = filters.min_mean_alpha or 0.0
+                limits[str(category)] = filters.min_dim_product
+                notes += [filters.note] if filters.note else []
     if not parts:
         raise PgrfError(f"{path}: no finished models (model folders with cameras.json); run pgrf render first")
     table = pa.concat_tables(parts)
@@ -228,12 +226,12 @@ def _render_stats(path: Path, category_dirs: list[Path], config: Config | None, 
     sparse = len(np.unique(col["model_id"][~keep]))
     small = status.get(Status.SKIPPED_SMALL, 0)
     filters = [FilterStat("min_mean_alpha", thresholds, sparse),
-               FilterStat("min_dim_product", config.render.min_dim_product if config else None, small),
+               FilterStat("min_dim_product", limits, small),
                FilterStat("exclude", None, excluded)]
     result = _summarise(path, "renders", views, sorted(resolutions), filters)
     result.images_with_mirrors, result.mirrored = 2 * result.images, False
     result.render_status = dict(sorted(status.items()))
-    result.notes.append("renders: images_with_mirrors is what pgrf pack --mirror would write (2 × unique views)")
+    result.notes += [*notes, "renders: images_with_mirrors is what pgrf pack --mirror would write (2 × unique views)"]
     return result
 
 

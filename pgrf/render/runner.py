@@ -137,6 +137,8 @@ class Runner:
     def run(self, plan: Plan) -> Outcome:
         self.category_dir.mkdir(parents=True, exist_ok=True)
         fileio.remove_stale_work(self.category_dir)
+        records.write_filters(self.category_dir, records.filters_record(self.category, self.settings.min_dim_product,
+                                                                        "pgrf render"))
         start = time.monotonic()
         for spec in plan.unusable:
             self._log(spec, RenderRecord(spec.model_id, Status.FAILED, reason="; ".join(spec.problems), seconds=0.0))

@@ -20,7 +20,7 @@ from rich.console import Console
 from pgrf import fileio
 from pgrf.config import Config
 from pgrf.errors import PgrfError
-from pgrf.formats import renders as records
+from pgrf.formats import manifest
 from pgrf.formats.card import CARD_FILE
 from pgrf.formats.shards import INDEX_FILE
 from pgrf.review.page import THUMBS_DIR, Page, ReviewOptions, kept_entries, write_page
@@ -44,14 +44,9 @@ class ReviewResult:
     seconds: float
 
 
-def is_category(path: Path) -> bool:
-    """A ``renders/<category>`` folder: it holds finished models or a render log."""
-    return bool(records.finished_models(path)) or (path / records.LOG_FILE).is_file()
-
-
 def review(path: Path, out: Path, config: Config | None, options: ReviewOptions, console: Console | None = None) -> ReviewResult:
-    """Write the gallery of ``path`` to ``out``; ``config`` gives renders their thresholds and exclude files (None: the
-    render logs' word)."""
+    """Write the gallery of ``path`` to ``out``; renders are judged by the filters ``pipeline.filters`` decides
+    (``config`` None: no config file)."""
     start = time.perf_counter()
     console = console or Console(stderr=True)
     path = Path(path)
@@ -63,8 +58,7 @@ def review(path: Path, out: Path, config: Config | None, options: ReviewOptions,
     if (path / CARD_FILE).is_file() or (path / INDEX_FILE).is_file():
         kind, built = "shards", shard_cards(path, out, options, console)
     else:
-        categories = [path] if is_category(path) else [p for p in sorted(path.iterdir())
-                                                       if p.is_dir() and not p.name.startswith(".") and is_category(p)]
+        categories = manifest.categories(path)
         if not categories:
             raise PgrfError(f"{path}: neither a shard folder (dataset.json + index.parquet) nor a renders folder (model folders "
                             "with cameras.json, or a render-log.jsonl); give what pgrf pack or pgrf render wrote")

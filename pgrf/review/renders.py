@@ -2,11 +2,11 @@
 ``pgrf pack`` would give it now and why.
 
 A finished model is ``excluded`` when its category's exclude file names it, ``sparse`` when its mean alpha
-is below the category's ``min_mean_alpha`` (both left out of packs), else ``rendered``; without a config
-the render log's word is taken. A model that was never finished shows its latest log record
-(``skipped_small``, ``failed``, ``timeout``, ``excluded``) and the reason. What each finished model's
-``cameras.json`` says and its thumbnail are cached in the review folder, keyed by the file's size and
-mtime, so a re-run reads and draws only new or re-rendered models.
+is below the category's ``min_mean_alpha`` (both left out of packs), else ``rendered``, by the filters
+``pipeline.filters`` decides; where no threshold is known the render log's word is taken. A model that was
+never finished shows its latest log record (``skipped_small``, ``failed``, ``timeout``, ``excluded``) and the
+reason. What each finished model's ``cameras.json`` says and its thumbnail are cached in the review folder,
+keyed by the file's size and mtime, so a re-run reads and draws only new or re-rendered models.
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ from rich.console import Console
 from pgrf.config import Config
 from pgrf.fileio import atomic_path
 from pgrf.formats import renders as records
-from pgrf.formats.exclude import ExcludeList, read_exclude
+from pgrf.formats.exclude import ExcludeList
 from pgrf.formats.renders import RenderRecord, Status
 from pgrf.formats.schema import FormatError, from_json, to_json
+from pgrf.pipeline.filters import AppliedFilters, category_filters
 from pgrf.pipeline.parallel import run_parallel
 from pgrf.review.page import THUMBS_DIR, Card, Cards, ReviewOptions
 from pgrf.review.thumbs import KEPT, THUMB_VERSION, pick_views, strip_thumbnail, thumb_name
@@ -125,10 +126,9 @@ def render_cards(category_dirs: list[Path], out: Path, config: Config | None, op
     cards, summary, judge = [], [], _Judge(config, options)
     for category_dir, models in finished.items():
         cards += _category(category_dir, models, facts, judge)
-        summary += judge.summary(category_dir.name)
+        summary += judge.summary(category_dir)
     made = sum(1 for model_dir in fresh if facts[model_dir].thumb)
-    excludes = {category: rejected for category, rejected in judge.excludes.items() if rejected}
-    return Cards(cards, summary, made, cached + len(jobs) - len(fresh), excludes)
+    return Cards(cards, summary, made, cached + len(jobs) - len(fresh), judge.excludes)
 
 
 def _category(category_dir: Path, models: dict[str, Path], facts: dict[Path, ModelFacts], judge: _Judge) -> list[Card]:
@@ -142,7 +142,7 @@ def _category(category_dir: Path, models: dict[str, Path], facts: dict[Path, Mod
             cards.append(Card(model_id, folder, "", UNREADABLE, found.error))
             continue
         category = found.category or folder
-        status, why = judge.finished(model_id, found, record, category)
+        status, why = judge.finished(category_dir, model_id, found, record, category)
         notes = [why] if why else []
         if record and record.status.error:
             notes.append(f"latest attempt {record.status}: {record.reason or 'no reason logged'} (the earlier render on disk is used)")
@@ -153,7 +153,7 @@ def _category(category_dir: Path, models: dict[str, Path], facts: dict[Path, Mod
     for model_id, record in log.items():
         if model_id not in models:
             category = record.category or folder
-            why, selected = judge.unfinished(record, category)
+            why, selected = judge.unfinished(category_dir, record, category)
             dims = record.normalisation.dims_product if record.normalisation else None
             cards.append(Card(model_id, category, "", str(record.status), why, selected, record.asset_id,
                               mean_alpha=record.mean_alpha, dims_product=dims))
@@ -161,28 +161,30 @@ def _category(category_dir: Path, models: dict[str, Path], facts: dict[Path, Mod
 
 
 class _Judge:
-    """What pgrf pack (and the next pgrf render) would do with a model, under the config's thresholds and exclude files."""
+    """What pgrf pack (and the next pgrf render) would do with a model, under each category's filters
+    (``pipeline.filters.category_filters``)."""
 
     def __init__(self, config: Config | None, options: ReviewOptions) -> None:
         self.config, self.options = config, options
-        self.excludes: dict[str, ExcludeList | None] = {}
+        self.decided: dict[tuple[Path, str], AppliedFilters] = {}
 
-    def exclude(self, category: str) -> ExcludeList | None:
-        if category not in self.excludes:
-            entry = self.config.categories.get(category) if self.config else None
-            self.excludes[category] = read_exclude(entry.exclude) if entry and entry.exclude else None
-        return self.excludes[category]
+    def filters(self, category_dir: Path, category: str) -> AppliedFilters:
+        if (category_dir, category) not in self.decided:
+            self.decided[category_dir, category] = category_filters(category_dir, category, self.config,
+                                                                    self.options.min_mean_alpha)
+        return self.decided[category_dir, category]
 
-    def threshold(self, category: str) -> float | None:
-        if self.config:
-            return self.config.min_mean_alpha(category, self.options.min_mean_alpha)
-        return self.options.min_mean_alpha
+    @property
+    def excludes(self) -> dict[str, ExcludeList]:
+        """The exclude list of each category that has one."""
+        return {category: f.exclude for (_, category), f in self.decided.items() if f.exclude}
 
-    def finished(self, model_id: str, found: ModelFacts, record: RenderRecord | None, category: str) -> tuple[Status, str]:
-        rejected = self.exclude(category)
+    def finished(self, category_dir: Path, model_id: str, found: ModelFacts, record: RenderRecord | None,
+                 category: str) -> tuple[Status, str]:
+        filters = self.filters(category_dir, category)
+        rejected, threshold = filters.exclude, filters.min_mean_alpha
         if rejected and rejected.matches(model_id, found.asset_id):
             return Status.EXCLUDED, f"named by the exclude file {rejected.path}: pgrf pack leaves it out"
-        threshold = self.threshold(category)
         if threshold is not None:
             if found.mean_alpha < threshold:
                 return Status.SPARSE, f"mean alpha {found.mean_alpha:.4f} < min_mean_alpha {threshold:g}: pgrf pack leaves it out"
@@ -193,32 +195,37 @@ class _Judge:
             return Status.EXCLUDED, "logged as excluded by the category's exclude file"
         return Status.RENDERED, ""
 
-    def unfinished(self, record: RenderRecord, category: str) -> tuple[str, bool]:
+    def unfinished(self, category_dir: Path, record: RenderRecord, category: str) -> tuple[str, bool]:
         """Why a model has no finished folder, and whether it starts in the exclude list."""
+        filters = self.filters(category_dir, category)
         status = record.status
         if status is Status.EXCLUDED:
-            rejected = self.exclude(category)
+            rejected = filters.exclude
             named = rejected is None or rejected.matches(record.model_id, record.asset_id or "")
             why = "named by the category's exclude file: not rendered"
             return (why if named else "excluded when rendered, but the exclude file no longer names it: the next pgrf render "
                     "renders it"), named
         if status is Status.SKIPPED_SMALL:
             dims = record.normalisation.dims_product if record.normalisation else float("nan")
-            if self.config is None:
+            limit = filters.min_dim_product
+            if limit is None:
                 return f"dims product {dims:.3g} below min_dim_product when rendered: not rendered", False
-            limit = self.config.render.min_dim_product
-            if record.too_small_for(self.config.render):
+            if record.normalisation is not None and record.normalisation.dims_product < limit:
                 return f"dims product {dims:.3g} < min_dim_product {limit:g}: not rendered", False
             return f"dims product {dims:.3g} is not below min_dim_product {limit:g} now: the next pgrf render renders it", False
         if status.error:
             return f"{record.reason or 'no reason logged'} (attempt {record.attempt or 1}; the next pgrf render retries it)", False
         return f"logged as {status}, but its folder is not on disk (pgrf render --force renders it again)", False
 
-    def summary(self, folder: str) -> list[list[str]]:
-        threshold = self.threshold(folder)
-        rejected = self.exclude(folder)
-        rows = [[f"{folder}: min_mean_alpha", "the render log's word" if threshold is None else f"{threshold:g}"],
-                [f"{folder}: exclude file", rejected.path if rejected else "none"]]
-        if self.config:
-            rows.append([f"{folder}: min_dim_product", f"{self.config.render.min_dim_product:g}"])
+    def summary(self, category_dir: Path) -> list[list[str]]:
+        folder = category_dir.name
+        decided = [f for (d, _), f in self.decided.items() if d == category_dir] or [self.filters(category_dir, folder)]
+        rows = []
+        for filters in decided:
+            threshold = filters.min_mean_alpha
+            rows += [[f"{folder}: min_mean_alpha", "the render log's word" if threshold is None else f"{threshold:g}"],
+                     [f"{folder}: exclude file", filters.exclude.path if filters.exclude else "none"]]
+            if filters.min_dim_product is not None:
+                rows.append([f"{folder}: min_dim_product", f"{filters.min_dim_product:g}"])
+            rows.append([f"{folder}: filters from", filters.source])
         return rows

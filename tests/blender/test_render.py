@@ -97,6 +97,9 @@ def test_filters_and_faults_are_logged(rendered) -> None:
     for record in list(plants.values()) + list(food.values()):
         assert {"status", "reason", "seconds", "attempt"} <= set(record)
     assert "failed xcorrupt" in " ".join(result.stderr.split())
+    recorded = records.read_filters(out / "sample-plants")  # what pack, stats and review apply without a config
+    assert recorded is not None and (recorded.written_by, recorded.min_mean_alpha, recorded.min_dim_product) == (
+        "pgrf render", 0.03, 2.0)
 
 
 def test_manifest_has_one_row_per_view_of_every_finished_model(rendered) -> None:
@@ -314,4 +317,5 @@ def test_pack_reads_real_renders_and_leaves_out_sparse_models(rendered, tmp_path
     assert card["counts"]["models"] == len(finished) - 1  # the sparse twigs are left out
     assert card["counts"]["samples"] == 2 * 3 * card["counts"]["models"]
     assert card["filters"]["removed_models"] == {"min_mean_alpha": 1, "min_dim_product": 1, "exclude": 0}
+    assert card["filters"]["thresholds"]["min_mean_alpha"] == {"sample-plants": 0.03, "sample-food": 0.0}  # as recorded
     assert "sword fern" in card["class_names"] and "mushroom" in card["class_names"]

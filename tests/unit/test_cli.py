@@ -16,6 +16,7 @@ from pgrf.config import load_config
 from pgrf.devices import check_device_name
 from pgrf.errors import PgrfError
 from pgrf.pipeline.pack import PackOptions
+from pgrf.pipeline.synthetic import fake_renders
 from pgrf.runtime import resolve_device
 from pgrf.train.options import TrainOptions
 from tests.helpers import CONFIG, run_pgrf
@@ -81,3 +82,27 @@ def test_device_names() -> None:
 def test_bad_train_device_is_one_line(tmp_path: Path) -> None:
     result = run_pgrf("train", "--shards", str(tmp_path), "--device", "gpu")
     assert result.returncode == 2 and result.stderr.strip() == "error: unknown device 'gpu'; use auto, cpu, cuda or cuda:N"
+
+
+def test_every_command_after_render_runs_in_a_folder_without_assets_toml(tmp_path: Path) -> None:
+    fake_renders(tmp_path / "renders", "plants", {"a_var1": 0.4, "b_var1": 0.5, "thin_var1": 0.01}, recorded_alpha=None)
+    packed = run_pgrf("pack", "--out", "shards", "--resolution", "16", cwd=tmp_path)  # no RENDERS: ./renders' category
+    assert packed.returncode == 0, packed.stderr
+    assert "renders/plants records no filters" in " ".join(packed.stderr.split())  # older renders: announced defaults
+    assert "filters removed 1 sparse" in packed.stdout  # the shipped plants' min_mean_alpha 0.03 left out thin_var1
+    for command in (["stats", "shards"], ["stats", "renders"], ["verify", "shards"], ["export", "shards", "--out", "d.zip"],
+                    ["review", "renders", "--out", "review"], ["import", "zip", "d.zip", "--out", "again"],
+                    ["train", "--shards", "shards", "--dry-run", "--preset", "tiny", "--device", "cpu"]):
+        result = run_pgrf(*command, cwd=tmp_path)
+        assert result.returncode == 0, (command, result.stderr[-600:])
+    assert not (tmp_path / "assets.toml").exists() and (tmp_path / "runs" / "plants-tiny" / "config.json").is_file()
+
+
+def test_pack_without_renders_names_the_categories_it_could_pack(tmp_path: Path) -> None:
+    assert "no category folder in renders/" in run_pgrf("pack", cwd=tmp_path).stderr
+    for category in ("food", "plants"):
+        fake_renders(tmp_path / "renders", category, {f"{category}_var1": 0.4})
+    result = run_pgrf("pack", "--out", "shards", cwd=tmp_path)
+    message = " ".join(result.stderr.split())
+    assert result.returncode == 2 and "renders/ holds 2 categories (food, plants); pack one" in message
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "shards").exists()

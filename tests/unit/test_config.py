@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pgrf.config import STUDIO_LIGHTS, RenderSettings, hdri_file, load_config, with_overrides
+from pgrf.config import CONFIG_ENV, STUDIO_LIGHTS, RenderSettings, hdri_file, load_config, shipped_config, with_overrides
 from pgrf.errors import PgrfError
 from tests.helpers import CONFIG, run_pgrf
 
@@ -164,18 +164,45 @@ def test_cli_error_keeps_brackets_of_the_fix() -> None:
     assert "no category 'nope'" in result.stderr and "add [categories.nope]" in result.stderr.replace("\n", " ")
 
 
-def test_min_mean_alpha_override_then_category_then_zero() -> None:
-    cfg = load_config(CONFIG)
-    assert cfg.min_mean_alpha("plants", None) == 0.03
-    assert cfg.min_mean_alpha("plants", 0.2) == 0.2
-    assert cfg.min_mean_alpha("plants", 0.0) == 0.0
-    assert cfg.min_mean_alpha("no-such-category", None) == 0.0
-    assert cfg.min_mean_alpha("no-such-category", 0.1) == 0.1
-
-
 def test_hdri_flag_with_a_bad_name_stops_render_with_one_line() -> None:
     result = run_pgrf("render", "--category", "plants", "--config", str(CONFIG), "--hdri", "moon")
     assert result.returncode == 2
     message = " ".join(result.stderr.split())
     assert "key 'render.hdri' is 'moon', which is no studio light; valid names: studio, city, courtyard" in message
     assert "Traceback" not in result.stderr
+
+
+def test_without_a_config_file_the_shipped_default_applies_from_the_working_folder(tmp_path: Path,
+                                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(CONFIG_ENV, raising=False)
+    cfg = load_config()
+    assert cfg.shipped and cfg.path == shipped_config() and cfg.base == tmp_path
+    assert cfg.categories.keys() == load_config(CONFIG).categories.keys() >= {"plants", "food", "sample-plants"}
+    (tmp_path / "sample-library").mkdir()
+    assert cfg.library_root(cfg.category("sample-plants")) == tmp_path / "sample-library"  # relative to the working folder
+    given = load_config(CONFIG)  # the same file given by path: relative to its own folder
+    assert not given.shipped and given.base == CONFIG.parent
+    with pytest.raises(PgrfError, match=r"config file nope.toml \(from --config\) not found; .*pgrf config init"):
+        load_config("nope.toml")
+    monkeypatch.setenv(CONFIG_ENV, str(tmp_path / "gone.toml"))
+    with pytest.raises(PgrfError, match=r"gone.toml \(from \$PGRF_CONFIG\) not found"):
+        load_config()
+
+
+def test_config_init_writes_the_shipped_file_and_show_says_where_each_value_came_from(tmp_path: Path) -> None:
+    assert run_pgrf("config", "init", cwd=tmp_path).returncode == 0
+    assert (tmp_path / "assets.toml").read_text() == shipped_config().read_text()
+    again = run_pgrf("config", "init", cwd=tmp_path)
+    assert again.returncode == 2 and "assets.toml exists; edit it, pass --force" in again.stderr
+    (tmp_path / "assets.toml").write_text('[render]\nviews = 8\n[categories.mine]\nmin_mean_alpha = 0.2\n')
+    shown = run_pgrf("config", "show", cwd=tmp_path)
+    assert shown.returncode == 0 and "found as ./assets.toml" in shown.stdout
+    rows = {key.strip(): (value.split("#")[0].strip(), value.split("#")[1].strip())
+            for key, value in (line.split(" = ", 1) for line in shown.stdout.splitlines() if " = " in line)}
+    assert rows["render.views"] == ("8", "assets.toml") and rows["render.samples"] == ("32", "built-in default")
+    assert rows["categories.mine.min_mean_alpha"] == ("0.2", "assets.toml") and "categories.plants.match" not in rows
+    assert rows["render.passes"] == ("[]", "built-in default") and rows["render.hdri"] == ('"studio"', "built-in default")
+    (tmp_path / "assets.toml").unlink()
+    shipped = run_pgrf("config", "show", cwd=tmp_path)
+    assert "found as the default pgrf ships" in shipped.stdout and "categories.plants.min_mean_alpha" in shipped.stdout
