@@ -12,7 +12,7 @@ patches from the Beta schedule at T/2:
 
 Batch 4 on CPU, 64 on CUDA. On CUDA it also reports s/kimg = 1000 × (G + 2·D) per image (one G step
 and a D step on real and fake patches; R1 and the loss are left out) and peak memory of each step;
-D runs under fp16 autocast there (TRAINER.md: mixed precision for D, G in fp32).
+D runs under fp16 autocast there (docs/training.md: mixed precision for D, G in fp32).
 
 ``--reference PATH`` (a checkout of github.com/universome/epigraf) adds a row per preset for the
 authors' networks built at the same sizes (``reference_networks``: channel bases and maxima, tri-plane

@@ -1,4 +1,4 @@
-"""The camera convention of pgrf, in one place (DESIGN.md §1).
+"""The camera convention of pgrf, in one place (docs/cameras.md).
 
 World frame: Blender's, right-handed, +Z up. A camera sits on a sphere of radius ``radius`` around
 the origin and looks at it with zero roll. ``yaw`` (φ) is the azimuth around +Z from +X towards +Y in

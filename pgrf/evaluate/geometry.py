@@ -2,7 +2,7 @@
 
 σ is the renderer's: softplus of the decoder's raw density at the tri-plane features, zero outside
 the normalised asset's box (``pgrf.model.volume``). Vertices are in the dataset's world frame
-(DESIGN.md §1: +Z up, the asset inside [-1, 1]³).
+(docs/cameras.md: +Z up, the asset inside [-1, 1]³).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The dataset card ``dataset.json`` of a shard folder (DESIGN.md §3), and the slice of it a trained
+"""The dataset card ``dataset.json`` of a shard folder (docs/formats.md), and the slice of it a trained
 generator keeps (``DatasetInfo``, stored in checkpoints)."""
 
 from __future__ import annotations

@@ -61,7 +61,7 @@ class Normalisation:
 
 @dataclass(frozen=True)
 class RenderedView:
-    """One view of a model: its file, camera (DESIGN.md §1) and alpha coverage."""
+    """One view of a model: its file, camera (docs/cameras.md) and alpha coverage."""
 
     index: int
     file: str

@@ -1,4 +1,4 @@
-"""The shard folder's samples (DESIGN.md §3): keys, members, each sample's json, index rows and the
+"""The shard folder's samples (docs/formats.md): keys, members, each sample's json, index rows and the
 pack journal, as typed contracts (pgrf.formats.schema). The dataset card is in ``pgrf.formats.card``."""
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def original_key(key: str) -> str:
 
 @dataclass(frozen=True)
 class SampleMeta:
-    """A sample's ``<key>.json`` member: where it comes from, its class and its camera (DESIGN.md §1)."""
+    """A sample's ``<key>.json`` member: where it comes from, its class and its camera (docs/cameras.md)."""
 
     model_id: str
     asset_id: str

@@ -1,4 +1,4 @@
-"""Model configurations: the paper's sizes and small ones for CPU runs and tests (TRAINER.md)."""
+"""Model configurations: the paper's sizes and small ones for CPU runs and tests (docs/training.md)."""
 
 from __future__ import annotations
 

@@ -1,2 +1,2 @@
-"""The pack stage (renders → WebDataset shards, index and dataset card, DESIGN.md §3), shard
+"""The pack stage (renders → WebDataset shards, index and dataset card, docs/formats.md), shard
 verification and export to StyleGAN-family zips."""

@@ -1,7 +1,7 @@
 """``pgrf export``: shards → a StyleGAN-family dataset zip (StyleGAN2-ADA, EG3D, EpiGRAF loaders).
 
 The zip is uncompressed (ZIP_STORED) and holds one PNG per sample, copied byte for byte from the
-shards, named ``<model_id>/<key>.png`` (the sample key of DESIGN.md §3, so every image traces back
+shards, named ``<model_id>/<key>.png`` (the sample key of docs/formats.md, so every image traces back
 to its shard sample and render), plus ``dataset.json`` at the root with
 
 - ``labels``: ``[[file, label], …]`` sorted by file, where label is either EG3D's 25-float camera

@@ -5,7 +5,7 @@ A shards folder is read from ``dataset.json`` + ``index.parquet``; a render cate
 a render root from each category under it. For renders the numbers are those ``pgrf pack`` would
 produce: finished models at or above the category's ``min_mean_alpha`` threshold.
 
-Camera angles follow DESIGN.md §1 (yaw = azimuth in [-π, π), pitch = polar angle from +Z in [0, π]).
+Camera angles follow docs/cameras.md (yaw = azimuth in [-π, π), pitch = polar angle from +Z in [0, π]).
 The uniform-sphere check is a one-sample Kolmogorov–Smirnov test of yaw against U[-π, π] and of
 cos(pitch) against U[-1, 1], on unique views only: a mirrored copy has yaw' = −yaw, so adding the
 mirrored copies would add dependent draws (and make any yaw distribution look symmetric).
@@ -277,7 +277,7 @@ def _summarise(path: Path, kind: str, views: _Views, resolutions: list[int], fil
     top = max(0.05, math.ceil(every.max() / 0.05) * 0.05)
     counts, edges = np.histogram(every, bins=ALPHA_BINS, range=(0.0, top))
     notes = [f"KS tests use the {len(yaw)} unique views; mirrored copies (yaw' = −yaw) are dependent draws and are left out",
-             (f"pitch is the polar angle from +Z (DESIGN.md §1), clamped to [{POLE_EPS:g}, π − {POLE_EPS:g}]; "
+             (f"pitch is the polar angle from +Z (docs/cameras.md), clamped to [{POLE_EPS:g}, π − {POLE_EPS:g}]; "
               "uniform on the sphere means cos(pitch) ~ U[-1, 1]")]
     if len(included) != len(every):
         notes.append(f"mean_alpha histogram covers all {len(every)} finished models, {len(included)} of them included")

@@ -1,1 +1,1 @@
-"""The patch-wise tri-plane NeRF GAN trainer (see TRAINER.md)."""
+"""The patch-wise tri-plane NeRF GAN trainer (docs/training.md)."""

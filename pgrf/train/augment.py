@@ -1,4 +1,4 @@
-"""StyleGAN2-ADA augmentation without x-flip, and the adaptive-p controller (TRAINER.md, ADA).
+"""StyleGAN2-ADA augmentation without x-flip, and the adaptive-p controller (docs/training.md, ADA).
 
 The pipeline is StyleGAN2-ADA's "bgc" set minus x-flip (horizontal flips come only from dataset
 mirroring, where the camera is mirrored too): 90° rotations, integer translation, isotropic scaling,

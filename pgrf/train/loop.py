@@ -1,4 +1,4 @@
-"""``pgrf train``: the patch-wise GAN training loop over the shards (TRAINER.md).
+"""``pgrf train``: the patch-wise GAN training loop over the shards (docs/training.md).
 
 One step, as the reference (universome/epigraf): G renders r×r patches (s, δx, δy) of fake views from
 fresh z, cameras and patches and minimises the non-saturating loss of D's view of them; then the updated G

@@ -1,4 +1,4 @@
-"""GAN losses and the small pieces of StyleGAN2 optimisation the loop needs (TRAINER.md).
+"""GAN losses and the small pieces of StyleGAN2 optimisation the loop needs (docs/training.md).
 
 - Non-saturating logistic loss: G minimises softplus(−D(G(z))); D minimises softplus(D(fake)) + softplus(−D(real)).
 - R1 = ‖∇ₓ D(x)‖² on real patches, weighted γ/2, applied lazily every ``interval`` D steps and multiplied

@@ -1,4 +1,4 @@
-"""Everything ``pgrf train`` can be told, with the defaults of TRAINER.md."""
+"""Everything ``pgrf train`` can be told, with the defaults of docs/training.md."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Bridge libraries as they are (issue 13): each pattern of tests/libraries/bridge_assets.py is discovered,
+"""Bridge libraries as they are: each pattern of tests/libraries/bridge_assets.py is discovered,
 and a multi-object FBX with split_objects renders one normalised model per object."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The camera convention (DESIGN.md §1) against Blender: its look-at and a render from a mirrored camera."""
+"""The camera convention (docs/cameras.md) against Blender: its look-at and a render from a mirrored camera."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The camera convention (DESIGN.md §1) in numpy; the checks against Blender are in tests/blender/test_cameras_blender.py."""
+"""The camera convention (docs/cameras.md) in numpy; the checks against Blender are in tests/blender/test_cameras_blender.py."""
 
 from __future__ import annotations
 

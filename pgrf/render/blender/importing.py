@@ -1,4 +1,4 @@
-"""Import model files into the scene and normalise them into [-1, 1]^3 (DESIGN.md §1).
+"""Import model files into the scene and normalise them into [-1, 1]^3 (docs/cameras.md).
 
 Runs only inside render worker processes (imports bpy).
 """
