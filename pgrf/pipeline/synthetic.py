@@ -9,22 +9,23 @@ import numpy as np
 from PIL import Image
 
 from pgrf import cameras
-from pgrf.config import Category, RenderSettings
+from pgrf.config import NO_HDRI, Category, RenderSettings
 from pgrf.formats import renders as records
 from pgrf.formats.catalog import ModelSpec
 
 
 def fake_renders(root: Path, category: str, models: dict[str, float], views: int = 3, resolution: int = 32,
-                 recorded_alpha: float | None = 0.0) -> Path:
+                 recorded_alpha: float | None = 0.0, hdri: str = NO_HDRI) -> Path:
     """Write ``root/category/<model>/`` for each model id → mean alpha; returns the category folder.
 
     Each view is a left-aligned opaque box (width set by the model's alpha, so it is asymmetric and a
     flip is visible) over a transparent background; classes alternate ``class0``/``class1``; the render
     log also records one model skipped by the size filter. ``filters.json`` records ``recorded_alpha`` as the
-    category's min_mean_alpha (None: no filters.json, as renders of pgrf versions before it was written).
+    category's min_mean_alpha (None: no filters.json, as renders of pgrf versions before it was written). ``hdri``
+    is the recorded world light (a studio light needs the render half's bpy wheel to be found).
     """
     category_dir = root / category
-    settings = RenderSettings(views=views, resolution=resolution)
+    settings = RenderSettings(views=views, resolution=resolution, hdri=hdri)
     if recorded_alpha is not None:
         records.write_filters(category_dir, records.filters_record(Category(category, min_mean_alpha=recorded_alpha),
                                                                    settings.min_dim_product, "pgrf render"))

@@ -9,7 +9,6 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-import meshopt
 import numpy as np
 
 ARRAY_BUFFER = 34962
@@ -98,6 +97,8 @@ class GltfBuilder:
         """The same document with every buffer view meshopt-encoded (no lossy filters) in the GLB chunk and an
         uncompressed fallback buffer that has no data, as gltfpack writes it. Indices in TRIANGLES mode come back
         with each triangle's vertices possibly rotated (winding kept), in INDICES mode exactly."""
+        import meshopt  # the render half's (not in the train-only environment)
+
         doc, plain = self.packed()
         compressed = bytearray()
         for view, data in zip(doc["bufferViews"], self.views):

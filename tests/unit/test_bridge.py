@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from pgrf.assets.discovery import discover
@@ -47,6 +48,7 @@ def test_write_exclude_reads_back(tmp_path: Path) -> None:
     assert read_exclude(path).patterns == ("a*", "b_var2")
 
 
+@pytest.mark.render
 def test_assets_list_json_and_exclude(tmp_path: Path) -> None:
     library = tmp_path / "library"
     _asset(library, "apple1", ["3d", "food", "fruit"], ["apple"])

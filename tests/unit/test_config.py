@@ -80,6 +80,7 @@ def test_cli_overrides_are_validated_like_the_file() -> None:
         with_overrides(settings, device="tpu")
 
 
+@pytest.mark.render
 def test_cli_reports_config_errors_without_traceback(tmp_path: Path) -> None:
     path = _write(tmp_path, "[render]\nsampels = 3\n")
     result = run_pgrf("assets", "list", "--category", "plants", "--config", str(path))
@@ -88,6 +89,7 @@ def test_cli_reports_config_errors_without_traceback(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr + result.stdout
 
 
+@pytest.mark.render
 def test_cli_reports_missing_library(tmp_path: Path) -> None:
     result = run_pgrf("render", "--category", "plants", "--config", str(CONFIG), "--library", str(tmp_path / "absent"))
     assert result.returncode == 2
@@ -109,6 +111,7 @@ def test_the_shipped_look_is_the_studio_light_without_dither() -> None:
     assert RenderSettings().hdri == "studio" and RenderSettings().dither == 0.0
 
 
+@pytest.mark.render
 @pytest.mark.parametrize("name", STUDIO_LIGHTS)
 def test_studio_lights_are_found_in_the_bpy_wheel(tmp_path: Path, name: str) -> None:
     render = load_config(_write(tmp_path, f"[render]\nhdri = '{name}'\nworld_rotation = 90\n")).render
@@ -158,12 +161,14 @@ def test_hdri_flag_takes_names_files_relative_to_the_working_folder_and_none(tmp
         with_overrides(settings, hdri="missing.hdr")
 
 
+@pytest.mark.render
 def test_cli_error_keeps_brackets_of_the_fix() -> None:
     result = run_pgrf("render", "--category", "nope", "--config", str(CONFIG))
     assert result.returncode == 2
     assert "no category 'nope'" in result.stderr and "add [categories.nope]" in result.stderr.replace("\n", " ")
 
 
+@pytest.mark.render
 def test_hdri_flag_with_a_bad_name_stops_render_with_one_line() -> None:
     result = run_pgrf("render", "--category", "plants", "--config", str(CONFIG), "--hdri", "moon")
     assert result.returncode == 2

@@ -19,6 +19,8 @@ from pgrf.formats import gltf
 from pgrf.render.blender import glb
 from tests.libraries.gltf_assets import GltfBuilder, box, fab_gltf, two_boxes, write_fab_zip
 
+pytestmark = pytest.mark.render
+
 PLANTS = Category(name="plants", source="fab", types=["3dplant"], match=["plant"])
 
 

@@ -7,15 +7,19 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from pgrf.config import RenderSettings, hdri_file
 from pgrf.formats import renders as records
 from pgrf.pipeline.synthetic import fake_renders
+
+pytestmark = pytest.mark.render
 
 LIGHTING_KEYS = ("hdri_file", "world_strength", "world_rotation", "dither")
 
 
 def _model(tmp_path: Path) -> Path:
-    return fake_renders(tmp_path, "plants", {"a_var1": 0.5}, views=2, resolution=16) / "a_var1"
+    return fake_renders(tmp_path, "plants", {"a_var1": 0.5}, views=2, resolution=16, hdri="studio") / "a_var1"
 
 
 def test_cameras_json_records_the_light_name_and_its_file(tmp_path: Path) -> None:

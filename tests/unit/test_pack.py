@@ -167,6 +167,7 @@ PINNED_SHARDS = ["056ee9b9772423b8fd7264bec00d33a936e614131e31986aa4cdf9ec4a3b77
 PINNED_INDEX = "f151580105c630974a27aaee1687043cba2391aeba9f2632d66aab4e1a3e97fb"
 
 
+@pytest.mark.pinned
 def test_a_small_pack_is_byte_identical_to_the_pinned_one(tmp_path: Path) -> None:
     """Shard and index bytes measured before the re-layering (pgrf 0.1.0): a refactor must not change them."""
     plants = fake_renders(tmp_path / "r", "plants", {"a_var1": 0.5, "b_var1": 0.3, "c_var2": 0.02}, views=3, resolution=32)
