@@ -45,6 +45,7 @@ from pgrf.config import Category, Config, RenderSettings, load_config, with_over
 from pgrf.formats.catalog import Catalog, ModelSpec
 from pgrf.formats.renders import view_file
 from pgrf.formats.schema import to_json
+from pgrf.render.options import RenderRun
 from pgrf.render.runner import Runner, plan
 
 REPO = Path(__file__).resolve().parent.parent
@@ -152,7 +153,7 @@ def run_ours(groups: list[tuple[Category, list[ModelSpec]]], settings: RenderSet
     for category, specs in groups:
         category_dir = out_dir / category.name
         catalog = Catalog(category=category.name, root="", models=specs)
-        todo = plan(catalog, category_dir, settings, force=True)
+        todo = plan(catalog, category_dir, settings, RenderRun(force=True))
         outcome = Runner(category, category_dir, settings, force=True, console=progress_console).run(todo)
         views += outcome.views
         log.extend(to_json(record) for record in outcome.records)  # the JSON of the render log, as the baseline reports

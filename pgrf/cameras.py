@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -208,7 +209,9 @@ def from_epigraf_angles(angles: list[float]) -> tuple[float, float]:
     return wrap_yaw(-float(angles[0])), float(angles[1])
 
 
-WORLDS = {"zup": np.eye(4), "yup": EPIGRAF_FROM_PGRF}
+World = Literal["zup", "yup"]
+"""The world of outside camera labels: pgrf's +Z up, or EG3D's +Y up."""
+WORLDS: dict[World, np.ndarray] = {"zup": np.eye(4), "yup": EPIGRAF_FROM_PGRF}
 """World frames a camera label can be written in, as the rotation from pgrf's world into them: ``zup`` is pgrf's own
 (+Z up, what ``pgrf export`` writes), ``yup`` the +Y-up frame of EG3D/EpiGRAF ((x, y, z) → (x, z, −y))."""
 

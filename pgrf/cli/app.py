@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import sys
-from collections.abc import Iterator
+import typing
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Optional, TypeVar
 
 import typer
 from rich.console import Console
@@ -14,6 +17,7 @@ from rich.markup import escape
 from typer.core import TyperCommand, TyperGroup
 
 from pgrf import __version__
+from pgrf.choices import literal_choices
 from pgrf.devices import DEVICE_CHOICES
 from pgrf.errors import PgrfError
 
@@ -68,9 +72,63 @@ app = App(help="Render 3D asset libraries into posed multi-view datasets (EpiGRA
 console = _console(stderr=False)
 errors = _console(stderr=True)
 
-ConfigOption = Annotated[Optional[Path], typer.Option("--config", help="Config file (default: $PGRF_CONFIG or ./assets.toml).")]
+ConfigOption = Annotated[Optional[Path], typer.Option("--config", help="Config file (default: $PGRF_CONFIG, else ./assets.toml, "
+                                                                          "else the one pgrf ships; see pgrf config show).")]
 LibraryOption = Annotated[Optional[str], typer.Option("--library", help="Library root; overrides the config and $PGRF_LIBRARY.")]
 DeviceOption = Annotated[str, typer.Option(help=f"{DEVICE_CHOICES}.")]
+
+
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., None])
+
+
+def with_options(cls: type, help: Mapping[str, str], *, flags: Mapping[str, tuple[str, ...]] | None = None,
+                 extra: Mapping[str, Mapping[str, Any]] | None = None, only: Collection[str] | None = None,
+                 overrides: Mapping[str, str] | None = None, types: Mapping[str, Any] | None = None,
+                 defaults: Mapping[str, Any] | None = None) -> Callable[[F], F]:
+    """A decorator giving a command one flag per field of the options dataclass ``cls`` (or the fields in ``only``),
+    after the command's own parameters; its ``**values`` receive them (``pick`` builds the dataclass back). ``flags``
+    names flags otherwise than ``--field-name``; ``extra`` gives more of ``typer.Option``'s arguments (``envvar``, …).
+
+    Each flag has the field's type (a ``Literal`` as plain text, which the dataclass checks in one line naming the
+    flag, ``pgrf.choices``; ``types`` may name another), default (or ``defaults[name]``) and ``help[name]``. ``overrides``: the fields are
+    settings of a config the flags override; each defaults to None ("the config's") and ``overrides[name]`` is the
+    config's value, shown in the help."""
+
+    def decorate(command: F) -> F:
+        own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.kind is not p.VAR_KEYWORD]
+        hints = typing.get_type_hints(cls)
+        added = []
+        for field in dataclasses.fields(cls):
+            if only is not None and field.name not in only:
+                continue
+            hint = (types or {}).get(field.name, hints[field.name])
+            if literal_choices(hint) is not None:
+                hint = Optional[str] if type(None) in typing.get_args(hint) else str
+            text = help[field.name]
+            if overrides is not None:
+                hint, default, text = Optional[hint], None, f"{text} {note(f'config: {overrides[field.name]}')}"
+            elif defaults and field.name in defaults:
+                default = defaults[field.name]
+            elif field.default is not dataclasses.MISSING:
+                default = field.default
+            elif field.default_factory is not dataclasses.MISSING:
+                default = field.default_factory()
+            else:
+                default = inspect.Parameter.empty
+            option = typer.Option(*(flags or {}).get(field.name, ()), help=text, **(extra or {}).get(field.name, {}))
+            added.append(inspect.Parameter(field.name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                                           annotation=Annotated[hint, option]))
+        command.__signature__ = inspect.Signature([*own, *added])  # type: ignore[attr-defined]
+        return command
+
+    return decorate
+
+
+def pick(cls: type[T], values: Mapping[str, Any], **fixed: Any) -> T:
+    """The options dataclass ``cls`` from the flags among ``values`` that are its fields (and ``fixed``)."""
+    names = {field.name for field in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    return cls(**{key: value for key, value in values.items() if key in names}, **fixed)
 
 
 def _version(value: bool) -> None:

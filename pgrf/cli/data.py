@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.markup import escape
 from rich.progress import Progress
 
-from pgrf.cli.app import ConfigOption, app, console, errors, interruptible, note
+from pgrf.cli.app import ConfigOption, app, console, errors, interruptible, note, with_options
 from pgrf.config import load_config
 from pgrf.pipeline.options import PackOptions
 
@@ -18,31 +18,35 @@ DEFAULT_RENDERS = Path("renders")
 """Where ``pgrf render`` writes by default, and so what ``pgrf pack`` packs when given no folder."""
 
 
+PACK_HELP = {
+    "resolution": "Square image size of the samples.",
+    "mirror": "Add a mirrored copy of every view.",
+    "background": "white | black.",
+    "samples_per_shard": "Samples per shard (the last may be short).",
+    "seed": "Shuffle seed.",
+    "name": f"Shard name prefix {note('default: the first render folder')}.",
+    "min_mean_alpha": f"Leave out models below this mean alpha {note('default: the filters of each category')}.",
+    "workers": "Processes writing shards (the output does not depend on it).",
+    "skip_bad": "Skip and count unreadable PNGs instead of stopping.",
+}
+"""The help of each ``PackOptions`` field (``pgrf import zip`` shares most of them)."""
+
+
 @app.command()
+@with_options(PackOptions, PACK_HELP)
 def pack(
     renders: Annotated[Optional[list[Path]], typer.Argument(help="renders/<category> folders written by pgrf render "
                                                                  f"{note('default: the category in ./renders')}.")] = None,
     out: Annotated[Path, typer.Option(help="Output folder for shards, index.parquet and dataset.json.")] = Path("shards"),
     config: ConfigOption = None,
-    resolution: Annotated[int, typer.Option(help="Square image size of the samples.")] = PackOptions.resolution,
-    mirror: Annotated[bool, typer.Option("--mirror/--no-mirror", help="Add a mirrored copy of every view.")] = PackOptions.mirror,
-    background: Annotated[str, typer.Option(help="white | black.")] = PackOptions.background,
-    samples_per_shard: Annotated[int, typer.Option(help="Samples per shard (the last may be short).")] = PackOptions.samples_per_shard,
-    seed: Annotated[int, typer.Option(help="Shuffle seed.")] = PackOptions.seed,
-    name: Annotated[Optional[str], typer.Option(help=f"Shard name prefix {note('default: the first category')}.")] = None,
-    min_mean_alpha: Annotated[Optional[float], typer.Option(help="Leave out models below this mean alpha "
-                                                                 f"{note('config: the category')}.")] = PackOptions.min_mean_alpha,
-    workers: Annotated[int, typer.Option(help="Processes writing shards (the output does not depend on it).")] = PackOptions.workers,
-    skip_bad: Annotated[bool, typer.Option(help="Skip and count unreadable PNGs instead of stopping.")] = PackOptions.skip_bad,
+    **values: Any,
 ) -> None:
     """Pack finished renders into shuffled WebDataset shards with an index and a dataset card (resumable)."""
     from pgrf.pipeline.pack import default_render_dirs
     from pgrf.pipeline.pack import pack as run_pack
 
     folders = renders or default_render_dirs(DEFAULT_RENDERS)
-    options = PackOptions(resolution=resolution, mirror=mirror, background=background, samples_per_shard=samples_per_shard,
-                          seed=seed, name=name or folders[0].name, min_mean_alpha=min_mean_alpha, workers=workers,
-                          skip_bad=skip_bad)
+    options = PackOptions(**values)
     with interruptible("finished shards are kept; run the same command again to write the rest"):
         card = run_pack(folders, out, load_config(config), options, console=errors)
     counts, removed = card.counts, card.filters.removed_models

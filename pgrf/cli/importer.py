@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.markup import escape
 
-from pgrf.cli.app import App, ConfigOption, app, console, errors, interruptible, note
+from pgrf.cli.app import App, ConfigOption, app, console, errors, interruptible, note, pick, with_options
+from pgrf.cli.data import PACK_HELP
 from pgrf.config import Category, load_config
+from pgrf.pipeline.import_zip import ZipOptions
 from pgrf.pipeline.options import PackOptions
 
 import_app = App(help="Import datasets made elsewhere: EpiGRAF's published renders, StyleGAN-family zips.",
@@ -53,32 +55,33 @@ def epigraf_renders(
                   f"{escape(str(out / category))}; {len(outcome.problems)} problems")
 
 
+ZIP_HELP = {
+    "labels": "auto | class | camera (EG3D's 25 floats) | none.",
+    "angles": "camera_angles convention: auto (pgrf when the zip came from pgrf export, else epigraf) | epigraf (the "
+              "authors' M-Plants/M-Food zips) | pgrf | none.",
+    "world": "The camera labels' world: zup (pgrf) | yup (EG3D).",
+    "radius": f"Camera distance {note('default: the zip, else 3.5')}.",
+    "fov": f"Full field of view, radians {note('default: the zip, else π/4')}.",
+    "category": f"Category of the samples {note('default: the zip name')}.",
+}
+ZIP_PACK = ("resolution", "mirror", "background", "samples_per_shard", "seed", "name", "workers")
+"""The PackOptions an import of a zip takes as flags (it always skips unreadable images; no filter applies)."""
+
+
 @import_app.command("zip")
+@with_options(PackOptions, {**PACK_HELP, "mirror": "Add a mirrored copy of every image.",
+                            "name": f"Shard name prefix {note('default: the zip name')}.",
+                            "workers": "Processes measuring alpha and writing shards."}, only=ZIP_PACK, defaults={"mirror": False})
+@with_options(ZipOptions, ZIP_HELP)
 def zip_command(
     dataset: Annotated[Path, typer.Argument(help="A StyleGAN-family dataset zip (StyleGAN2-ADA, EG3D, EpiGRAF, pgrf export).")],
     out: Annotated[Path, typer.Option(help="Output folder for shards, index.parquet and dataset.json.")] = Path("shards"),
-    labels: Annotated[str, typer.Option(help="auto | class | camera (EG3D's 25 floats) | none.")] = "auto",
-    angles: Annotated[str, typer.Option(help="camera_angles convention: auto (pgrf when the zip came from pgrf export, "
-                                             "else epigraf) | epigraf (the authors' M-Plants/M-Food zips) | pgrf | none.")] = "auto",
-    world: Annotated[str, typer.Option(help="The camera labels' world: zup (pgrf) | yup (EG3D).")] = "zup",
-    radius: Annotated[Optional[float], typer.Option(help=f"Camera distance {note('default: the zip, else 3.5')}.")] = None,
-    fov: Annotated[Optional[float], typer.Option(help=f"Full field of view, radians {note('default: the zip, else π/4')}.")] = None,
-    category: Annotated[Optional[str], typer.Option(help=f"Category of the samples {note('default: the zip name')}.")] = None,
-    resolution: Annotated[int, typer.Option(help="Square image size of the samples.")] = PackOptions.resolution,
-    mirror: Annotated[bool, typer.Option("--mirror/--no-mirror", help="Add a mirrored copy of every image.")] = False,
-    background: Annotated[str, typer.Option(help="white | black.")] = PackOptions.background,
-    samples_per_shard: Annotated[int, typer.Option(help="Samples per shard (the last may be short).")] = PackOptions.samples_per_shard,
-    seed: Annotated[int, typer.Option(help="Shuffle seed.")] = PackOptions.seed,
-    name: Annotated[Optional[str], typer.Option(help=f"Shard name prefix {note('default: the zip name')}.")] = None,
-    workers: Annotated[int, typer.Option(help="Processes measuring alpha and writing shards.")] = PackOptions.workers,
+    **values: Any,
 ) -> None:
     """A StyleGAN-family dataset zip → pgrf shards, index and card, composited like pgrf pack (resumable)."""
-    from pgrf.pipeline.import_renders import safe_id
-    from pgrf.pipeline.import_zip import ZipOptions, import_zip
+    from pgrf.pipeline.import_zip import import_zip
 
-    options = ZipOptions(labels=labels, angles=angles, world=world, radius=radius, fov=fov, category=category or "")
-    pack = PackOptions(resolution=resolution, mirror=mirror, background=background, samples_per_shard=samples_per_shard,
-                       seed=seed, name=name or safe_id(dataset.stem), workers=workers, skip_bad=True)
+    options, pack = pick(ZipOptions, values), pick(PackOptions, values, skip_bad=True)
     with interruptible("finished shards are kept; run the same command again to write the rest"):
         result = import_zip(dataset, out, pack, options, console=errors)
     card = result.card

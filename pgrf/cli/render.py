@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from pgrf.cli.app import App, ConfigOption, LibraryOption, app, console, errors, note
+from pgrf.cli.app import App, ConfigOption, LibraryOption, app, console, errors, pick, with_options
 from pgrf.config import STUDIO_LIGHTS, RenderSettings, hdri_file, load_config, with_overrides
 from pgrf.errors import PgrfError
 from pgrf.extras import require
+from pgrf.render.options import RenderRun
 
 if TYPE_CHECKING:
     from pgrf.formats.catalog import Catalog
@@ -34,13 +35,13 @@ RENDER = _render_defaults()
 
 
 def _config(key: str) -> str:
-    """``[config: VALUE]``: the [render] value a flag overrides, for its help."""
+    """The [render] value a flag overrides, as its help shows it."""
     value = getattr(RENDER, key)
     if isinstance(value, bool):
-        value = "on" if value else "off"
-    elif isinstance(value, list):
-        value = ",".join(value) or "none"
-    return note(f"config: {value}")
+        return "on" if value else "off"
+    if isinstance(value, list):
+        return ",".join(value) or "none"
+    return str(value)
 
 
 @assets_app.command("list")
@@ -90,54 +91,59 @@ def assets_make_sample(
     console.print(f"wrote {len(assets)} assets ({models} models){' and faulty assets' if with_faults else ''} to {directory}")
 
 
+RENDER_HELP = {
+    "views": "Views per model.",
+    "resolution": "Square image size.",
+    "samples": "Cycles samples per pixel.",
+    "denoise": "Denoise renders.",
+    "device": "auto | cpu | cuda | optix.",
+    "workers": "Parallel Blender worker processes.",
+    "timeout": "Seconds per model before it is marked timeout.",
+    "passes": "Extra passes, comma-separated: depth,normal.",
+    "seed": "Camera seed.",
+    "hdri": f"World light: a studio light bundled with bpy ({', '.join(STUDIO_LIGHTS)}), an HDRI image, or none for even "
+            "white light.",
+}
+"""The ``[render]`` settings ``pgrf render`` takes as flags (each overrides the config's value), and their help."""
+RUN_HELP = {
+    "shard_index": "This run's share of the models (0-based).",
+    "num_shards": "Number of runs sharing the library.",
+    "limit": "Render at most this many models per category in this run.",
+    "force": "Re-render finished and filtered models.",
+}
+
+
 @app.command()
+@with_options(RenderRun, RUN_HELP)
+@with_options(RenderSettings, RENDER_HELP, only=RENDER_HELP, overrides={key: _config(key) for key in RENDER_HELP},
+              flags={"denoise": ("--denoise/--no-denoise",)}, types={"passes": str}, extra={"hdri": {"metavar": "NAME|FILE|none"}})
 def render(
     category: Annotated[list[str], typer.Option("--category", "-c", help="Category from assets.toml (repeatable).")],
     config: ConfigOption = None,
     library: LibraryOption = None,
     out: Annotated[Path, typer.Option(help="Output root; renders go to OUT/<category>/.")] = Path("renders"),
-    views: Annotated[Optional[int], typer.Option(help=f"Views per model {_config('views')}.")] = None,
-    resolution: Annotated[Optional[int], typer.Option(help=f"Square image size {_config('resolution')}.")] = None,
-    samples: Annotated[Optional[int], typer.Option(help=f"Cycles samples per pixel {_config('samples')}.")] = None,
-    denoise: Annotated[Optional[bool], typer.Option("--denoise/--no-denoise",
-                                                    help=f"Denoise renders {_config('denoise')}.")] = None,
-    device: Annotated[Optional[str], typer.Option(help=f"auto | cpu | cuda | optix {_config('device')}.")] = None,
-    workers: Annotated[Optional[int], typer.Option(help=f"Parallel Blender worker processes {_config('workers')}.")] = None,
-    timeout: Annotated[Optional[float], typer.Option(help="Seconds per model before it is marked timeout "
-                                                          f"{_config('timeout')}.")] = None,
-    shard_index: Annotated[int, typer.Option(help="This run's share of the models (0-based).")] = 0,
-    num_shards: Annotated[int, typer.Option(help="Number of runs sharing the library.")] = 1,
-    limit: Annotated[Optional[int], typer.Option(help="Render at most this many models per category in this run.")] = None,
-    force: Annotated[bool, typer.Option(help="Re-render finished and filtered models.")] = False,
-    passes: Annotated[Optional[str], typer.Option(help="Extra passes, comma-separated: depth,normal "
-                                                       f"{_config('passes')}.")] = None,
-    seed: Annotated[Optional[int], typer.Option(help=f"Camera seed {_config('seed')}.")] = None,
-    hdri: Annotated[Optional[str], typer.Option(metavar="NAME|FILE|none",
-                                                help=f"World light: a studio light bundled with bpy ({', '.join(STUDIO_LIGHTS)}), "
-                                                     f"an HDRI image, or none for even white light {_config('hdri')}.")] = None,
+    **values: Any,
 ) -> None:
     """Render every model of the categories into random views: transparent PNGs and their cameras."""
     require("render", "pgrf render")
     from pgrf.assets.discovery import discover
     from pgrf.render.runner import Runner, plan
 
-    if not 0 <= shard_index < num_shards:
-        raise PgrfError(f"--shard-index must be in [0, --num-shards); got {shard_index} of {num_shards}")
-    if limit is not None and limit < 0:
-        raise PgrfError(f"--limit must be 0 or more; got {limit}")
+    run = pick(RenderRun, values)
     cfg = load_config(config)
-    pass_list = [p.strip() for p in passes.split(",") if p.strip()] if passes is not None else None
-    settings = with_overrides(cfg.render, views=views, resolution=resolution, samples=samples, denoise=denoise,
-                              device=device, workers=workers, timeout=timeout, passes=pass_list, seed=seed, hdri=hdri)
+    given = {key: values[key] for key in RENDER_HELP}
+    if given["passes"] is not None:
+        given["passes"] = [p.strip() for p in given["passes"].split(",") if p.strip()]
+    settings = with_overrides(cfg.render, **given)
     hdri_file(settings.hdri)  # a missing studio light stops the run here, not in every worker
     failed = 0
     for name in category:
         cat = cfg.category(name)
         catalog = discover(cfg.library_root(cat, library), cat, settings.texture_size)
         category_dir = out / name
-        todo = plan(catalog, category_dir, settings, force=force, shard_index=shard_index, num_shards=num_shards, limit=limit)
+        todo = plan(catalog, category_dir, settings, run)
         _print_plan(name, catalog, todo)
-        outcome = Runner(cat, category_dir, settings, force=force, console=errors).run(todo)
+        outcome = Runner(cat, category_dir, settings, force=run.force, console=errors).run(todo)
         if outcome.fatal:
             raise PgrfError(outcome.fatal)
         _print_outcome(name, outcome, category_dir)

@@ -3,33 +3,37 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 
-from pgrf.cli.app import ConfigOption, app, console, errors, interruptible, note
+from pgrf.cli.app import ConfigOption, app, console, errors, interruptible, note, with_options
 from pgrf.config import load_config
 from pgrf.review.page import ReviewOptions
 
+REVIEW_HELP = {
+    "views": "Renders: views in each model's contact strip.",
+    "size": "Thumbnail tile size in pixels.",
+    "samples": "Shards: random samples shown (each beside its mirrored twin).",
+    "seed": "Shards: which samples are drawn.",
+    "workers": "Processes making thumbnails.",
+    "min_mean_alpha": f"Renders: the sparse threshold {note('default: the filters of each category')}.",
+}
+
 
 @app.command()
+@with_options(ReviewOptions, REVIEW_HELP)
 def review(
     path: Annotated[Path, typer.Argument(help="A renders/<category> folder, a renders/ root or a shard folder.")],
     out: Annotated[Path, typer.Option(help="Folder for index.html and its thumbnails.")] = Path("review"),
     config: ConfigOption = None,
-    views: Annotated[int, typer.Option(help="Renders: views in each model's contact strip.")] = ReviewOptions.views,
-    size: Annotated[int, typer.Option(help="Thumbnail tile size in pixels.")] = ReviewOptions.size,
-    samples: Annotated[int, typer.Option(help="Shards: random samples shown (each beside its mirrored twin).")] = ReviewOptions.samples,
-    seed: Annotated[int, typer.Option(help="Shards: which samples are drawn.")] = ReviewOptions.seed,
-    workers: Annotated[int, typer.Option(help="Processes making thumbnails.")] = ReviewOptions.workers,
-    min_mean_alpha: Annotated[Optional[float], typer.Option(help="Renders: the sparse threshold "
-                                                                 f"{note('config: the category')}.")] = None,
+    **values: Any,
 ) -> None:
     """Write a static gallery (index.html + thumbnails) of renders or shards, to look at and pick models to exclude."""
     from pgrf.review.gallery import review as run_review
 
-    options = ReviewOptions(views=views, size=size, samples=samples, seed=seed, workers=workers, min_mean_alpha=min_mean_alpha)
+    options = ReviewOptions(**values)
     with interruptible("finished thumbnails are kept; run the same command again to make the rest"):
         result = run_review(path, out, load_config(config), options, console=errors)
     console.print(f"{result.cards} cards ({result.kind}), {result.made} thumbnails made, {result.cached} from an earlier run, "

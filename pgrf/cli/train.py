@@ -1,17 +1,14 @@
-"""``pgrf train``: one flag per ``TrainOptions`` field, its type and default read from the dataclass."""
+"""``pgrf train``: one flag per ``TrainOptions`` field (``with_options``), its type and default read from the dataclass."""
 
 from __future__ import annotations
 
-import dataclasses
-import inspect
 import json
-import typing
 from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 
-from pgrf.cli.app import app, console, errors, interruptible, note
+from pgrf.cli.app import app, console, errors, interruptible, note, with_options
 from pgrf.devices import DEVICE_CHOICES
 from pgrf.extras import require
 from pgrf.train.options import TrainOptions
@@ -71,23 +68,9 @@ FLAGS: dict[str, tuple[str, ...]] = {
 """Flag names that differ from the field's own."""
 
 
-def _parameters() -> list[inspect.Parameter]:
-    """The command's parameters: each TrainOptions field with its type, default and help."""
-    hints = typing.get_type_hints(TrainOptions)
-    parameters = []
-    for field in dataclasses.fields(TrainOptions):
-        option = typer.Option(*FLAGS.get(field.name, ()), help=HELP[field.name],
-                              envvar="PGRF_INCEPTION" if field.name == "inception" else None)
-        default = inspect.Parameter.empty if field.default is dataclasses.MISSING else field.default
-        parameters.append(inspect.Parameter(field.name, inspect.Parameter.KEYWORD_ONLY, default=default,
-                                            annotation=Annotated[hints[field.name], option]))
-    dry_run = typer.Option("--dry-run", help=DRY_RUN_HELP)
-    parameters.append(inspect.Parameter("dry_run", inspect.Parameter.KEYWORD_ONLY, default=False,
-                                        annotation=Annotated[bool, dry_run]))
-    return parameters
-
-
-def train(dry_run: bool = False, **values: Any) -> None:
+@app.command()
+@with_options(TrainOptions, HELP, flags=FLAGS, extra={"inception": {"envvar": "PGRF_INCEPTION"}})
+def train(dry_run: Annotated[bool, typer.Option("--dry-run", help=DRY_RUN_HELP)] = False, **values: Any) -> None:
     """Train the patch-wise tri-plane GAN on shards (one process, or every rank of torchrun)."""
     require("train", "pgrf train")
     from pgrf.train import loop
@@ -103,6 +86,3 @@ def train(dry_run: bool = False, **values: Any) -> None:
         folder = loop.train(options, console=errors)
     console.print(f"run → {escape(str(folder))} (checkpoints/latest.pt, samples/, stats.jsonl)")
 
-
-train.__signature__ = inspect.Signature(_parameters())  # type: ignore[attr-defined]
-app.command()(train)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pgrf.fileio import atomic_path
 from pgrf.formats.schema import FormatError, Invalid, from_json, to_json
@@ -14,7 +14,8 @@ from pgrf.formats.schema import FormatError, Invalid, from_json, to_json
 CARD_FILE = "dataset.json"
 CARD_SCHEMA = 1
 CAMERA_CONVENTION = "opencv_c2w+normalized_K (pgrf/cameras.py)"
-BACKGROUNDS = {"white": 255, "black": 0}
+Background = Literal["white", "black"]
+BACKGROUNDS: dict[Background, int] = {"white": 255, "black": 0}
 """The card's ``background`` values and the 8-bit grey each composites over."""
 
 

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from typing import Literal, get_args
 
 from pgrf.errors import PgrfError
 
-PATCH_SCHEDULES = ("beta", "uniform")
+PatchSchedule = Literal["beta", "uniform"]
 """Patch-scale schedules: Beta(1, β(t)) scales (the paper's) or the annealed-uniform baseline."""
+PATCH_SCHEDULES: tuple[PatchSchedule, ...] = get_args(PatchSchedule)
 
-RGB_ACTIVATIONS = ("linear", "sigmoid")
+RgbActivation = Literal["linear", "sigmoid"]
 """How the tri-plane decoder's raw output becomes colour: as is (the reference) or through a sigmoid."""
+RGB_ACTIVATIONS: tuple[RgbActivation, ...] = get_args(RgbActivation)
+
+Preset = Literal["paper", "small", "tiny"]
+"""The named model sizes (``PRESETS``)."""
 
 
 @dataclass(frozen=True)
@@ -38,7 +44,7 @@ class ModelConfig:
     g_conv_clamp: float | None = 256.0
     """Clamp of the synthesis convolutions' outputs (±, None = off), StyleGAN2's default."""
     decoder_hidden: int = 64
-    rgb_activation: str = "linear"
+    rgb_activation: RgbActivation = "linear"
     """'linear': the decoder's raw colour is the colour in [-1, 1] units (the reference; composited images
     can leave [-1, 1]); 'sigmoid': squashed into the range."""
     coarse_steps: int = 48
@@ -68,7 +74,7 @@ class ModelConfig:
     d_conv_clamp: float | None = 256.0
 
     # patch sampling
-    patch_schedule: str = "beta"
+    patch_schedule: PatchSchedule = "beta"
     """'beta' (Beta(1, β(t)) scales) or 'uniform' (the annealed-uniform baseline)."""
     beta_start: float = 0.001
     beta_end: float = 0.8
@@ -107,7 +113,7 @@ class ModelConfig:
         return replace(self, **values)
 
 
-PRESETS: dict[str, ModelConfig] = {
+PRESETS: dict[Preset, ModelConfig] = {
     "paper": ModelConfig(),
     "small": ModelConfig(
         resolution=64, patch_resolution=32, z_dim=128, w_dim=128, plane_resolution=64, plane_channels=16,

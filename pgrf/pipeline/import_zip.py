@@ -24,7 +24,7 @@ import zipfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from rich.console import Console
@@ -34,7 +34,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from pgrf.cameras import (
     DEFAULT_FOV,
     DEFAULT_RADIUS,
-    WORLDS,
+    World,
     c2w_angles,
     fov_of,
     from_blender_euler_angles,
@@ -43,6 +43,7 @@ from pgrf.cameras import (
     look_at_origin,
     normalized_intrinsics,
 )
+from pgrf.choices import check_choices
 from pgrf.errors import PgrfError
 from pgrf.formats.card import DatasetCard
 from pgrf.formats.images import BadImage, decode_image, may_be_transparent, read_member
@@ -55,8 +56,6 @@ from pgrf.pipeline.pack import Collected, write_dataset
 from pgrf.pipeline.plan import Sample
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
-LABEL_MODES = ("auto", "class", "camera", "none")
-ANGLE_MODES = ("auto", "epigraf", "pgrf", "none")
 PGRF_NAME = re.compile(r"(?P<model>.+)_v(?P<view>\d{4})(?P<mirrored>_m)?")
 NUMBERED_NAME = re.compile(r"(?P<model>.+)_(?P<view>\d+)")
 ALPHA_CHUNK = 64
@@ -67,18 +66,17 @@ ALPHA_CHUNK = 64
 class ZipOptions:
     """How ``pgrf import zip`` reads a zip."""
 
-    labels: str = "auto"
-    angles: str = "auto"
-    world: str = "zup"
+    labels: Literal["auto", "class", "camera", "none"] = "auto"
+    angles: Literal["auto", "epigraf", "pgrf", "none"] = "auto"
+    """The convention of ``camera_angles``: auto (pgrf when the zip came from pgrf export, else epigraf)."""
+    world: World = "zup"
     radius: float | None = None
     fov: float | None = None
     category: str = ""
+    """Category of the samples; empty: the zip's name."""
 
     def __post_init__(self) -> None:
-        for name, value, choices in (("--labels", self.labels, LABEL_MODES), ("--angles", self.angles, ANGLE_MODES),
-                                     ("--world", self.world, tuple(WORLDS))):
-            if value not in choices:
-                raise PgrfError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+        check_choices(self)
 
 
 @dataclass
@@ -106,8 +104,10 @@ def parse_name(name: str) -> tuple[str, int, bool]:
 
 
 def import_zip(path: Path, out: Path, pack: PackOptions, options: ZipOptions, console: Console | None = None) -> ZipImport:
-    """Write the zip's images as shards to ``out``; returns the card and the problems met."""
+    """Write the zip's images as shards to ``out`` (named after the zip unless ``pack.name`` is set); returns the card
+    and the problems met."""
     console = console or Console(stderr=True)
+    pack = replace(pack, name=pack.name or safe_id(path.stem))
     images, dataset = _read(path)
     problems: list[str] = []
     label_mode = _label_mode(options.labels, dataset, path)

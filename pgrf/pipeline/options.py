@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from pgrf.choices import check_choices
 from pgrf.errors import PgrfError
-from pgrf.formats.card import BACKGROUNDS
+from pgrf.formats.card import Background
 
 
 @dataclass(frozen=True)
@@ -15,18 +16,19 @@ class PackOptions:
 
     resolution: int = 256
     mirror: bool = True
-    background: str = "white"
+    background: Background = "white"
     samples_per_shard: int = 1000
     seed: int = 0
-    name: str = "dataset"
-    min_mean_alpha: float | None = None  # None: each category's value from the config
+    name: str | None = None
+    """Shard name prefix; None: the first input's name (the render folder, the zip)."""
+    min_mean_alpha: float | None = None
+    """Leave out models below this mean alpha; None: each category's filters (pipeline.filters)."""
     workers: int = 1
     skip_bad: bool = False
 
     def __post_init__(self) -> None:
-        if self.background not in BACKGROUNDS:
-            raise PgrfError(f"--background must be one of {', '.join(BACKGROUNDS)}; got {self.background!r}")
+        check_choices(self)
         if self.resolution <= 0 or self.samples_per_shard <= 0 or self.workers <= 0:
             raise PgrfError("--resolution, --samples-per-shard and --workers must be positive")
-        if not re.fullmatch(r"[A-Za-z0-9_-]+", self.name):
+        if self.name is not None and not re.fullmatch(r"[A-Za-z0-9_-]+", self.name):
             raise PgrfError(f"--name {self.name!r} may only use letters, digits, '-' and '_' (it names the shard files)")

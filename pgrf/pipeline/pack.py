@@ -14,7 +14,7 @@ import queue
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -134,8 +134,10 @@ def default_render_dirs(root: Path) -> list[Path]:
 
 
 def pack(render_dirs: list[Path], out: Path, config: Config, options: PackOptions, console: Console | None = None) -> DatasetCard:
-    """Write shards, index and card to ``out`` (resuming an interrupted run); returns the card."""
+    """Write shards, index and card to ``out`` (resuming an interrupted run; shards named after the first render folder
+    unless ``options.name`` is set); returns the card."""
     console = console or Console(stderr=True)
+    options = replace(options, name=options.name or render_dirs[0].name)
     collected = collect(render_dirs, config, options)
     for note in collected.notes:
         console.print(f"[yellow]note[/yellow] {escape(note)}", highlight=False)

@@ -35,6 +35,7 @@ from pgrf.formats import renders as records
 from pgrf.formats.catalog import Catalog, ModelSpec
 from pgrf.formats.renders import RenderRecord, Status
 from pgrf.render.blender.job import RenderJob
+from pgrf.render.options import RenderRun
 from pgrf.render.worker import log_path, output_tail, worker_main
 
 KILL_GRACE = 5.0
@@ -61,18 +62,18 @@ class Plan:
     over_limit: int = 0
 
 
-def plan(catalog: Catalog, category_dir: Path, settings: RenderSettings, *, force: bool = False,
-         shard_index: int = 0, num_shards: int = 1, limit: int | None = None) -> Plan:
-    """Split the catalog into models to render now and models already dealt with."""
+def plan(catalog: Catalog, category_dir: Path, settings: RenderSettings, run: RenderRun | None = None) -> Plan:
+    """Split the catalog into the models ``run`` (default: every model, once) renders now and those already dealt with."""
+    run = run or RenderRun()
     result = Plan()
     finished = records.finished_models(category_dir)
     latest = records.latest_status(records.read_records(category_dir))
     for spec in sorted(catalog.models, key=lambda m: m.model_id):
-        if not in_shard(spec.model_id, shard_index, num_shards):
+        if not in_shard(spec.model_id, run.shard_index, run.num_shards):
             result.other_shards += 1
         elif not spec.usable:
             result.unusable.append(spec)
-        elif force:
+        elif run.force:
             result.todo.append(spec)
         elif spec.model_id in finished:
             result.finished.append(spec.model_id)
@@ -83,10 +84,10 @@ def plan(catalog: Catalog, category_dir: Path, settings: RenderSettings, *, forc
         else:
             result.todo.append(spec)
     result.excluded = [m for m in sorted(catalog.excluded, key=lambda m: m.model_id)
-                       if in_shard(m.model_id, shard_index, num_shards)]
-    if limit is not None and len(result.todo) > limit:
-        result.over_limit = len(result.todo) - limit
-        result.todo = result.todo[:limit]
+                       if in_shard(m.model_id, run.shard_index, run.num_shards)]
+    if run.limit is not None and len(result.todo) > run.limit:
+        result.over_limit = len(result.todo) - run.limit
+        result.todo = result.todo[:run.limit]
     return result
 
 

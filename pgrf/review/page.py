@@ -42,7 +42,7 @@ class ReviewOptions:
     """Shards: which samples are drawn."""
     workers: int = max(1, min(8, os.cpu_count() or 1))
     min_mean_alpha: float | None = None
-    """Renders: the sparse threshold; None: each category's value from the config."""
+    """Renders: the sparse threshold; None: each category's filters (pipeline.filters)."""
 
     def __post_init__(self) -> None:
         if min(self.views, self.size, self.samples, self.workers) <= 0:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
+from pgrf.choices import check_choices
 from pgrf.devices import check_device_name
 from pgrf.errors import PgrfError
-from pgrf.model.presets import PATCH_SCHEDULES
+from pgrf.model.presets import PatchSchedule, Preset
 
 EMA_KIMG_PER_IMAGE = 10 / 32
 """G_ema's default half-life per image of the batch (StyleGAN2's rule, which EpiGRAF keeps: 20 kimg at batch 64)."""
@@ -23,12 +25,12 @@ class TrainOptions:
     kimg: float = 15000.0
     batch: int = 64
     """Images per step over all ranks (each rank gets batch / world size)."""
-    preset: str = "paper"
+    preset: Preset = "paper"
     patch_res: int | None = None
     """Patch resolution r; None: the preset's. Like ``schedule``, ``hyper`` and ``camera_cond`` it overrides a ModelConfig field,
     whose default is the one that applies when it is not given."""
     gamma: float = 0.05
-    schedule: str | None = None
+    schedule: PatchSchedule | None = None
     hyper: bool | None = None
     camera_cond: bool | None = None
     """D conditioned on Fourier-encoded yaw and pitch (the method's FFHQ/Cats setting); None: the preset's (off)."""
@@ -41,7 +43,7 @@ class TrainOptions:
     fresh ones rendered by the updated G from new z, poses and patches (the reference); saves a third of the rendering."""
     shared_patches: bool = False
     """Cut each real patch at the (s, δ) of the fake D judges beside it instead of drawing it independently (the reference)."""
-    fake_poses: str = "sphere"
+    fake_poses: Literal["sphere", "data"] = "sphere"
     """'sphere': fake cameras uniform on the sphere (the dataset's distribution); 'data': the reals' cameras."""
     seed: int = 0
     device: str = "auto"
@@ -72,10 +74,7 @@ class TrainOptions:
     def __post_init__(self) -> None:
         if self.kimg <= 0 or self.batch <= 0:
             raise PgrfError("--kimg and --batch must be positive")
-        if self.schedule is not None and self.schedule not in PATCH_SCHEDULES:
-            raise PgrfError(f"--schedule must be one of {', '.join(PATCH_SCHEDULES)}; got {self.schedule!r}")
-        if self.fake_poses not in ("sphere", "data"):
-            raise PgrfError(f"--fake-poses must be sphere or data; got {self.fake_poses!r}")
+        check_choices(self)
         check_device_name(self.device)
         if self.gamma < 0 or self.r1_interval < 1 or self.tick_kimg <= 0:
             raise PgrfError("--gamma must be >= 0, the R1 interval >= 1 and tick_kimg > 0")

@@ -20,6 +20,7 @@ from pgrf.assets.discovery import discover
 from pgrf.config import load_config, with_overrides
 from pgrf.formats import manifest
 from pgrf.formats import renders as records
+from pgrf.render.options import RenderRun
 from pgrf.render.runner import in_shard, plan
 from tests.helpers import CONFIG, REPO, TINY, run_pgrf, silhouette
 
@@ -240,12 +241,12 @@ def test_shards_partition_the_models(sample_library: Path) -> None:
     category = cfg.category("sample-plants")
     catalog = discover(cfg.library_root(category, str(sample_library)), category)
     settings = with_overrides(cfg.render, views=3)
-    shards = [plan(catalog, Path("/nonexistent"), settings, shard_index=i, num_shards=3) for i in range(3)]
+    shards = [plan(catalog, Path("/nonexistent"), settings, RenderRun(shard_index=i, num_shards=3)) for i in range(3)]
     ids = [{m.model_id for m in s.todo + s.unusable} for s in shards]
     assert set().union(*ids) == {m.model_id for m in catalog.models}
     assert sum(len(i) for i in ids) == len(catalog.models)
     assert all(in_shard(m, i, 3) for i, shard in enumerate(ids) for m in shard)
-    limited = plan(catalog, Path("/nonexistent"), settings, limit=2)
+    limited = plan(catalog, Path("/nonexistent"), settings, RenderRun(limit=2))
     assert len(limited.todo) == 2 and limited.over_limit == len(catalog.models) - 1 - 2
 
 

@@ -4,6 +4,7 @@ check (logs that stay one line per message in files: tests/blender/test_cli_blen
 from __future__ import annotations
 
 import dataclasses
+import typing
 from pathlib import Path
 
 import pytest
@@ -11,12 +12,17 @@ import typer
 from typer.testing import CliRunner
 
 from pgrf.cli import app
+from pgrf.cli.render import RENDER_HELP
 from pgrf.cli.train import DRY_RUN_HELP, HELP
 from pgrf.config import load_config
 from pgrf.devices import check_device_name
 from pgrf.errors import PgrfError
+from pgrf.model.presets import PRESETS, Preset
+from pgrf.pipeline.import_zip import ZipOptions
 from pgrf.pipeline.pack import PackOptions
 from pgrf.pipeline.synthetic import fake_renders
+from pgrf.render.options import RenderRun
+from pgrf.review.page import ReviewOptions
 from pgrf.runtime import resolve_device
 from pgrf.train.options import TrainOptions
 from tests.helpers import CONFIG, run_pgrf
@@ -48,10 +54,38 @@ def test_every_train_option_is_a_flag_with_the_dataclass_default_and_help() -> N
     assert params["dry_run"].opts == ["--dry-run"] and params["dry_run"].help == DRY_RUN_HELP and not params["dry_run"].default
 
 
-def test_pack_flags_default_to_pack_options() -> None:
-    params = _params("pack")
-    for name in ("resolution", "mirror", "background", "samples_per_shard", "seed", "min_mean_alpha", "workers", "skip_bad"):
-        assert params[name].default == getattr(PackOptions, name), name
+@pytest.mark.parametrize(("command", "options", "left_out"), [
+    (("pack",), PackOptions, set()), (("review",), ReviewOptions, set()), (("import", "zip"), ZipOptions, set()),
+    (("render",), RenderRun, set()), (("train",), TrainOptions, set()),
+    (("import", "zip"), PackOptions, {"mirror", "min_mean_alpha", "skip_bad"}),  # a zip is mirrored only when asked
+])
+def test_every_option_is_a_flag_with_the_dataclass_default(command: tuple[str, ...], options: type, left_out: set[str]) -> None:
+    params = _params(*command)
+    for field in dataclasses.fields(options):
+        if field.name in left_out:
+            continue
+        if field.default is dataclasses.MISSING:
+            assert params[field.name].required, (command, field.name)
+        else:
+            assert params[field.name].default == field.default, (command, field.name)
+    assert params["mirror"].default is False if command == ("import", "zip") else True
+
+
+def test_an_enumerated_option_is_text_checked_in_one_line(tmp_path: Path) -> None:
+    assert _params("import", "zip")["world"].type_descriptor.annotation is str  # a Literal field: no Typer choice box
+    result = run_pgrf("import", "zip", str(tmp_path / "x.zip"), "--world", "up")
+    assert result.returncode == 2 and result.stderr.strip().endswith("--world must be one of zup, yup; got 'up'")
+    with pytest.raises(PgrfError, match="--fake-poses must be one of sphere, data; got 'grid'"):
+        TrainOptions(shards="s", fake_poses="grid")  # type: ignore[arg-type]
+    with pytest.raises(PgrfError, match="--preset must be one of paper, small, tiny"):
+        TrainOptions(shards="s", preset="huge")  # type: ignore[arg-type]
+    assert set(PRESETS) == set(typing.get_args(Preset))
+
+
+def test_render_flags_override_the_config_only_when_given() -> None:
+    params = _params("render")
+    assert all(params[name].default is None for name in RENDER_HELP)
+    assert params["passes"].type_descriptor.annotation is params["device"].type_descriptor.annotation is str
 
 
 @pytest.mark.parametrize("command", [("render",), ("train",), ("pack",), ("sample",), ("assets", "list"), ()])
@@ -65,7 +99,7 @@ def test_render_help_shows_the_config_values() -> None:
     render = load_config(CONFIG).render
     text = _help("render")
     assert f"[config: {render.views}]" in text and f"[config: {render.resolution}]" in text
-    assert "[default: the first category]" in _help("pack")
+    assert "[default: the first render folder]" in _help("pack")
 
 
 def test_device_names() -> None:
