@@ -25,7 +25,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal, get_args
 
 import numpy as np
 from rich.console import Console
@@ -41,7 +41,9 @@ from pgrf.formats.shards import SampleMeta
 from pgrf.formats.stylegan import ExportCamera, ExportNote
 from pgrf.pipeline.shards import iter_samples
 
-LABELS = ("camera", "class")
+ExportLabels = Literal["camera", "class"]
+"""What a zip's ``labels`` hold: EG3D's 25-float cameras or class indices."""
+LABELS: tuple[ExportLabels, ...] = get_args(ExportLabels)
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 """Every member's timestamp (the earliest a zip can hold), so the same shards give the same bytes."""
 
@@ -52,7 +54,7 @@ class ExportResult:
 
     path: Path
     images: int
-    labels: str
+    labels: ExportLabels
     resolution: int
     size_bytes: int
 
