@@ -29,7 +29,6 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -52,6 +51,7 @@ from pgrf.evaluate.fid import (
 from pgrf.evaluate.inception import describe, load_detector, resolve_weights
 from pgrf.evaluate.views import to_uint8
 from pgrf.formats.card import DatasetInfo, read_card
+from pgrf.formats.fid_record import FidRecord
 from pgrf.formats.shards import INDEX_FILE
 from pgrf.model.generator import Generator
 from pgrf.model.poses import sample_poses
@@ -199,13 +199,11 @@ def compute_fid(generator: Generator, dataset_info: DatasetInfo, shards: str | P
                 inception: nn.Module | str | Path | None = None, num: int = 2048, batch: int = 16,
                 device: torch.device | str | None = None, seed: int = 0, psi: float = 1.0, with_kid: bool = False,
                 workers: int = 0, chunk: int = 8192, cache: bool = True, mirror: bool = False,
-                progress: Progress | None = None) -> dict[str, Any]:
+                progress: Progress | None = None) -> FidRecord:
     """FID (and KID) of ``num`` images of ``generator`` against the shards' real images (with ``mirror``, and
-    their mirrored copies: for runs trained with ``--mirror``).
+    their mirrored copies: for runs trained with ``--mirror``); KID only ``with_kid``.
 
-    Returns ``fid``, ``protocol``, ``detector`` ({kind, sha256}), ``num_fake``, ``num_real``, ``real_stats``
-    (the cache file or None), ``real_stats_cached``, ``seconds``, and with ``with_kid`` also ``kid`` and
-    ``kid_std``. Under torchrun every rank must call it (they share the work) and gets the same result.
+    Under torchrun every rank must call it (they share the work) and gets the same result.
     ``inception``: the FID Inception's weights file (default ``PGRF_INCEPTION``) or an already loaded
     network (any module mapping uint8 NCHW images to (N, D) features). ``generator`` keeps its
     device; ``device`` (default: G's) is where the feature network runs.
@@ -223,14 +221,10 @@ def compute_fid(generator: Generator, dataset_info: DatasetInfo, shards: str | P
     probs = class_probabilities(shards, generator.config.c_dim)
     fake = generated_statistics(generator, dataset_info, model, num, seed, psi, batch, chunk,
                                 num if with_kid else 0, probs, progress)
-    detector = describe(model)
-    result: dict[str, Any] = {"fid": fid(fake, real), "protocol": protocol_name(num),
-                              "detector": {"kind": detector.kind, "sha256": detector.sha256},
-                              "num_fake": fake.count, "num_real": real.count, "real_mirrored": mirror,
-                              "real_stats": None if cache_path is None else str(cache_path),
-                              "real_stats_cached": cached}
+    kid_mean = kid_std = None
     if with_kid:
         assert fake.features is not None and real.features is not None
-        result["kid"], result["kid_std"] = kid(fake.features, real.features, max_subset_size=KID_SUBSET, seed=seed)
-    result["seconds"] = time.perf_counter() - started
-    return result
+        kid_mean, kid_std = kid(fake.features, real.features, max_subset_size=KID_SUBSET, seed=seed)
+    return FidRecord(fid=fid(fake, real), protocol=protocol_name(num), detector=describe(model), num_fake=fake.count,
+                     num_real=real.count, real_mirrored=mirror, real_stats=None if cache_path is None else str(cache_path),
+                     real_stats_cached=cached, kid=kid_mean, kid_std=kid_std, seconds=time.perf_counter() - started)

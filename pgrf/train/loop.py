@@ -33,10 +33,10 @@ from pgrf import __version__, runtime
 from pgrf.data.loader import Batch, shard_urls, train_loader
 from pgrf.errors import PgrfError
 from pgrf.evaluate.report import snapshot_fid, snapshot_grid
-from pgrf.fileio import append_log
 from pgrf.formats.card import DatasetCard, DatasetInfo, background_level, read_card
-from pgrf.formats.schema import to_json
-from pgrf.model.checkpoint import LATEST, load_checkpoint, model_config
+from pgrf.formats.checkpoint import CheckpointMeta, Counters
+from pgrf.formats.stats_log import StatsLine, append_stats
+from pgrf.model.checkpoint import LATEST, Checkpoint, load_checkpoint
 from pgrf.model.discriminator import Discriminator
 from pgrf.model.generator import Generator, density_noise_at
 from pgrf.model.patches import PatchSampler, beta_at, extract_patches
@@ -58,19 +58,6 @@ from pgrf.train.options import TrainOptions
 
 ADA_INTERVAL_STEPS = 4
 """ADA's p is adjusted every this many steps (as StyleGAN2-ADA), from the real images of all ranks."""
-STATS_FILE = "stats.jsonl"
-
-
-@dataclass
-class Counters:
-    """Counters restored on resume."""
-
-    images: int = 0
-    step: int = 0
-    last_tick: int = 0
-    last_snapshot: int = 0
-    last_sample: int = 0
-    last_fid: int = 0
 
 
 @dataclass
@@ -119,12 +106,12 @@ def dataset_card(options: TrainOptions) -> DatasetCard:
     return card
 
 
-def build(options: TrainOptions, context: runtime.Context, state: dict[str, Any] | None = None) -> Run:
-    """Models, optimisers and state of a fresh run (or, given its checkpoint ``state``, of one about to be resumed)."""
+def build(options: TrainOptions, context: runtime.Context, checkpoint: Checkpoint | None = None) -> Run:
+    """Models, optimisers and state of a fresh run (or, given its ``checkpoint``, of one about to be resumed)."""
     card = dataset_card(options)
     c_dim = len(card.class_names) if options.conditional and len(card.class_names) > 1 else 0
-    if state is not None:
-        config = model_config(state)
+    if checkpoint is not None:
+        config = checkpoint.model_config
     else:
         config = preset(options.preset).with_dataset(card.resolution, c_dim)
         overrides = {"hyper": options.hyper, "camera_cond": options.camera_cond, "patch_schedule": options.schedule,
@@ -174,13 +161,13 @@ def _resume_path(options: TrainOptions) -> Path | None:
 
 def _prepare(options: TrainOptions, context: runtime.Context) -> tuple[Run, bool]:
     """The run about to train: fresh, or restored from ``--resume`` (then the second value is True)."""
-    state = load_checkpoint(_resume_path(options), context.device) if options.resume is not None else None
-    if state is not None:
-        options = resumed_options(options, state)
-    run = build(options, context, state)
-    if state is not None:
-        restore(run, state)
-    return run, state is not None
+    checkpoint = load_checkpoint(_resume_path(options), context.device) if options.resume is not None else None
+    if checkpoint is not None:
+        options = resumed_options(options, checkpoint.meta.options)
+    run = build(options, context, checkpoint)
+    if checkpoint is not None:
+        restore(run, checkpoint)
+    return run, checkpoint is not None
 
 
 def train(options: TrainOptions, console: Console | None = None) -> Path:
@@ -211,9 +198,10 @@ REMOVED_OPTIONS = {"antialias_patches": False}
 """Options that no longer exist, with the value a checkpoint must hold to be resumed."""
 
 
-def resumed_options(options: TrainOptions, state: dict[str, Any]) -> TrainOptions:
-    """The checkpoint's training options with this invocation's run settings (``RUN_SETTINGS``)."""
-    saved = {**BEFORE_OPTION, **{k: v for k, v in state["options"].items() if k not in RUN_SETTINGS}}
+def resumed_options(options: TrainOptions, saved_options: dict[str, Any]) -> TrainOptions:
+    """The checkpoint's training options (``CheckpointMeta.options``) with this invocation's run settings
+    (``RUN_SETTINGS``)."""
+    saved = {**BEFORE_OPTION, **{k: v for k, v in saved_options.items() if k not in RUN_SETTINGS}}
     for name, value in REMOVED_OPTIONS.items():
         if saved.pop(name, value) != value:
             raise PgrfError(f"the checkpoint was trained with --{name.replace('_', '-')}, which pgrf no longer has; "
@@ -243,8 +231,7 @@ def dry_run(options: TrainOptions) -> tuple[Path, dict[str, Any], bool]:
 
 def resolved_config(run: Run) -> dict[str, Any]:
     """``config.json``: the resolved options, model sizes, dataset facts, world size and pgrf version."""
-    return {"options": asdict(run.options), "model": asdict(run.config), "dataset": to_json(run.info),
-            "world_size": run.context.world, "pgrf_version": __version__}
+    return run_meta(run).run_config()
 
 
 def _start_folder(run: Run, resolved: dict[str, Any]) -> None:
@@ -271,9 +258,9 @@ def _loop(run: Run, console: Console) -> None:
                 stats = tick.close(run, done)
                 run.progress.last_tick = done
                 if context.main:
-                    append_log(run.folder, STATS_FILE, stats)
-                display.update(task, completed=run.kimg, info=f"{stats['images_per_s']:.1f} img/s  G {stats['loss_G']:.3f}  "
-                                                              f"D {stats['loss_D']:.3f}  p {stats['ada_p']:.3f}")
+                    append_stats(run.folder, stats)
+                display.update(task, completed=run.kimg, info=f"{stats.images_per_s:.1f} img/s  G {stats.loss_G:.3f}  "
+                                                              f"D {stats.loss_D:.3f}  p {stats.ada_p:.3f}")
             _periodic(run, done >= total)
 
 
@@ -291,16 +278,15 @@ class _Tick:
             self.sums[key] = self.sums.get(key, 0.0) + value
         self.steps += 1
 
-    def close(self, run: Run, images: int) -> dict[str, Any]:
+    def close(self, run: Run, images: int) -> StatsLine:
         seconds = time.perf_counter() - self.start
-        done = images - self.images
-        stats = {"kimg": images / 1000, "step": run.progress.step, **{k: v / max(self.steps, 1) for k, v in self.sums.items()},
-                 "ada_p": run.ada.p, "beta": beta_at(images / 1000, run.config.anneal_kimg, run.config.beta_start, run.config.beta_end),
-                 "blur_sigma": blur_sigma_at(images / 1000, run.options.blur_sigma, run.options.blur_kimg),
-                 "images_per_s": done / seconds if seconds else 0.0, "s_per_kimg": seconds / done * 1000 if done else 0.0,
-                 "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
-        if run.context.device.type == "cuda":
-            stats["peak_gpu_mib"] = torch.cuda.max_memory_allocated(run.context.device) / 2**20
+        done, kimg, config, device = images - self.images, images / 1000, run.config, run.context.device
+        stats = StatsLine(kimg=kimg, step=run.progress.step, **{k: v / max(self.steps, 1) for k, v in self.sums.items()},
+                          ada_p=run.ada.p, beta=beta_at(kimg, config.anneal_kimg, config.beta_start, config.beta_end),
+                          blur_sigma=blur_sigma_at(kimg, run.options.blur_sigma, run.options.blur_kimg),
+                          images_per_s=done / seconds if seconds else 0.0, s_per_kimg=seconds / done * 1000 if done else 0.0,
+                          peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                          peak_gpu_mib=torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None)
         self.start, self.images, self.sums, self.steps = time.perf_counter(), images, {}, 0
         return stats
 
@@ -437,40 +423,45 @@ def _periodic(run: Run, final: bool) -> None:
                               options.inception, options.fid_num, run.kimg, run.context.device, options.seed,
                               mirror=options.mirror)
         if run.context.main:
-            append_log(run.folder, STATS_FILE, record)
+            append_stats(run.folder, record)
     if final or images - progress.last_snapshot >= options.snapshot_kimg * 1000:
         snapshot = images - progress.last_snapshot >= options.snapshot_kimg * 1000
         progress.last_snapshot = images
-        state = checkpoint_state(run)
+        meta, state = run_meta(run), checkpoint_state(run)
         if run.context.main:
-            save_checkpoint(run.folder / "checkpoints" / LATEST, state)
+            save_checkpoint(run.folder / "checkpoints" / LATEST, meta, state)
             if snapshot or final:
-                save_checkpoint(run.folder / "checkpoints" / f"snapshot-{_kimg_label(images)}.pt", state)
+                save_checkpoint(run.folder / "checkpoints" / f"snapshot-{_kimg_label(images)}.pt", meta, state)
 
 
 def _kimg_label(images: int) -> str:
     return f"{images / 1000:010.3f}kimg"
 
 
+def run_meta(run: Run) -> CheckpointMeta:
+    """What a checkpoint (and, but the counters, ``config.json``) says of the run."""
+    return CheckpointMeta(options=asdict(run.options), model=asdict(run.config), dataset=run.info,
+                          world_size=run.context.world, pgrf_version=__version__, progress=replace(run.progress))
+
+
 def checkpoint_state(run: Run) -> dict[str, Any]:
-    """Everything a resume needs (RNG states of every rank are gathered)."""
+    """The state a resume needs besides ``run_meta``: networks, optimisers, ADA, the RNG states of every rank."""
     rng = {"torch": torch.get_rng_state(), "loop": run.torch_rng.get_state(), "numpy": run.numpy_rng.bit_generator.state,
            "cuda": torch.cuda.get_rng_state(run.context.device) if run.context.device.type == "cuda" else None}
-    return {"pgrf_version": __version__, "model_config": asdict(run.config), "dataset": to_json(run.info),
-            "options": asdict(run.options), "G": run.G.state_dict(), "G_ema": run.G_ema.state_dict(),
-            "D": run.D.state_dict(), "opt_G": run.opt_G.state_dict(), "opt_D": run.opt_D.state_dict(),
-            "augment": run.ada.state_dict(), "progress": asdict(run.progress),
+    return {"G": run.G.state_dict(), "G_ema": run.G_ema.state_dict(), "D": run.D.state_dict(),
+            "opt_G": run.opt_G.state_dict(), "opt_D": run.opt_D.state_dict(), "augment": run.ada.state_dict(),
             "rng": runtime.gather_objects(rng, run.context)}
 
 
-def restore(run: Run, state: dict[str, Any]) -> None:
+def restore(run: Run, checkpoint: Checkpoint) -> None:
     """Put a run back in the state of a checkpoint."""
-    if len(state["rng"]) != run.context.world:
-        raise PgrfError(f"the checkpoint was written by {len(state['rng'])} processes; resume it with the same number")
+    meta, state = checkpoint.meta, checkpoint.state
+    if meta.world_size != run.context.world:
+        raise PgrfError(f"{checkpoint.path}: written by {meta.world_size} processes; resume it with the same number")
     for name in ("G", "G_ema", "D", "opt_G", "opt_D"):
         getattr(run, name).load_state_dict(state[name])
     run.ada.load_state_dict(state["augment"])
-    run.progress = Counters(**state["progress"])
+    run.progress = replace(meta.progress)
     rng = state["rng"][run.context.rank]
     torch.set_rng_state(rng["torch"].cpu())
     run.torch_rng.set_state(rng["loop"].cpu())

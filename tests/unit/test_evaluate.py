@@ -19,7 +19,7 @@ from pgrf.config import load_config
 from pgrf.errors import PgrfError
 from pgrf.evaluate import metrics
 from pgrf.evaluate.geometry import field_functions, generator_mesh
-from pgrf.evaluate.inception import INCEPTION_ENV, FIDInceptionV3
+from pgrf.evaluate.inception import INCEPTION_ENV, FIDInceptionV3, describe
 from pgrf.evaluate.mesh import save_mesh
 from pgrf.evaluate.metrics import (
     MISSING_WEIGHTS,
@@ -41,6 +41,9 @@ from pgrf.evaluate.views import (
     to_uint8,
 )
 from pgrf.formats.card import DatasetInfo
+from pgrf.formats.checkpoint import CheckpointMeta, Counters
+from pgrf.formats.fid_record import FidRecord
+from pgrf.formats.schema import to_json
 from pgrf.model.checkpoint import load_generator
 from pgrf.model.generator import Generator, seeded_latents
 from pgrf.model.poses import camera_tensors
@@ -62,10 +65,10 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     generator = Generator(config)
     generator.mapping.w_avg.normal_()  # so truncation has somewhere to go
     path = tmp_path_factory.mktemp("run") / "checkpoints" / "latest.pt"
-    save_checkpoint(path, {"model_config": dataclasses.asdict(config),
-                           "dataset": {"resolution": 16, "radius": 3.5, "fov": math.pi / 4, "class_names": CLASSES,
-                                       "mirror": True, "shards": "shards"},
-                           "G_ema": generator.state_dict()})
+    meta = CheckpointMeta(options={"mirror": False}, model=dataclasses.asdict(config),
+                          dataset=DatasetInfo(16, 3.5, math.pi / 4, CLASSES, mirror=True, shards="shards"), world_size=1,
+                          pgrf_version="test", progress=Counters())
+    save_checkpoint(path, meta, {"G_ema": generator.state_dict()})
     return path
 
 
@@ -220,17 +223,22 @@ def test_generator_mesh_reads_back_with_decoder_colours(loaded: tuple[Generator,
 def test_fid_is_finite_and_caches_real_statistics(loaded: tuple[Generator, DatasetInfo], shards: Path) -> None:
     generator, info = loaded
     first = compute_fid(generator, info, shards, _SmallFeatures(), num=5, batch=2, with_kid=True)
-    assert math.isfinite(first["fid"]) and first["fid"] > 0 and math.isfinite(first["kid"])
-    assert first["num_fake"] == 5 and first["num_real"] == 8 and not first["real_stats_cached"]
-    assert Path(first["real_stats"]).parent == shards and Path(first["real_stats"]).is_file()
+    assert math.isfinite(first.fid) and first.fid > 0
+    assert first.kid is not None and first.kid_std is not None and math.isfinite(first.kid) and first.kid_std >= 0
+    assert first.num_fake == 5 and first.num_real == 8 and not first.real_stats_cached and first.kimg is None
+    assert first.protocol == "fid5_custom" and first.detector == describe(_SmallFeatures()) and not first.real_mirrored
+    assert first.real_stats is not None and Path(first.real_stats).parent == shards and Path(first.real_stats).is_file()
     again = compute_fid(generator, info, shards, _SmallFeatures(), num=5, batch=3)
-    assert again["real_stats_cached"] and again["real_stats"] == first["real_stats"]
-    assert again["fid"] == pytest.approx(first["fid"], rel=1e-5)  # the same generated images, batched differently
+    assert again.real_stats_cached and again.real_stats == first.real_stats and again.kid is None
+    assert list(to_json(again)) == ["fid", "protocol", "detector", "num_fake", "num_real", "real_mirrored", "real_stats",
+                                    "real_stats_cached", "seconds"]  # kimg and KID left out, as before the contract
+    assert FidRecord.parse(to_json(first), "x") == first
+    assert again.fid == pytest.approx(first.fid, rel=1e-5)  # the same generated images, batched differently
     other = compute_fid(generator, info, shards, _SmallFeatures(), num=5, seed=1)
-    assert other["real_stats_cached"] and other["fid"] != pytest.approx(first["fid"], rel=1e-5)
+    assert other.real_stats_cached and other.fid != pytest.approx(first.fid, rel=1e-5)
     different = _SmallFeatures()
     different.conv.bias.data += 1  # other feature weights never reuse the cached statistics
-    assert not compute_fid(generator, info, shards, different, num=2)["real_stats_cached"]
+    assert not compute_fid(generator, info, shards, different, num=2).real_stats_cached
 
 
 class _LeftRight(nn.Module):
@@ -304,8 +312,10 @@ def test_cli_fid_in_process(checkpoint: Path, shards: Path, tmp_path: Path, monk
     assert exit_.value.code in (0, None)
     assert capsys.readouterr().out.startswith("FID ")
     saved = json.loads((tmp_path / "fid.json").read_text())
-    assert math.isfinite(saved["fid"]) and math.isfinite(saved["kid"]) and saved["num_fake"] == 3
-    assert saved["num_real"] == 8 and not saved["real_mirrored"]  # the run did not train with --mirror
+    assert list(saved)[:5] == ["checkpoint", "shards", "psi", "seed", "fid"] and saved["checkpoint"] == str(checkpoint)
+    record = FidRecord.parse(saved, "fid.json")
+    assert math.isfinite(record.fid) and record.kid is not None and math.isfinite(record.kid) and record.num_fake == 3
+    assert record.num_real == 8 and not record.real_mirrored  # the run did not train with --mirror
     monkeypatch.setattr(sys, "argv", ["pgrf", "fid", str(checkpoint), "--shards", str(shards), "--num", "2", "--mirror",
                                       "--json", str(tmp_path / "mirrored.json"), "--device", "cpu"])
     with pytest.raises(SystemExit) as exit_:
