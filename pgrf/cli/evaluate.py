@@ -51,7 +51,7 @@ def fid(
     shards and the detector. Under torchrun every rank takes a share of the real and generated images."""
     require("train", "pgrf fid")
     from pgrf import runtime
-    from pgrf.data.loader import shard_urls
+    from pgrf.data.source import ShardSource
     from pgrf.evaluate.metrics import PROTOCOLS, compute_fid, inception_network
     from pgrf.formats.fid_record import write_fid_json
     from pgrf.model.checkpoint import ema_generator, load_checkpoint
@@ -63,14 +63,14 @@ def fid(
     runtime.allow_tf32(False)  # the FID detector and G in full fp32, as the reference
     try:
         network = inception_network(inception, context.device)
-        shard_urls(shards)  # a missing shard folder is an error before any work
+        source = ShardSource.open(shards)  # opened once; a missing shard folder is an error before any work
         loaded = load_checkpoint(checkpoint, context.device)
         generator = ema_generator(loaded, context.device)
         if mirror is None:  # as the run flipped its reals on the fly (pgrf train --mirror) or not
             mirror = bool(loaded.meta.options.get("mirror", False))
         with Progress(console=errors, disable=not context.main) as progress:
             tasks = {"real": progress.add_task("real images", total=None), "fake": progress.add_task("generated", total=count)}
-            result = compute_fid(generator, loaded.meta.dataset, shards, network, num=count, batch=batch,
+            result = compute_fid(generator, loaded.meta.dataset, source, network, num=count, batch=batch,
                                  device=context.device, seed=seed, psi=truncation, with_kid=kid, workers=workers,
                                  mirror=mirror, progress=lambda kind, n: progress.advance(tasks[kind], n * context.world))
     finally:

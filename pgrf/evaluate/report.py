@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from pgrf.data.source import Shards
 from pgrf.evaluate.metrics import compute_fid
 from pgrf.evaluate.samples import ring_cameras, save_png
 from pgrf.evaluate.views import class_labels, image_grid, to_uint8
@@ -49,7 +50,7 @@ def snapshot_grid(generator: Generator, info: DatasetInfo, path: Path) -> Path:
     return save_png(image_grid(images.permute(0, 2, 3, 1).cpu().numpy()), path)
 
 
-def snapshot_fid(generator: Generator, info: DatasetInfo, shards: str | Path, inception: nn.Module | str | Path,
+def snapshot_fid(generator: Generator, info: DatasetInfo, shards: Shards, inception: nn.Module | str | Path,
                  num: int, kimg: float, device: torch.device, seed: int, mirror: bool = False) -> FidRecord:
     """The stats record of an FID of ``num`` images of ``generator`` against the shards (and their mirrored copies
     with ``mirror``, as a run with ``--mirror`` sees them): ``compute_fid``'s record at ``kimg``. Under torchrun

@@ -30,10 +30,11 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from pgrf import __version__, runtime
-from pgrf.data.loader import Batch, shard_urls, train_loader
+from pgrf.data.loader import Batch, train_loader
+from pgrf.data.source import ShardSource
 from pgrf.errors import PgrfError
 from pgrf.evaluate.report import snapshot_fid, snapshot_grid
-from pgrf.formats.card import DatasetCard, DatasetInfo, background_level, read_card
+from pgrf.formats.card import CARD_FILE, DatasetCard, DatasetInfo, background_level
 from pgrf.formats.checkpoint import CheckpointMeta, Counters
 from pgrf.formats.stats_log import StatsLine, append_stats
 from pgrf.model.checkpoint import LATEST, Checkpoint, load_checkpoint
@@ -67,7 +68,7 @@ class Run:
     options: TrainOptions
     context: runtime.Context
     config: ModelConfig
-    card: DatasetCard
+    source: ShardSource
     folder: Path
     G: Generator
     D: Discriminator
@@ -86,29 +87,30 @@ class Run:
         return self.progress.images / 1000
 
     @property
+    def card(self) -> DatasetCard:
+        """The dataset card of the shards (``train_source`` opens pack folders only)."""
+        return self.source.pack_card()
+
+    @property
     def info(self) -> DatasetInfo:
         """The dataset facts G keeps (checkpoints, config.json, evaluation)."""
         return self.card.info(self.card.class_names if self.config.c_dim else [], str(Path(self.options.shards).resolve()))
 
 
-def dataset_card(options: TrainOptions) -> DatasetCard:
-    """The card of ``--shards`` (a pack folder), checked against the shard files it lists."""
+def train_source(options: TrainOptions) -> ShardSource:
+    """``--shards`` opened: a pack folder, its card checked against the shard files it lists."""
     folder = Path(options.shards)
     if not folder.is_dir():
-        raise PgrfError(f"--shards {folder}: not a pgrf pack folder; pgrf train needs its dataset.json")
-    card = read_card(folder)
-    urls = shard_urls(folder)
-    if not urls:
-        raise PgrfError(f"{folder}: dataset.json lists no shards; re-run pgrf pack")
-    missing = [url for url in urls if not Path(url).is_file()]
-    if missing:
-        raise PgrfError(f"{missing[0]}: listed in {folder / 'dataset.json'} but missing; re-run pgrf pack or pgrf verify")
-    return card
+        raise PgrfError(f"--shards {folder}: not a pgrf pack folder; pgrf train needs its {CARD_FILE}")
+    return ShardSource.open(folder)
 
 
-def build(options: TrainOptions, context: runtime.Context, checkpoint: Checkpoint | None = None) -> Run:
-    """Models, optimisers and state of a fresh run (or, given its ``checkpoint``, of one about to be resumed)."""
-    card = dataset_card(options)
+def build(options: TrainOptions, context: runtime.Context, checkpoint: Checkpoint | None = None,
+          source: ShardSource | None = None) -> Run:
+    """Models, optimisers and state of a fresh run (or, given its ``checkpoint``, of one about to be resumed) on
+    ``source`` (default: ``train_source(options)``)."""
+    source = source if source is not None else train_source(options)
+    card = source.pack_card()
     c_dim = len(card.class_names) if options.conditional and len(card.class_names) > 1 else 0
     if checkpoint is not None:
         config = checkpoint.model_config
@@ -133,7 +135,7 @@ def build(options: TrainOptions, context: runtime.Context, checkpoint: Checkpoin
     # optimiser step as in StyleGAN2, so D makes one Adam step per iteration and needs no lr/beta compensation.
     betas = (0.0, 0.99)
     return Run(
-        options=options, context=context, config=config, card=card, folder=run_folder(options, card),
+        options=options, context=context, config=config, source=source, folder=run_folder(options, card),
         G=G, D=D, G_ema=G_ema,
         opt_G=torch.optim.Adam(G.parameters(), lr=options.lr, betas=betas, eps=1e-8),
         opt_D=torch.optim.Adam(D.parameters(), lr=options.lr, betas=betas, eps=1e-8),
@@ -151,20 +153,15 @@ def run_folder(options: TrainOptions, card: DatasetCard) -> Path:
     return Path(options.out) / (options.name or f"{card.name}-{options.preset}")
 
 
-def _resume_path(options: TrainOptions) -> Path | None:
-    if options.resume is None:
-        return None
-    if options.resume == "latest":
-        return run_folder(options, read_card(Path(options.shards))) / "checkpoints" / LATEST
-    return Path(options.resume)
-
-
 def _prepare(options: TrainOptions, context: runtime.Context) -> tuple[Run, bool]:
     """The run about to train: fresh, or restored from ``--resume`` (then the second value is True)."""
-    checkpoint = load_checkpoint(_resume_path(options), context.device) if options.resume is not None else None
-    if checkpoint is not None:
+    source = train_source(options)
+    checkpoint = None
+    if options.resume is not None:  # a checkpoint's path, or latest: this run's last
+        latest = run_folder(options, source.pack_card()) / "checkpoints" / LATEST
+        checkpoint = load_checkpoint(latest if options.resume == "latest" else Path(options.resume), context.device)
         options = resumed_options(options, checkpoint.meta.options)
-    run = build(options, context, checkpoint)
+    run = build(options, context, checkpoint, source)
     if checkpoint is not None:
         restore(run, checkpoint)
     return run, checkpoint is not None
@@ -419,7 +416,7 @@ def _periodic(run: Run, final: bool) -> None:
             snapshot_grid(run.G_ema, run.info, path)
     if options.fid_kimg and options.inception and (final or images - progress.last_fid >= options.fid_kimg * 1000):
         progress.last_fid = images
-        record = snapshot_fid(run.G_ema, run.info, options.shards,  # every rank takes a share of the images
+        record = snapshot_fid(run.G_ema, run.info, run.source,  # every rank takes a share of the images
                               options.inception, options.fid_num, run.kimg, run.context.device, options.seed,
                               mirror=options.mirror)
         if run.context.main:
@@ -475,6 +472,6 @@ def batches_of(run: Run) -> Iterator[Batch]:
     """This rank's training stream from the run's current step (epochs of about one pass over the data)."""
     per_rank = run.options.batch // run.context.world
     epoch = max(1, math.ceil(run.card.counts.samples / run.options.batch))
-    return train_loader(run.options.shards, per_rank, epoch, context=run.context,
+    return train_loader(run.source, per_rank, epoch, context=run.context,
                         workers=run.options.workers, seed=run.options.seed, shuffle_buffer=run.options.shuffle_buffer,
                         mirror=run.options.mirror, start_batch=run.progress.step)

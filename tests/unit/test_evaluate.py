@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import torch
 from PIL import Image
@@ -16,6 +18,7 @@ from torch import nn
 
 from pgrf import cli
 from pgrf.config import load_config
+from pgrf.data.source import ShardSource
 from pgrf.errors import PgrfError
 from pgrf.evaluate import metrics
 from pgrf.evaluate.geometry import field_functions, generator_mesh
@@ -26,7 +29,6 @@ from pgrf.evaluate.metrics import (
     compute_fid,
     inception_network,
     real_statistics,
-    shards_identity,
 )
 from pgrf.evaluate.samples import render_samples, seed_cameras
 from pgrf.evaluate.video import turntable, turntable_angles, write_videos
@@ -266,11 +268,28 @@ def test_fid_real_statistics_with_mirror_include_the_mirrored_copies(tmp_path: P
 
 
 def test_fid_cache_key_follows_the_shard_hashes(shards: Path) -> None:
-    key, folder = shards_identity(shards)
+    key, folder = ShardSource.open(shards).identity
     assert folder == shards and all(s["sha256"] in key for s in json.loads((shards / "dataset.json").read_text())["shards"])
     tars = sorted(shards.glob("*.tar"))
-    loose_key, loose_folder = shards_identity(str(tars[0]))
+    loose_key, loose_folder = ShardSource.open(str(tars[0])).identity
     assert loose_folder == shards and tars[0].name in loose_key
+
+
+def test_fakes_take_the_class_frequencies_of_the_index(shards: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "skewed"
+    folder.mkdir()
+    (folder / "dataset.json").write_bytes((shards / "dataset.json").read_bytes())
+    for tar in shards.glob("*.tar"):
+        (folder / tar.name).symlink_to(tar)
+    pq.write_table(pa.table({"class": [0, 0, 0, 1, -1, 5]}), folder / "index.parquet")
+    source = ShardSource.open(folder)
+    assert source.class_counts == [3, 1, 0, 0, 0, 1]
+    np.testing.assert_allclose(metrics.class_probabilities(source, 2), [0.75, 0.25])
+    np.testing.assert_allclose(metrics.class_probabilities(source, 3), [0.75, 0.25, 0.0])
+    np.testing.assert_allclose(metrics.class_probabilities(source, 8), np.array([3, 1, 0, 0, 0, 1, 0, 0]) / 5)
+    assert metrics.class_probabilities(source, 0) is None
+    loose = ShardSource.open(sorted(str(p) for p in shards.glob("*.tar")))
+    np.testing.assert_allclose(metrics.class_probabilities(loose, 4), np.full(4, 0.25))  # no index: uniform
 
 
 def test_fid_loads_the_inception_file(tmp_path: Path) -> None:

@@ -139,6 +139,48 @@ def test_resume_after_a_kill_continues_bit_exactly(shards: Path, tmp_path: Path)
     assert [line.step for line in lines] == [2, 4] and all(math.isfinite(line.loss_D) for line in lines)
 
 
+def test_a_run_reads_the_shards_dataset_json_once_and_its_index_once(shards: Path, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every read of the card goes through Path.read_text (pgrf.formats.card), of the index through pyarrow's
+    read_table; a run with a tick, a grid, an FID and a checkpoint, then its resume, reads each once."""
+    import pyarrow.parquet as pq
+
+    from pgrf.evaluate import metrics
+
+    reads: list[str] = []
+    read_text, read_table = Path.read_text, pq.read_table
+
+    def counted_text(path: Path, *args: object, **kwargs: object) -> str:
+        reads.append(path.name)
+        return read_text(path, *args, **kwargs)
+
+    def counted_table(path: object, *args: object, **kwargs: object) -> object:
+        reads.append(Path(str(path)).name)
+        return read_table(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", counted_text)
+    monkeypatch.setattr(pq, "read_table", counted_table)
+    monkeypatch.setattr(metrics, "inception_network", lambda inception, device: _Features())
+    options = _options(shards, tmp_path, kimg=0.004, fid_kimg=0.004, fid_num=2, inception="unused.pth")
+    run = loop.train(options)
+    assert reads.count("dataset.json") == 1 and reads.count("index.parquet") == 1
+    assert [type(line) for line in read_stats(run)] == [StatsLine, FidRecord]
+    reads.clear()
+    loop.train(replace(options, kimg=0.008, resume="latest"))
+    assert reads.count("dataset.json") == 1 and reads.count("index.parquet") == 1
+
+
+class _Features(nn.Module):
+    """A small stand-in for the FID Inception: each channel's mean brightness."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(()))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return images.float().mean(dim=(2, 3)) * self.scale
+
+
 def test_stats_lines_keep_their_keys_and_a_bad_line_is_a_one_line_error(tmp_path: Path) -> None:
     line = StatsLine(kimg=0.008, step=2, loss_G=0.7, loss_D=1.3, grad_norm_G=0.1, grad_norm_D=0.2, ada_p=0.0, beta=0.5,
                      blur_sigma=2.0, images_per_s=10.0, s_per_kimg=100.0, peak_rss_mib=500.0)
