@@ -118,12 +118,12 @@ def train_for(options: TrainOptions, minutes: float) -> tuple[Path, dict[str, fl
     start = time.perf_counter()
     seconds_per_step = None
     while (left := minutes * 60 - (time.perf_counter() - start)) > 20 or not checkpoint.is_file():
-        done = load_checkpoint(checkpoint)["progress"]["step"] if checkpoint.is_file() else 0
+        done = load_checkpoint(checkpoint).meta.progress.step if checkpoint.is_file() else 0
         steps = max(1, int(min(left, 120) / seconds_per_step)) if seconds_per_step else FIRST_STEPS
         chunk = time.perf_counter()
         loop.train(replace(options, kimg=(done + steps) * BATCH / 1000, resume="latest" if done else None))
         seconds_per_step = (time.perf_counter() - chunk) / steps
-    steps = load_checkpoint(checkpoint)["progress"]["step"]
+    steps = load_checkpoint(checkpoint).meta.progress.step
     return checkpoint.parent.parent, {"train_minutes": (time.perf_counter() - start) / 60, "kimg": steps * BATCH / 1000,
                                       "steps": steps}
 

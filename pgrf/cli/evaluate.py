@@ -50,12 +50,11 @@ def fid(
     """FID (and KID) of G_ema's renders against the real images of the shards; real statistics are cached by the
     shards and the detector. Under torchrun every rank takes a share of the real and generated images."""
     require("train", "pgrf fid")
-    import json
-
     from pgrf import runtime
-    from pgrf.data.loader import shard_urls
+    from pgrf.data.source import ShardSource
     from pgrf.evaluate.metrics import PROTOCOLS, compute_fid, inception_network
-    from pgrf.model.checkpoint import load_generator
+    from pgrf.formats.fid_record import write_fid_json
+    from pgrf.model.checkpoint import ema_generator, load_checkpoint
 
     if protocol not in PROTOCOLS:
         raise PgrfError(f"--protocol must be one of {', '.join(PROTOCOLS)}; got {protocol!r}")
@@ -64,41 +63,30 @@ def fid(
     runtime.allow_tf32(False)  # the FID detector and G in full fp32, as the reference
     try:
         network = inception_network(inception, context.device)
-        shard_urls(shards)  # a missing shard folder is an error before any work
-        generator, info = load_generator(checkpoint, context.device)
-        mirror = _trained_with_mirror(checkpoint) if mirror is None else mirror
+        source = ShardSource.open(shards)  # opened once; a missing shard folder is an error before any work
+        loaded = load_checkpoint(checkpoint, context.device)
+        generator = ema_generator(loaded, context.device)
+        if mirror is None:  # as the run flipped its reals on the fly (pgrf train --mirror) or not
+            mirror = bool(loaded.meta.options.get("mirror", False))
         with Progress(console=errors, disable=not context.main) as progress:
             tasks = {"real": progress.add_task("real images", total=None), "fake": progress.add_task("generated", total=count)}
-            result = compute_fid(generator, info, shards, network, num=count, batch=batch, device=context.device, seed=seed,
-                                 psi=truncation, with_kid=kid, workers=workers, mirror=mirror,
-                                 progress=lambda kind, n: progress.advance(tasks[kind], n * context.world))
+            result = compute_fid(generator, loaded.meta.dataset, source, network, num=count, batch=batch,
+                                 device=context.device, seed=seed, psi=truncation, with_kid=kid, workers=workers,
+                                 mirror=mirror, progress=lambda kind, n: progress.advance(tasks[kind], n * context.world))
     finally:
         runtime.teardown()
     if not context.main:
         return
-    source = "cached" if result["real_stats_cached"] else "computed"
-    errors.print(f"real statistics {source}: {escape(str(result['real_stats'] or 'not cached'))}")
-    line = f"FID {result['fid']:.4f}"
-    if kid:
-        line += f", KID×10³ {result['kid'] * 1e3:.4f} ± {result['kid_std'] * 1e3:.4f}"
-    detector = result["detector"]
-    reals = f"{result['num_real']} real images" + (" (mirrored copies added)" if mirror else "")
-    console.print(f"{line} ({result['protocol']}: {result['num_fake']} generated vs {reals}, "
-                  f"ψ={truncation}, detector {detector['kind']} {detector['sha256'][:12]}, {result['seconds']:.1f} s)")
+    source = "cached" if result.real_stats_cached else "computed"
+    errors.print(f"real statistics {source}: {escape(str(result.real_stats or 'not cached'))}")
+    line = f"FID {result.fid:.4f}"
+    if result.kid is not None and result.kid_std is not None:
+        line += f", KID×10³ {result.kid * 1e3:.4f} ± {result.kid_std * 1e3:.4f}"
+    reals = f"{result.num_real} real images" + (" (mirrored copies added)" if mirror else "")
+    console.print(f"{line} ({result.protocol}: {result.num_fake} generated vs {reals}, "
+                  f"ψ={truncation}, detector {result.detector.kind} {result.detector.sha256[:12]}, {result.seconds:.1f} s)")
     if json_out:
-        json_out.write_text(json.dumps({"checkpoint": str(checkpoint), "shards": shards, "psi": truncation, "seed": seed,
-                                        **result}, indent=2) + "\n")
-
-
-def _trained_with_mirror(checkpoint: Path) -> bool:
-    """Whether the run that wrote a (readable) checkpoint flipped its reals on the fly (``pgrf train --mirror``)."""
-    import torch
-
-    from pgrf.model.checkpoint import LATEST
-
-    path = checkpoint / LATEST if checkpoint.is_dir() else checkpoint
-    state = torch.load(path, map_location="cpu", mmap=True, weights_only=False)  # mapped: only the options are read
-    return bool(state.get("options", {}).get("mirror", False))
+        write_fid_json(json_out, result, str(checkpoint), shards, truncation, seed)
 
 
 @app.command()

@@ -15,8 +15,9 @@ Corrupt members (a PNG or json that does not decode, a truncated tar) are skippe
 counted in each batch's ``skipped`` field. In training mode, where shards are drawn again and again, a
 stream that meets ``UNREADABLE_LIMIT`` shard failures (tar errors, shards without a sample) or corrupt
 samples in a row stops with a ``PgrfError`` naming those shards, instead of
-spinning forever on a dataset nothing can be read from. Shards may be a pack folder, a brace pattern
-(``shards/plants-{000000..000009}.tar``), a single tar, or URLs WebDataset opens (``pipe:``, ``http://``).
+spinning forever on a dataset nothing can be read from. Shards are a ``ShardSource`` (pgrf.data.source), or
+what it opens: a pack folder, a brace pattern (``shards/plants-{000000..000009}.tar``), a single tar, or URLs
+WebDataset opens (``pipe:``, ``http://``).
 """
 
 from __future__ import annotations
@@ -25,9 +26,8 @@ import hashlib
 import itertools
 import random
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,8 +35,8 @@ import torch
 import webdataset as wds
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from pgrf.data.source import Shards, as_source
 from pgrf.errors import PgrfError
-from pgrf.formats.card import read_card
 from pgrf.formats.images import BadImage, decode_png
 from pgrf.formats.schema import FormatError
 from pgrf.formats.shards import SampleMeta
@@ -49,23 +49,6 @@ Batch = dict[str, Any]
 """``image`` uint8 (B, 3, H, W); ``label`` int64 (B,); ``c2w`` float32 (B, 4, 4) OpenCV camera-to-world;
 ``intrinsics`` float32 (B, 3, 3) normalised K; ``yaw``, ``pitch`` float32 (B,); ``mirrored`` bool (B,);
 ``key`` list of sample keys; ``skipped`` int: corrupt samples dropped since the worker's previous batch."""
-
-
-def shard_urls(shards: str | Path | Sequence[str | Path]) -> list[str]:
-    """Expand a pack folder, brace pattern, tar path or URL (or a list of them) into shard URLs."""
-    if isinstance(shards, (list, tuple)):
-        return [url for item in shards for url in shard_urls(item)]
-    text = str(shards)
-    if text.startswith("pipe:") or "://" in text:
-        return wds.shardlists.expand_urls(text)
-    path = Path(text)
-    if path.is_dir():
-        return [str(path / entry.file) for entry in read_card(path).shards]
-    urls = wds.shardlists.expand_urls(text)
-    missing = [url for url in urls if not Path(url).is_file()]
-    if missing:
-        raise PgrfError(f"{missing[0]}: no such shard; give a pgrf pack folder, a tar, a brace pattern or a URL")
-    return urls
 
 
 class _Stream(IterableDataset):
@@ -222,7 +205,7 @@ def collate(samples: list[_Decoded], skipped: int = 0) -> Batch:
             "key": [m.key for m in metas], "skipped": skipped}
 
 
-def train_loader(shards: str | Path | Sequence[str | Path], batch_size: int, batches_per_epoch: int, *,
+def train_loader(shards: Shards, batch_size: int, batches_per_epoch: int, *,
                  context: Context | None = None, workers: int = 0, seed: int = 0, shuffle_buffer: int = 1000,
                  mirror: bool = False, start_batch: int = 0) -> Iterator[Batch]:
     """Endless training batches for this rank: epochs of exactly ``batches_per_epoch`` batches.
@@ -230,7 +213,7 @@ def train_loader(shards: str | Path | Sequence[str | Path], batch_size: int, bat
     ``mirror`` flips each sample with probability ½ (mirrored camera included), for shards packed with
     ``--no-mirror``. ``start_batch`` resumes the stream after that many batches of this rank.
     """
-    urls, context = shard_urls(shards), context or Context.current()
+    urls, context = as_source(shards).urls, context or Context.current()
     epoch, offset = divmod(start_batch, batches_per_epoch)
     while True:
         stream = _Stream(urls, batch_size, context, seed, True, mirror, shuffle_buffer, epoch, offset)
@@ -242,10 +225,10 @@ def train_loader(shards: str | Path | Sequence[str | Path], batch_size: int, bat
         epoch, offset = epoch + 1, 0
 
 
-def exact_loader(shards: str | Path | Sequence[str | Path], batch_size: int, *, context: Context | None = None,
-                 workers: int = 0, mirror: bool = False) -> Iterator[Batch]:
+def exact_loader(shards: Shards, batch_size: int, *, context: Context | None = None, workers: int = 0,
+                 mirror: bool = False) -> Iterator[Batch]:
     """Every sample of the shards exactly once across all ranks and workers (the last batches may be short)."""
-    stream = _Stream(shard_urls(shards), batch_size, context or Context.current(), 0, False, mirror, 0)
+    stream = _Stream(as_source(shards).urls, batch_size, context or Context.current(), 0, False, mirror, 0)
     yield from DataLoader(stream, batch_size=None, num_workers=workers, generator=_own_generator(0, 0))
 
 

@@ -17,8 +17,8 @@ The other accepted detector is NVIDIA's TorchScript export of the same TensorFlo
 takes uint8 NCHW images at the dataset resolution, resizes inside the graph, and returns the 2048-d
 pool features when called with ``return_features=True``. ``load_detector`` tells the two files apart
 (a TorchScript archive holds ``code/`` and ``constants.pkl``; a state dict does not) and records which
-file made the features (``DetectorInfo``: kind and sha256), so features of different detectors are
-never mixed.
+file made the features (``DetectorInfo`` of pgrf.formats.fid_record: kind and sha256), so features of
+different detectors are never mixed.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import os
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -34,6 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from pgrf.errors import PgrfError
+from pgrf.formats.fid_record import DetectorInfo
 from pgrf.pipeline.shards import sha256
 
 INCEPTION_ENV = "PGRF_INCEPTION"
@@ -46,15 +46,6 @@ _HOW_TO_FIX = (f"pass --inception PATH or set {INCEPTION_ENV} to pytorch-fid's F
 _WHICH_FILES = (f"give pytorch-fid's FID Inception state dict {WEIGHTS_FILE} (from pytorch-fid's GitHub releases) or "
                 f"NVIDIA's TorchScript detector {TORCHSCRIPT_FILE} (from the StyleGAN2-ADA metrics downloads), "
                 f"as --inception FILE or {INCEPTION_ENV}; pgrf downloads nothing")
-
-
-@dataclass(frozen=True)
-class DetectorInfo:
-    """Which network made a set of features: ``kind`` (``pytorch-fid``, ``nvidia-torchscript`` or ``module``)
-    and the sha256 of its file (of its weights, for a module built in code)."""
-
-    kind: str
-    sha256: str
 
 
 class NvidiaDetector(nn.Module):

@@ -9,8 +9,8 @@ batch size. Both sides are quantised to uint8 before the Inception network, as r
 Real statistics: every sample of the shards exactly once (mirrored copies included, as packed), and
 with ``mirror`` (a run trained with ``--mirror``, which flips reals on the fly) every sample's mirrored
 copy as well, so the reals are the distribution G was trained on. They are cached next to the shards
-in ``fid-stats-<hash>.npz`` under a key made of the shards' sha256s (from the dataset card, or hashed
-for loose tar files), the detector (its kind and file sha256, ``inception.describe``) and whether
+in ``fid-stats-<hash>.npz`` under a key made of the shards' sha256s (``ShardSource.identity``: from the
+dataset card, or hashed for loose tar files), the detector (its kind and file sha256, ``inception.describe``) and whether
 mirrored copies were added, so new shards, another detector or the other mirroring never reuse stale
 statistics.
 
@@ -21,22 +21,22 @@ EpiGRAF's ablations and training-time FID use. Results record the protocol and t
 Under torchrun every rank calls these functions: the shards are dealt to the ranks and the blocks of
 generated images too (block i to rank i mod world), and their partial statistics are combined in a
 fixed order, so every rank gets the same numbers as a single process would (to float round-off).
+
+The shards are a ``ShardSource`` (pgrf.data.source), opened once by the caller, or what it opens.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import pyarrow.parquet as pq
 import torch
 from torch import nn
 
-from pgrf.data.loader import exact_loader, shard_urls
+from pgrf.data.loader import exact_loader
+from pgrf.data.source import Shards, as_source
 from pgrf.errors import PgrfError
 from pgrf.evaluate.fid import (
     FeatureAccumulator,
@@ -51,11 +51,10 @@ from pgrf.evaluate.fid import (
 )
 from pgrf.evaluate.inception import describe, load_detector, resolve_weights
 from pgrf.evaluate.views import to_uint8
-from pgrf.formats.card import DatasetInfo, read_card
-from pgrf.formats.shards import INDEX_FILE
+from pgrf.formats.card import DatasetInfo
+from pgrf.formats.fid_record import FidRecord
 from pgrf.model.generator import Generator
 from pgrf.model.poses import sample_poses
-from pgrf.pipeline.shards import sha256
 from pgrf.runtime import Context, gather_objects
 
 MISSING_WEIGHTS = "FID needs the Inception weights: --inception FILE or PGRF_INCEPTION"
@@ -87,34 +86,22 @@ def protocol_name(num: int) -> str:
     return next((name for name, count in PROTOCOLS.items() if count == num), f"fid{num}_custom")
 
 
-def shards_identity(shards: str | Path) -> tuple[str, Path] | None:
-    """(key of the shards' content, folder for the stats cache); None for remote shards (not cached)."""
-    path = Path(shards)
-    if path.is_dir():
-        card = read_card(path)
-        return json.dumps([[s.file, s.sha256] for s in card.shards]), path
-    urls = shard_urls(shards)
-    if any("://" in url or url.startswith("pipe:") for url in urls):
-        return None
-    files = [Path(url) for url in urls]
-    return json.dumps([[f.name, sha256(f)] for f in files]), files[0].parent
-
-
-def class_probabilities(shards: str | Path, c_dim: int) -> np.ndarray | None:
-    """The dataset's class frequencies (from ``index.parquet`` of a shard folder), uniform without it; None if unconditional."""
+def class_probabilities(shards: Shards, c_dim: int) -> np.ndarray | None:
+    """The dataset's frequencies of the first ``c_dim`` classes (``index.parquet`` of a pack folder), uniform
+    without it; None if unconditional."""
     if c_dim == 0:
         return None
-    index = Path(shards) / INDEX_FILE
     counts = np.ones(c_dim)
-    if index.is_file():
-        labels = pq.read_table(index, columns=["class"]).column("class").to_numpy()
-        found = np.bincount(labels[(labels >= 0) & (labels < c_dim)], minlength=c_dim).astype(np.float64)
+    known = as_source(shards).class_counts
+    if known is not None:
+        found, head = np.zeros(c_dim), known[:c_dim]
+        found[:len(head)] = head
         counts = found if found.sum() > 0 else counts
     return counts / counts.sum()
 
 
 @torch.no_grad()
-def real_statistics(shards: str | Path, model: nn.Module, device: torch.device | str, batch: int = 64,
+def real_statistics(shards: Shards, model: nn.Module, device: torch.device | str, batch: int = 64,
                     keep: int = 0, workers: int = 0, cache: bool = True, mirror: bool = False,
                     progress: Progress | None = None) -> tuple[FeatureStats, Path | None, bool]:
     """Inception statistics of every real image (and, with ``mirror``, of its mirrored copy too): (stats, cache
@@ -122,7 +109,8 @@ def real_statistics(shards: str | Path, model: nn.Module, device: torch.device |
 
     ``keep`` real features are kept for KID; a cached file without enough of them is recomputed.
     """
-    identity = shards_identity(shards) if cache else None
+    source = as_source(shards)
+    identity = source.identity if cache else None
     path, key = None, ""
     if identity is not None:
         detector = describe(model)
@@ -135,14 +123,14 @@ def real_statistics(shards: str | Path, model: nn.Module, device: torch.device |
             return stats, path, True
     context = Context.current()
     accumulator = FeatureAccumulator(keep)
-    for data in exact_loader(shards, batch, context=context, workers=workers, mirror=mirror):
+    for data in exact_loader(source, batch, context=context, workers=workers, mirror=mirror):
         accumulator.update(model(data["image"].to(device)))
         if progress:
             progress("real", len(data["image"]))
     parts = _gather_blocks([accumulator.partial()], context)
     count = sum(part.count for part in parts)
     if count < 2:
-        raise PgrfError(f"{shards}: FID needs at least 2 real images, found {count}")
+        raise PgrfError(f"{source.name}: FID needs at least 2 real images, found {count}")
     stats = combine(parts, keep)
     if path is not None and context.rank != 0:
         path = None  # rank 0 writes the cache
@@ -195,17 +183,15 @@ def _gather_blocks(parts: list[PartialStats], context: Context) -> list[PartialS
     return [every[rank][i] for i in range(blocks) for rank in range(context.world) if i < len(every[rank])]
 
 
-def compute_fid(generator: Generator, dataset_info: DatasetInfo, shards: str | Path,
+def compute_fid(generator: Generator, dataset_info: DatasetInfo, shards: Shards,
                 inception: nn.Module | str | Path | None = None, num: int = 2048, batch: int = 16,
                 device: torch.device | str | None = None, seed: int = 0, psi: float = 1.0, with_kid: bool = False,
                 workers: int = 0, chunk: int = 8192, cache: bool = True, mirror: bool = False,
-                progress: Progress | None = None) -> dict[str, Any]:
+                progress: Progress | None = None) -> FidRecord:
     """FID (and KID) of ``num`` images of ``generator`` against the shards' real images (with ``mirror``, and
-    their mirrored copies: for runs trained with ``--mirror``).
+    their mirrored copies: for runs trained with ``--mirror``); KID only ``with_kid``.
 
-    Returns ``fid``, ``protocol``, ``detector`` ({kind, sha256}), ``num_fake``, ``num_real``, ``real_stats``
-    (the cache file or None), ``real_stats_cached``, ``seconds``, and with ``with_kid`` also ``kid`` and
-    ``kid_std``. Under torchrun every rank must call it (they share the work) and gets the same result.
+    Under torchrun every rank must call it (they share the work) and gets the same result.
     ``inception``: the FID Inception's weights file (default ``PGRF_INCEPTION``) or an already loaded
     network (any module mapping uint8 NCHW images to (N, D) features). ``generator`` keeps its
     device; ``device`` (default: G's) is where the feature network runs.
@@ -218,19 +204,16 @@ def compute_fid(generator: Generator, dataset_info: DatasetInfo, shards: str | P
     device = device if device is not None else next(generator.parameters()).device
     model = inception_network(inception, device)
     keep_real = KID_REAL_FEATURES if with_kid else 0
-    real, cache_path, cached = real_statistics(shards, model, device, max(batch, 32), keep_real, workers, cache, mirror,
+    source = as_source(shards)
+    real, cache_path, cached = real_statistics(source, model, device, max(batch, 32), keep_real, workers, cache, mirror,
                                                progress)
-    probs = class_probabilities(shards, generator.config.c_dim)
+    probs = class_probabilities(source, generator.config.c_dim)
     fake = generated_statistics(generator, dataset_info, model, num, seed, psi, batch, chunk,
                                 num if with_kid else 0, probs, progress)
-    detector = describe(model)
-    result: dict[str, Any] = {"fid": fid(fake, real), "protocol": protocol_name(num),
-                              "detector": {"kind": detector.kind, "sha256": detector.sha256},
-                              "num_fake": fake.count, "num_real": real.count, "real_mirrored": mirror,
-                              "real_stats": None if cache_path is None else str(cache_path),
-                              "real_stats_cached": cached}
+    kid_mean = kid_std = None
     if with_kid:
         assert fake.features is not None and real.features is not None
-        result["kid"], result["kid_std"] = kid(fake.features, real.features, max_subset_size=KID_SUBSET, seed=seed)
-    result["seconds"] = time.perf_counter() - started
-    return result
+        kid_mean, kid_std = kid(fake.features, real.features, max_subset_size=KID_SUBSET, seed=seed)
+    return FidRecord(fid=fid(fake, real), protocol=protocol_name(num), detector=describe(model), num_fake=fake.count,
+                     num_real=real.count, real_mirrored=mirror, real_stats=None if cache_path is None else str(cache_path),
+                     real_stats_cached=cached, kid=kid_mean, kid_std=kid_std, seconds=time.perf_counter() - started)

@@ -7,17 +7,19 @@ As StyleGAN2-ADA's loop calls ``metric_main``, the loop calls ``snapshot_grid`` 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from pgrf.data.source import Shards
 from pgrf.evaluate.metrics import compute_fid
 from pgrf.evaluate.samples import ring_cameras, save_png
 from pgrf.evaluate.views import class_labels, image_grid, to_uint8
 from pgrf.formats.card import DatasetInfo
+from pgrf.formats.fid_record import FidRecord
 from pgrf.model.generator import Generator, seeded_latents
 
 GRID_SEEDS = tuple(range(16))
@@ -48,9 +50,9 @@ def snapshot_grid(generator: Generator, info: DatasetInfo, path: Path) -> Path:
     return save_png(image_grid(images.permute(0, 2, 3, 1).cpu().numpy()), path)
 
 
-def snapshot_fid(generator: Generator, info: DatasetInfo, shards: str | Path, inception: nn.Module | str | Path,
-                 num: int, kimg: float, device: torch.device, seed: int, mirror: bool = False) -> dict[str, Any]:
+def snapshot_fid(generator: Generator, info: DatasetInfo, shards: Shards, inception: nn.Module | str | Path,
+                 num: int, kimg: float, device: torch.device, seed: int, mirror: bool = False) -> FidRecord:
     """The stats record of an FID of ``num`` images of ``generator`` against the shards (and their mirrored copies
-    with ``mirror``, as a run with ``--mirror`` sees them): ``kimg`` then ``compute_fid``'s result (protocol,
-    detector, …). Under torchrun every rank calls it; they share the work."""
-    return {"kimg": kimg, **compute_fid(generator, info, shards, inception, num, device=device, seed=seed, mirror=mirror)}
+    with ``mirror``, as a run with ``--mirror`` sees them): ``compute_fid``'s record at ``kimg``. Under torchrun
+    every rank calls it; they share the work."""
+    return replace(compute_fid(generator, info, shards, inception, num, device=device, seed=seed, mirror=mirror), kimg=kimg)

@@ -134,8 +134,3 @@ class DatasetInfo:
     def __post_init__(self) -> None:
         if self.background not in BACKGROUNDS:
             raise Invalid(f"field 'background' must be one of {', '.join(BACKGROUNDS)}; got {self.background!r}")
-
-    @classmethod
-    def parse(cls, data: Any, where: str) -> DatasetInfo:
-        """The ``dataset`` entry of a checkpoint."""
-        return from_json(cls, data, where, "use a checkpoint written by pgrf train")

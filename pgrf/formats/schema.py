@@ -2,7 +2,8 @@
 
 A contract is a dataclass whose fields carry their JSON types (``int``, ``float``, ``str``, ``bool``,
 ``X | None``, ``list[X]``, ``dict[str, X]``, ``Any``, nested contracts, string enums). A field's JSON
-key is its name unless ``key("...")`` says otherwise (``class`` is a Python keyword). Reading checks
+key is its name unless ``key("...")`` says otherwise (``class`` is a Python keyword); a field made with
+``omitted()`` (or every field of a contract whose ``OMIT_NONE`` is true) is left out while None. Reading checks
 every field and reports the first problem as one line naming the file and the field's path; writing
 keeps field order, so documents written through a contract keep their bytes.
 """
@@ -34,6 +35,11 @@ def key(name: str, **options: Any) -> Any:
     return dataclasses.field(metadata={"key": name}, **options)
 
 
+def omitted(**options: Any) -> Any:
+    """A field that defaults to None and is left out of the JSON while None."""
+    return dataclasses.field(default=None, metadata={"omit_none": True}, **options)
+
+
 def from_json(cls: type[T], data: Any, where: str, fix: str) -> T:
     """Build ``cls`` from parsed JSON; a mismatch is a FormatError ``"<where>: field '<path>' …; <fix>"``."""
     try:
@@ -53,7 +59,7 @@ def to_json(document: Any) -> Any:
     if dataclasses.is_dataclass(document) and not isinstance(document, type):
         omit = getattr(type(document), "OMIT_NONE", False)
         return {_key(f): to_json(getattr(document, f.name)) for f in dataclasses.fields(document)
-                if not (omit and getattr(document, f.name) is None)}
+                if not ((omit or f.metadata.get("omit_none")) and getattr(document, f.name) is None)}
     if isinstance(document, enum.Enum):
         return document.value
     if isinstance(document, (list, tuple)):

@@ -8,6 +8,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 from pgrf import fileio
 from pgrf.cameras import mirror_angles, mirror_c2w
 from pgrf.formats.schema import FormatError, check_matrix, from_json, key, to_json
@@ -88,6 +92,19 @@ def index_row(meta: SampleMeta, shard: str, position: int, mean_alpha: float) ->
     values = (meta.key, shard, position, meta.model_id, meta.asset_id, meta.category, meta.class_index, meta.view,
               meta.yaw, meta.pitch, meta.mirrored, mean_alpha)
     return dict(zip(INDEX_COLUMNS, values))
+
+
+def read_class_counts(shards_dir: Path) -> list[int] | None:
+    """Samples of each class index (the ``class`` column of ``index.parquet``; index i: class i), None without
+    the file; an unreadable one is a one-line FormatError."""
+    path = shards_dir / INDEX_FILE
+    if not path.is_file():
+        return None
+    try:
+        labels = pq.read_table(path, columns=["class"]).column("class").to_numpy()
+    except (OSError, pa.ArrowException) as error:
+        raise FormatError(f"{path}: unreadable ({str(error).splitlines()[0]}); re-run pgrf pack") from None
+    return np.bincount(labels[labels >= 0].astype(np.int64)).tolist()
 
 
 @dataclass

@@ -30,13 +30,14 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from pgrf import __version__, runtime
-from pgrf.data.loader import Batch, shard_urls, train_loader
+from pgrf.data.loader import Batch, train_loader
+from pgrf.data.source import ShardSource
 from pgrf.errors import PgrfError
 from pgrf.evaluate.report import snapshot_fid, snapshot_grid
-from pgrf.fileio import append_log
-from pgrf.formats.card import DatasetCard, DatasetInfo, background_level, read_card
-from pgrf.formats.schema import to_json
-from pgrf.model.checkpoint import LATEST, load_checkpoint, model_config
+from pgrf.formats.card import CARD_FILE, DatasetCard, DatasetInfo, background_level
+from pgrf.formats.checkpoint import CheckpointMeta, Counters
+from pgrf.formats.stats_log import StatsLine, append_stats
+from pgrf.model.checkpoint import LATEST, Checkpoint, load_checkpoint
 from pgrf.model.discriminator import Discriminator
 from pgrf.model.generator import Generator, density_noise_at
 from pgrf.model.patches import PatchSampler, beta_at, extract_patches
@@ -58,19 +59,6 @@ from pgrf.train.options import TrainOptions
 
 ADA_INTERVAL_STEPS = 4
 """ADA's p is adjusted every this many steps (as StyleGAN2-ADA), from the real images of all ranks."""
-STATS_FILE = "stats.jsonl"
-
-
-@dataclass
-class Counters:
-    """Counters restored on resume."""
-
-    images: int = 0
-    step: int = 0
-    last_tick: int = 0
-    last_snapshot: int = 0
-    last_sample: int = 0
-    last_fid: int = 0
 
 
 @dataclass
@@ -80,7 +68,7 @@ class Run:
     options: TrainOptions
     context: runtime.Context
     config: ModelConfig
-    card: DatasetCard
+    source: ShardSource
     folder: Path
     G: Generator
     D: Discriminator
@@ -99,32 +87,33 @@ class Run:
         return self.progress.images / 1000
 
     @property
+    def card(self) -> DatasetCard:
+        """The dataset card of the shards (``train_source`` opens pack folders only)."""
+        return self.source.pack_card()
+
+    @property
     def info(self) -> DatasetInfo:
         """The dataset facts G keeps (checkpoints, config.json, evaluation)."""
         return self.card.info(self.card.class_names if self.config.c_dim else [], str(Path(self.options.shards).resolve()))
 
 
-def dataset_card(options: TrainOptions) -> DatasetCard:
-    """The card of ``--shards`` (a pack folder), checked against the shard files it lists."""
+def train_source(options: TrainOptions) -> ShardSource:
+    """``--shards`` opened: a pack folder, its card checked against the shard files it lists."""
     folder = Path(options.shards)
     if not folder.is_dir():
-        raise PgrfError(f"--shards {folder}: not a pgrf pack folder; pgrf train needs its dataset.json")
-    card = read_card(folder)
-    urls = shard_urls(folder)
-    if not urls:
-        raise PgrfError(f"{folder}: dataset.json lists no shards; re-run pgrf pack")
-    missing = [url for url in urls if not Path(url).is_file()]
-    if missing:
-        raise PgrfError(f"{missing[0]}: listed in {folder / 'dataset.json'} but missing; re-run pgrf pack or pgrf verify")
-    return card
+        raise PgrfError(f"--shards {folder}: not a pgrf pack folder; pgrf train needs its {CARD_FILE}")
+    return ShardSource.open(folder)
 
 
-def build(options: TrainOptions, context: runtime.Context, state: dict[str, Any] | None = None) -> Run:
-    """Models, optimisers and state of a fresh run (or, given its checkpoint ``state``, of one about to be resumed)."""
-    card = dataset_card(options)
+def build(options: TrainOptions, context: runtime.Context, checkpoint: Checkpoint | None = None,
+          source: ShardSource | None = None) -> Run:
+    """Models, optimisers and state of a fresh run (or, given its ``checkpoint``, of one about to be resumed) on
+    ``source`` (default: ``train_source(options)``)."""
+    source = source if source is not None else train_source(options)
+    card = source.pack_card()
     c_dim = len(card.class_names) if options.conditional and len(card.class_names) > 1 else 0
-    if state is not None:
-        config = model_config(state)
+    if checkpoint is not None:
+        config = checkpoint.model_config
     else:
         config = preset(options.preset).with_dataset(card.resolution, c_dim)
         overrides = {"hyper": options.hyper, "camera_cond": options.camera_cond, "patch_schedule": options.schedule,
@@ -146,7 +135,7 @@ def build(options: TrainOptions, context: runtime.Context, state: dict[str, Any]
     # optimiser step as in StyleGAN2, so D makes one Adam step per iteration and needs no lr/beta compensation.
     betas = (0.0, 0.99)
     return Run(
-        options=options, context=context, config=config, card=card, folder=run_folder(options, card),
+        options=options, context=context, config=config, source=source, folder=run_folder(options, card),
         G=G, D=D, G_ema=G_ema,
         opt_G=torch.optim.Adam(G.parameters(), lr=options.lr, betas=betas, eps=1e-8),
         opt_D=torch.optim.Adam(D.parameters(), lr=options.lr, betas=betas, eps=1e-8),
@@ -164,23 +153,18 @@ def run_folder(options: TrainOptions, card: DatasetCard) -> Path:
     return Path(options.out) / (options.name or f"{card.name}-{options.preset}")
 
 
-def _resume_path(options: TrainOptions) -> Path | None:
-    if options.resume is None:
-        return None
-    if options.resume == "latest":
-        return run_folder(options, read_card(Path(options.shards))) / "checkpoints" / LATEST
-    return Path(options.resume)
-
-
 def _prepare(options: TrainOptions, context: runtime.Context) -> tuple[Run, bool]:
     """The run about to train: fresh, or restored from ``--resume`` (then the second value is True)."""
-    state = load_checkpoint(_resume_path(options), context.device) if options.resume is not None else None
-    if state is not None:
-        options = resumed_options(options, state)
-    run = build(options, context, state)
-    if state is not None:
-        restore(run, state)
-    return run, state is not None
+    source = train_source(options)
+    checkpoint = None
+    if options.resume is not None:  # a checkpoint's path, or latest: this run's last
+        latest = run_folder(options, source.pack_card()) / "checkpoints" / LATEST
+        checkpoint = load_checkpoint(latest if options.resume == "latest" else Path(options.resume), context.device)
+        options = resumed_options(options, checkpoint.meta.options)
+    run = build(options, context, checkpoint, source)
+    if checkpoint is not None:
+        restore(run, checkpoint)
+    return run, checkpoint is not None
 
 
 def train(options: TrainOptions, console: Console | None = None) -> Path:
@@ -211,9 +195,10 @@ REMOVED_OPTIONS = {"antialias_patches": False}
 """Options that no longer exist, with the value a checkpoint must hold to be resumed."""
 
 
-def resumed_options(options: TrainOptions, state: dict[str, Any]) -> TrainOptions:
-    """The checkpoint's training options with this invocation's run settings (``RUN_SETTINGS``)."""
-    saved = {**BEFORE_OPTION, **{k: v for k, v in state["options"].items() if k not in RUN_SETTINGS}}
+def resumed_options(options: TrainOptions, saved_options: dict[str, Any]) -> TrainOptions:
+    """The checkpoint's training options (``CheckpointMeta.options``) with this invocation's run settings
+    (``RUN_SETTINGS``)."""
+    saved = {**BEFORE_OPTION, **{k: v for k, v in saved_options.items() if k not in RUN_SETTINGS}}
     for name, value in REMOVED_OPTIONS.items():
         if saved.pop(name, value) != value:
             raise PgrfError(f"the checkpoint was trained with --{name.replace('_', '-')}, which pgrf no longer has; "
@@ -243,8 +228,7 @@ def dry_run(options: TrainOptions) -> tuple[Path, dict[str, Any], bool]:
 
 def resolved_config(run: Run) -> dict[str, Any]:
     """``config.json``: the resolved options, model sizes, dataset facts, world size and pgrf version."""
-    return {"options": asdict(run.options), "model": asdict(run.config), "dataset": to_json(run.info),
-            "world_size": run.context.world, "pgrf_version": __version__}
+    return run_meta(run).run_config()
 
 
 def _start_folder(run: Run, resolved: dict[str, Any]) -> None:
@@ -271,9 +255,9 @@ def _loop(run: Run, console: Console) -> None:
                 stats = tick.close(run, done)
                 run.progress.last_tick = done
                 if context.main:
-                    append_log(run.folder, STATS_FILE, stats)
-                display.update(task, completed=run.kimg, info=f"{stats['images_per_s']:.1f} img/s  G {stats['loss_G']:.3f}  "
-                                                              f"D {stats['loss_D']:.3f}  p {stats['ada_p']:.3f}")
+                    append_stats(run.folder, stats)
+                display.update(task, completed=run.kimg, info=f"{stats.images_per_s:.1f} img/s  G {stats.loss_G:.3f}  "
+                                                              f"D {stats.loss_D:.3f}  p {stats.ada_p:.3f}")
             _periodic(run, done >= total)
 
 
@@ -291,16 +275,15 @@ class _Tick:
             self.sums[key] = self.sums.get(key, 0.0) + value
         self.steps += 1
 
-    def close(self, run: Run, images: int) -> dict[str, Any]:
+    def close(self, run: Run, images: int) -> StatsLine:
         seconds = time.perf_counter() - self.start
-        done = images - self.images
-        stats = {"kimg": images / 1000, "step": run.progress.step, **{k: v / max(self.steps, 1) for k, v in self.sums.items()},
-                 "ada_p": run.ada.p, "beta": beta_at(images / 1000, run.config.anneal_kimg, run.config.beta_start, run.config.beta_end),
-                 "blur_sigma": blur_sigma_at(images / 1000, run.options.blur_sigma, run.options.blur_kimg),
-                 "images_per_s": done / seconds if seconds else 0.0, "s_per_kimg": seconds / done * 1000 if done else 0.0,
-                 "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
-        if run.context.device.type == "cuda":
-            stats["peak_gpu_mib"] = torch.cuda.max_memory_allocated(run.context.device) / 2**20
+        done, kimg, config, device = images - self.images, images / 1000, run.config, run.context.device
+        stats = StatsLine(kimg=kimg, step=run.progress.step, **{k: v / max(self.steps, 1) for k, v in self.sums.items()},
+                          ada_p=run.ada.p, beta=beta_at(kimg, config.anneal_kimg, config.beta_start, config.beta_end),
+                          blur_sigma=blur_sigma_at(kimg, run.options.blur_sigma, run.options.blur_kimg),
+                          images_per_s=done / seconds if seconds else 0.0, s_per_kimg=seconds / done * 1000 if done else 0.0,
+                          peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                          peak_gpu_mib=torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None)
         self.start, self.images, self.sums, self.steps = time.perf_counter(), images, {}, 0
         return stats
 
@@ -433,44 +416,49 @@ def _periodic(run: Run, final: bool) -> None:
             snapshot_grid(run.G_ema, run.info, path)
     if options.fid_kimg and options.inception and (final or images - progress.last_fid >= options.fid_kimg * 1000):
         progress.last_fid = images
-        record = snapshot_fid(run.G_ema, run.info, options.shards,  # every rank takes a share of the images
+        record = snapshot_fid(run.G_ema, run.info, run.source,  # every rank takes a share of the images
                               options.inception, options.fid_num, run.kimg, run.context.device, options.seed,
                               mirror=options.mirror)
         if run.context.main:
-            append_log(run.folder, STATS_FILE, record)
+            append_stats(run.folder, record)
     if final or images - progress.last_snapshot >= options.snapshot_kimg * 1000:
         snapshot = images - progress.last_snapshot >= options.snapshot_kimg * 1000
         progress.last_snapshot = images
-        state = checkpoint_state(run)
+        meta, state = run_meta(run), checkpoint_state(run)
         if run.context.main:
-            save_checkpoint(run.folder / "checkpoints" / LATEST, state)
+            save_checkpoint(run.folder / "checkpoints" / LATEST, meta, state)
             if snapshot or final:
-                save_checkpoint(run.folder / "checkpoints" / f"snapshot-{_kimg_label(images)}.pt", state)
+                save_checkpoint(run.folder / "checkpoints" / f"snapshot-{_kimg_label(images)}.pt", meta, state)
 
 
 def _kimg_label(images: int) -> str:
     return f"{images / 1000:010.3f}kimg"
 
 
+def run_meta(run: Run) -> CheckpointMeta:
+    """What a checkpoint (and, but the counters, ``config.json``) says of the run."""
+    return CheckpointMeta(options=asdict(run.options), model=asdict(run.config), dataset=run.info,
+                          world_size=run.context.world, pgrf_version=__version__, progress=replace(run.progress))
+
+
 def checkpoint_state(run: Run) -> dict[str, Any]:
-    """Everything a resume needs (RNG states of every rank are gathered)."""
+    """The state a resume needs besides ``run_meta``: networks, optimisers, ADA, the RNG states of every rank."""
     rng = {"torch": torch.get_rng_state(), "loop": run.torch_rng.get_state(), "numpy": run.numpy_rng.bit_generator.state,
            "cuda": torch.cuda.get_rng_state(run.context.device) if run.context.device.type == "cuda" else None}
-    return {"pgrf_version": __version__, "model_config": asdict(run.config), "dataset": to_json(run.info),
-            "options": asdict(run.options), "G": run.G.state_dict(), "G_ema": run.G_ema.state_dict(),
-            "D": run.D.state_dict(), "opt_G": run.opt_G.state_dict(), "opt_D": run.opt_D.state_dict(),
-            "augment": run.ada.state_dict(), "progress": asdict(run.progress),
+    return {"G": run.G.state_dict(), "G_ema": run.G_ema.state_dict(), "D": run.D.state_dict(),
+            "opt_G": run.opt_G.state_dict(), "opt_D": run.opt_D.state_dict(), "augment": run.ada.state_dict(),
             "rng": runtime.gather_objects(rng, run.context)}
 
 
-def restore(run: Run, state: dict[str, Any]) -> None:
+def restore(run: Run, checkpoint: Checkpoint) -> None:
     """Put a run back in the state of a checkpoint."""
-    if len(state["rng"]) != run.context.world:
-        raise PgrfError(f"the checkpoint was written by {len(state['rng'])} processes; resume it with the same number")
+    meta, state = checkpoint.meta, checkpoint.state
+    if meta.world_size != run.context.world:
+        raise PgrfError(f"{checkpoint.path}: written by {meta.world_size} processes; resume it with the same number")
     for name in ("G", "G_ema", "D", "opt_G", "opt_D"):
         getattr(run, name).load_state_dict(state[name])
     run.ada.load_state_dict(state["augment"])
-    run.progress = Counters(**state["progress"])
+    run.progress = replace(meta.progress)
     rng = state["rng"][run.context.rank]
     torch.set_rng_state(rng["torch"].cpu())
     run.torch_rng.set_state(rng["loop"].cpu())
@@ -484,6 +472,6 @@ def batches_of(run: Run) -> Iterator[Batch]:
     """This rank's training stream from the run's current step (epochs of about one pass over the data)."""
     per_rank = run.options.batch // run.context.world
     epoch = max(1, math.ceil(run.card.counts.samples / run.options.batch))
-    return train_loader(run.options.shards, per_rank, epoch, context=run.context,
+    return train_loader(run.source, per_rank, epoch, context=run.context,
                         workers=run.options.workers, seed=run.options.seed, shuffle_buffer=run.options.shuffle_buffer,
                         mirror=run.options.mirror, start_batch=run.progress.step)

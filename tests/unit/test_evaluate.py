@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import torch
 from PIL import Image
@@ -16,17 +18,17 @@ from torch import nn
 
 from pgrf import cli
 from pgrf.config import load_config
+from pgrf.data.source import ShardSource
 from pgrf.errors import PgrfError
 from pgrf.evaluate import metrics
 from pgrf.evaluate.geometry import field_functions, generator_mesh
-from pgrf.evaluate.inception import INCEPTION_ENV, FIDInceptionV3
+from pgrf.evaluate.inception import INCEPTION_ENV, FIDInceptionV3, describe
 from pgrf.evaluate.mesh import save_mesh
 from pgrf.evaluate.metrics import (
     MISSING_WEIGHTS,
     compute_fid,
     inception_network,
     real_statistics,
-    shards_identity,
 )
 from pgrf.evaluate.samples import render_samples, seed_cameras
 from pgrf.evaluate.video import turntable, turntable_angles, write_videos
@@ -41,6 +43,9 @@ from pgrf.evaluate.views import (
     to_uint8,
 )
 from pgrf.formats.card import DatasetInfo
+from pgrf.formats.checkpoint import CheckpointMeta, Counters
+from pgrf.formats.fid_record import FidRecord
+from pgrf.formats.schema import to_json
 from pgrf.model.checkpoint import load_generator
 from pgrf.model.generator import Generator, seeded_latents
 from pgrf.model.poses import camera_tensors
@@ -62,10 +67,10 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     generator = Generator(config)
     generator.mapping.w_avg.normal_()  # so truncation has somewhere to go
     path = tmp_path_factory.mktemp("run") / "checkpoints" / "latest.pt"
-    save_checkpoint(path, {"model_config": dataclasses.asdict(config),
-                           "dataset": {"resolution": 16, "radius": 3.5, "fov": math.pi / 4, "class_names": CLASSES,
-                                       "mirror": True, "shards": "shards"},
-                           "G_ema": generator.state_dict()})
+    meta = CheckpointMeta(options={"mirror": False}, model=dataclasses.asdict(config),
+                          dataset=DatasetInfo(16, 3.5, math.pi / 4, CLASSES, mirror=True, shards="shards"), world_size=1,
+                          pgrf_version="test", progress=Counters())
+    save_checkpoint(path, meta, {"G_ema": generator.state_dict()})
     return path
 
 
@@ -220,17 +225,22 @@ def test_generator_mesh_reads_back_with_decoder_colours(loaded: tuple[Generator,
 def test_fid_is_finite_and_caches_real_statistics(loaded: tuple[Generator, DatasetInfo], shards: Path) -> None:
     generator, info = loaded
     first = compute_fid(generator, info, shards, _SmallFeatures(), num=5, batch=2, with_kid=True)
-    assert math.isfinite(first["fid"]) and first["fid"] > 0 and math.isfinite(first["kid"])
-    assert first["num_fake"] == 5 and first["num_real"] == 8 and not first["real_stats_cached"]
-    assert Path(first["real_stats"]).parent == shards and Path(first["real_stats"]).is_file()
+    assert math.isfinite(first.fid) and first.fid > 0
+    assert first.kid is not None and first.kid_std is not None and math.isfinite(first.kid) and first.kid_std >= 0
+    assert first.num_fake == 5 and first.num_real == 8 and not first.real_stats_cached and first.kimg is None
+    assert first.protocol == "fid5_custom" and first.detector == describe(_SmallFeatures()) and not first.real_mirrored
+    assert first.real_stats is not None and Path(first.real_stats).parent == shards and Path(first.real_stats).is_file()
     again = compute_fid(generator, info, shards, _SmallFeatures(), num=5, batch=3)
-    assert again["real_stats_cached"] and again["real_stats"] == first["real_stats"]
-    assert again["fid"] == pytest.approx(first["fid"], rel=1e-5)  # the same generated images, batched differently
+    assert again.real_stats_cached and again.real_stats == first.real_stats and again.kid is None
+    assert list(to_json(again)) == ["fid", "protocol", "detector", "num_fake", "num_real", "real_mirrored", "real_stats",
+                                    "real_stats_cached", "seconds"]  # kimg and KID left out, as before the contract
+    assert FidRecord.parse(to_json(first), "x") == first
+    assert again.fid == pytest.approx(first.fid, rel=1e-5)  # the same generated images, batched differently
     other = compute_fid(generator, info, shards, _SmallFeatures(), num=5, seed=1)
-    assert other["real_stats_cached"] and other["fid"] != pytest.approx(first["fid"], rel=1e-5)
+    assert other.real_stats_cached and other.fid != pytest.approx(first.fid, rel=1e-5)
     different = _SmallFeatures()
     different.conv.bias.data += 1  # other feature weights never reuse the cached statistics
-    assert not compute_fid(generator, info, shards, different, num=2)["real_stats_cached"]
+    assert not compute_fid(generator, info, shards, different, num=2).real_stats_cached
 
 
 class _LeftRight(nn.Module):
@@ -258,11 +268,28 @@ def test_fid_real_statistics_with_mirror_include_the_mirrored_copies(tmp_path: P
 
 
 def test_fid_cache_key_follows_the_shard_hashes(shards: Path) -> None:
-    key, folder = shards_identity(shards)
+    key, folder = ShardSource.open(shards).identity
     assert folder == shards and all(s["sha256"] in key for s in json.loads((shards / "dataset.json").read_text())["shards"])
     tars = sorted(shards.glob("*.tar"))
-    loose_key, loose_folder = shards_identity(str(tars[0]))
+    loose_key, loose_folder = ShardSource.open(str(tars[0])).identity
     assert loose_folder == shards and tars[0].name in loose_key
+
+
+def test_fakes_take_the_class_frequencies_of_the_index(shards: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "skewed"
+    folder.mkdir()
+    (folder / "dataset.json").write_bytes((shards / "dataset.json").read_bytes())
+    for tar in shards.glob("*.tar"):
+        (folder / tar.name).symlink_to(tar)
+    pq.write_table(pa.table({"class": [0, 0, 0, 1, -1, 5]}), folder / "index.parquet")
+    source = ShardSource.open(folder)
+    assert source.class_counts == [3, 1, 0, 0, 0, 1]
+    np.testing.assert_allclose(metrics.class_probabilities(source, 2), [0.75, 0.25])
+    np.testing.assert_allclose(metrics.class_probabilities(source, 3), [0.75, 0.25, 0.0])
+    np.testing.assert_allclose(metrics.class_probabilities(source, 8), np.array([3, 1, 0, 0, 0, 1, 0, 0]) / 5)
+    assert metrics.class_probabilities(source, 0) is None
+    loose = ShardSource.open(sorted(str(p) for p in shards.glob("*.tar")))
+    np.testing.assert_allclose(metrics.class_probabilities(loose, 4), np.full(4, 0.25))  # no index: uniform
 
 
 def test_fid_loads_the_inception_file(tmp_path: Path) -> None:
@@ -304,8 +331,10 @@ def test_cli_fid_in_process(checkpoint: Path, shards: Path, tmp_path: Path, monk
     assert exit_.value.code in (0, None)
     assert capsys.readouterr().out.startswith("FID ")
     saved = json.loads((tmp_path / "fid.json").read_text())
-    assert math.isfinite(saved["fid"]) and math.isfinite(saved["kid"]) and saved["num_fake"] == 3
-    assert saved["num_real"] == 8 and not saved["real_mirrored"]  # the run did not train with --mirror
+    assert list(saved)[:5] == ["checkpoint", "shards", "psi", "seed", "fid"] and saved["checkpoint"] == str(checkpoint)
+    record = FidRecord.parse(saved, "fid.json")
+    assert math.isfinite(record.fid) and record.kid is not None and math.isfinite(record.kid) and record.num_fake == 3
+    assert record.num_real == 8 and not record.real_mirrored  # the run did not train with --mirror
     monkeypatch.setattr(sys, "argv", ["pgrf", "fid", str(checkpoint), "--shards", str(shards), "--num", "2", "--mirror",
                                       "--json", str(tmp_path / "mirrored.json"), "--device", "cpu"])
     with pytest.raises(SystemExit) as exit_:

@@ -13,6 +13,8 @@ import pytest
 import torch
 
 from pgrf import fileio
+from pgrf.formats.card import DatasetInfo
+from pgrf.formats.checkpoint import CheckpointMeta, Counters
 from pgrf.pipeline.synthetic import fake_renders
 from pgrf.train.checkpoint import save_checkpoint
 from tests.helpers import CONFIG, REPO, run_pgrf
@@ -54,7 +56,9 @@ def test_other_os_errors_are_not_dressed_up_as_a_full_disk(tmp_path: Path) -> No
 
 def test_a_checkpoint_that_cannot_be_written_keeps_the_previous_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "latest.pt"
-    save_checkpoint(path, {"step": 1})
+    meta = CheckpointMeta(options={}, model={}, dataset=DatasetInfo(16, 3.5, 0.8, []), world_size=1, pgrf_version="test",
+                          progress=Counters())
+    save_checkpoint(path, meta, {"step": 1})
     before = path.read_bytes()
 
     def short_write(obj: object, target: object) -> None:
@@ -63,5 +67,5 @@ def test_a_checkpoint_that_cannot_be_written_keeps_the_previous_one(tmp_path: Pa
 
     monkeypatch.setattr(torch, "save", short_write)
     with pytest.raises(fileio.WriteFailed, match=r"latest\.pt: cannot be written \(\[enforce fail"):
-        save_checkpoint(path, {"step": 2})
+        save_checkpoint(path, meta, {"step": 2})
     assert path.read_bytes() == before and not list(tmp_path.glob(".tmp-*"))

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import io
 import itertools
+import json
+import os
 import shutil
+import subprocess
+import sys
 import tarfile
 import threading
 from pathlib import Path
@@ -15,12 +19,13 @@ import pytest
 import torch
 
 from pgrf.config import load_config
-from pgrf.data.loader import UNREADABLE_LIMIT, exact_loader, shard_urls, train_loader
+from pgrf.data.loader import UNREADABLE_LIMIT, exact_loader, train_loader
+from pgrf.data.source import ShardSource
 from pgrf.errors import PgrfError
 from pgrf.pipeline.pack import PackOptions, pack
 from pgrf.pipeline.synthetic import fake_renders
 from pgrf.runtime import Context
-from tests.helpers import CONFIG
+from tests.helpers import CONFIG, REPO
 
 
 @pytest.fixture(scope="module")
@@ -184,17 +189,54 @@ def test_training_skips_and_counts_a_few_bad_members_among_good_ones(shards: Pat
     assert not seen & set(corrupt) and sum(batch["skipped"] for batch in batches) >= 3
 
 
+def test_a_pack_folder_opens_with_its_card_class_counts_and_checked_shards(shards: Path, tmp_path: Path) -> None:
+    source = ShardSource.open(shards)
+    labels = pq.read_table(shards / "index.parquet").column("class").to_pylist()
+    assert source.class_counts == [labels.count(0), labels.count(1)] and sum(source.class_counts) == 36
+    card = json.loads((shards / "dataset.json").read_text())
+    for name, shard_list, message in (("none", [], "dataset.json lists no shards"),
+                                      ("gone", card["shards"], "but missing")):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "dataset.json").write_text(json.dumps({**card, "shards": shard_list}))
+        with pytest.raises(PgrfError, match=message) as error:
+            ShardSource.open(folder)
+        assert str(folder) in str(error.value) and "\n" not in str(error.value)
+    (tmp_path / "gone" / "index.parquet").write_bytes(b"not parquet")
+    for tar in shards.glob("*.tar"):
+        (tmp_path / "gone" / tar.name).symlink_to(tar)
+    with pytest.raises(PgrfError, match=r"gone/index\.parquet: unreadable .*re-run pgrf pack"):
+        _ = ShardSource.open(tmp_path / "gone").class_counts
+
+
+def test_opening_a_pack_folder_needs_no_torch(shards: Path) -> None:
+    code = ("import sys; from pgrf.data.source import ShardSource; source = ShardSource.open(sys.argv[1]); "
+            "print(len(source.urls), sum(source.class_counts), sorted({'torch', 'webdataset'} & set(sys.modules)))")
+    result = subprocess.run([sys.executable, "-c", code, str(shards)], capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("[")[0].split() == [str(len(list(shards.glob("*.tar")))), "36"]
+    assert result.stdout.strip().endswith("[]")
+
+
 def test_shards_as_folder_brace_pattern_tar_or_pipe(shards: Path) -> None:
     tars = sorted(str(p) for p in shards.glob("*.tar"))
     name = Path(tars[0]).name.rsplit("-", 1)[0]
-    assert shard_urls(shards) == tars
-    assert shard_urls(f"{shards}/{name}-{{000000..000002}}.tar") == tars[:3]
-    assert shard_urls(tars[1]) == [tars[1]]
+    folder = ShardSource.open(shards)
+    assert folder.urls == tars and folder.folder == shards and folder.pack_card().name == json.loads(
+        (shards / "dataset.json").read_text())["name"]
+    pattern = ShardSource.open(f"{shards}/{name}-{{000000..000002}}.tar")
+    assert pattern.urls == tars[:3] and pattern.card is None and pattern.class_counts is None
+    assert ShardSource.open(tars[1]).urls == [tars[1]]
+    assert ShardSource.open([tars[0], shards]).urls == [tars[0], *tars]
     piped = _keys(exact_loader(f"pipe:cat {tars[0]}", 10))
     assert piped == _keys(exact_loader(tars[0], 10)) and len(piped) == 5
+    assert ShardSource.open(f"pipe:cat {tars[0]}").identity is None  # remote: not cached
     with pytest.raises(PgrfError, match="no such shard"):
-        shard_urls(shards / "missing-000000.tar")
+        ShardSource.open(shards / "missing-000000.tar")
+    with pytest.raises(PgrfError, match=r"-000001\.tar: not a pgrf pack folder"):
+        ShardSource.open(tars[1]).pack_card()
     (shards.parent / "empty").mkdir(exist_ok=True)
     with pytest.raises(PgrfError, match="dataset.json: missing"):
-        shard_urls(shards.parent / "empty")
+        ShardSource.open(shards.parent / "empty")
     assert np.all(np.diff([int(Path(t).stem.rsplit("-", 1)[1]) for t in tars]) == 1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,8 @@ from pgrf.evaluate import report
 from pgrf.evaluate.samples import DEFAULT_PITCH, DEFAULT_YAW, ring_cameras, seed_cameras
 from pgrf.evaluate.views import to_uint8
 from pgrf.formats.card import DatasetInfo
+from pgrf.formats.fid_record import DetectorInfo, FidRecord
+from pgrf.formats.schema import to_json
 from pgrf.model.generator import Generator, seeded_latents
 from pgrf.model.presets import preset
 
@@ -70,12 +73,19 @@ def test_snapshot_grid_is_the_fixed_grid_of_render_image(generator: Generator, t
 def test_snapshot_fid_returns_the_stats_record(generator: Generator, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[Any, ...]] = []
 
-    def fake_fid(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    computed = FidRecord(fid=12.5, protocol="fid4_custom", detector=DetectorInfo("module", "ab"), num_fake=4, num_real=8,
+                         real_mirrored=True, real_stats=None, real_stats_cached=False, seconds=2.0)
+
+    def fake_fid(*args: Any, **kwargs: Any) -> FidRecord:
         calls.append((args, kwargs))
-        return {"fid": 12.5, "num_fake": 4}
+        return computed
 
     monkeypatch.setattr(report, "compute_fid", fake_fid)
     record = report.snapshot_fid(generator, INFO, "shards", "inception.pth", 4, 1.25, torch.device("cpu"), 7, mirror=True)
-    assert record == {"kimg": 1.25, "fid": 12.5, "num_fake": 4} and list(record) == ["kimg", "fid", "num_fake"]
+    assert record == replace(computed, kimg=1.25)
+    assert to_json(record) == {"kimg": 1.25, "fid": 12.5, "protocol": "fid4_custom",  # the stats.jsonl line, kimg first
+                               "detector": {"kind": "module", "sha256": "ab"}, "num_fake": 4, "num_real": 8,
+                               "real_mirrored": True, "real_stats": None, "real_stats_cached": False, "seconds": 2.0}
+    assert list(to_json(record))[:2] == ["kimg", "fid"]
     assert calls == [((generator, INFO, "shards", "inception.pth", 4),
                       {"device": torch.device("cpu"), "seed": 7, "mirror": True})]

@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +20,11 @@ from torch import nn
 from pgrf import runtime
 from pgrf.config import load_config
 from pgrf.errors import PgrfError
-from pgrf.model.checkpoint import load_checkpoint, load_generator
+from pgrf.evaluate.samples import render_samples
+from pgrf.formats.fid_record import FidRecord
+from pgrf.formats.schema import to_json
+from pgrf.formats.stats_log import StatsLine, append_stats, read_stats
+from pgrf.model.checkpoint import Checkpoint, load_checkpoint, load_generator
 from pgrf.model.generator import density_noise_at
 from pgrf.model.presets import preset
 from pgrf.pipeline.pack import PackOptions, pack
@@ -125,13 +129,108 @@ def test_resume_after_a_kill_continues_bit_exactly(shards: Path, tmp_path: Path)
     loop.train(_options(shards, tmp_path / "resumed", kimg=0.008))
     resumed = loop.train(_options(shards, tmp_path / "resumed", resume="latest"))
     a, b = load_checkpoint(straight / "checkpoints"), load_checkpoint(resumed / "checkpoints")
-    assert a["progress"]["step"] == b["progress"]["step"] == 4
+    assert a.meta.progress.step == b.meta.progress.step == 4
     for name in ("G", "G_ema", "D"):
-        for key, value in a[name].items():
-            assert torch.equal(value, b[name][key]), f"{name}.{key} differs after resume"
-    assert a["augment"] == b["augment"]
-    lines = [json.loads(x) for x in (resumed / "stats.jsonl").read_text().splitlines()]
-    assert [line["step"] for line in lines] == [2, 4] and all(math.isfinite(line["loss_D"]) for line in lines)
+        for key, value in a.state[name].items():
+            assert torch.equal(value, b.state[name][key]), f"{name}.{key} differs after resume"
+    assert a.state["augment"] == b.state["augment"]
+    lines = read_stats(resumed)
+    assert all(isinstance(line, StatsLine) and line.r1 is not None for line in lines)  # R1 every 2 steps: in each tick
+    assert [line.step for line in lines] == [2, 4] and all(math.isfinite(line.loss_D) for line in lines)
+
+
+def test_a_run_reads_the_shards_dataset_json_once_and_its_index_once(shards: Path, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every read of the card goes through Path.read_text (pgrf.formats.card), of the index through pyarrow's
+    read_table; a run with a tick, a grid, an FID and a checkpoint, then its resume, reads each once."""
+    import pyarrow.parquet as pq
+
+    from pgrf.evaluate import metrics
+
+    reads: list[str] = []
+    read_text, read_table = Path.read_text, pq.read_table
+
+    def counted_text(path: Path, *args: object, **kwargs: object) -> str:
+        reads.append(path.name)
+        return read_text(path, *args, **kwargs)
+
+    def counted_table(path: object, *args: object, **kwargs: object) -> object:
+        reads.append(Path(str(path)).name)
+        return read_table(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", counted_text)
+    monkeypatch.setattr(pq, "read_table", counted_table)
+    monkeypatch.setattr(metrics, "inception_network", lambda inception, device: _Features())
+    options = _options(shards, tmp_path, kimg=0.004, fid_kimg=0.004, fid_num=2, inception="unused.pth")
+    run = loop.train(options)
+    assert reads.count("dataset.json") == 1 and reads.count("index.parquet") == 1
+    assert [type(line) for line in read_stats(run)] == [StatsLine, FidRecord]
+    reads.clear()
+    loop.train(replace(options, kimg=0.008, resume="latest"))
+    assert reads.count("dataset.json") == 1 and reads.count("index.parquet") == 1
+
+
+class _Features(nn.Module):
+    """A small stand-in for the FID Inception: each channel's mean brightness."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(()))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return images.float().mean(dim=(2, 3)) * self.scale
+
+
+def test_stats_lines_keep_their_keys_and_a_bad_line_is_a_one_line_error(tmp_path: Path) -> None:
+    line = StatsLine(kimg=0.008, step=2, loss_G=0.7, loss_D=1.3, grad_norm_G=0.1, grad_norm_D=0.2, ada_p=0.0, beta=0.5,
+                     blur_sigma=2.0, images_per_s=10.0, s_per_kimg=100.0, peak_rss_mib=500.0)
+    regularised = replace(line, r1=0.01, peak_gpu_mib=12.0)
+    append_stats(tmp_path, line)
+    append_stats(tmp_path, regularised)
+    raw = [json.loads(text) for text in (tmp_path / "stats.jsonl").read_text().splitlines()]
+    assert list(raw[0]) == ["time", "kimg", "step", "loss_G", "loss_D", "grad_norm_G", "grad_norm_D", "ada_p", "beta",
+                            "blur_sigma", "images_per_s", "s_per_kimg", "peak_rss_mib"]  # no r1, no GPU: left out
+    assert raw[1]["r1"] == 0.01 and raw[1]["peak_gpu_mib"] == 12.0 and raw[1]["loss_D"] == 1.3
+    assert read_stats(tmp_path) == [line, regularised]
+    with (tmp_path / "stats.jsonl").open("a") as handle:
+        handle.write(json.dumps({**raw[0], "step": "two"}) + "\n")
+    with pytest.raises(PgrfError, match=r"stats\.jsonl: line 3: field 'step' must be int; got str 'two'; fix or delete") as error:
+        read_stats(tmp_path)
+    assert "\n" not in str(error.value)
+
+
+def _write_format_2(checkpoint: Checkpoint, path: Path) -> None:
+    """Write ``checkpoint`` as pgrf wrote format 2: the metadata as top-level keys among the state, in that order."""
+    meta, state = checkpoint.meta, checkpoint.state
+    torch.save({"format": 2, "pgrf_version": meta.pgrf_version, "model_config": meta.model, "dataset": to_json(meta.dataset),
+                "options": meta.options, "G": state["G"], "G_ema": state["G_ema"], "D": state["D"],
+                "opt_G": state["opt_G"], "opt_D": state["opt_D"], "augment": state["augment"],
+                "progress": asdict(meta.progress), "rng": state["rng"]}, path)
+
+
+def test_a_format_2_checkpoint_loads_samples_and_resumes_bit_exactly(shards: Path, tmp_path: Path) -> None:
+    straight = loop.train(_options(shards, tmp_path / "straight"))
+    half = loop.train(_options(shards, tmp_path / "old", kimg=0.008))
+    latest, snapshot = half / "checkpoints" / "latest.pt", half / "checkpoints" / "snapshot-000000.008kimg.pt"
+    written = load_checkpoint(latest)
+    assert torch.load(latest, weights_only=False)["format"] == 3 and written.meta.progress.step == 2
+    _write_format_2(written, latest)
+    old = load_checkpoint(latest)
+    assert old.meta == written.meta and old.state.keys() == written.state.keys()  # the world size from the rng list
+    assert old.model_config == written.model_config and old.model_config.c_dim == 2
+    seeds = [0, 1, 2]
+    generator, info = load_generator(latest)
+    expected = render_samples(*load_generator(snapshot), seeds, 16)  # the same state, written as format 3
+    np.testing.assert_array_equal(render_samples(generator, info, seeds, 16), expected)
+    assert info == written.meta.dataset and not np.array_equal(expected[0], expected[1])
+    resumed = loop.train(_options(shards, tmp_path / "old", resume="latest"))
+    a, b = load_checkpoint(straight / "checkpoints"), load_checkpoint(resumed / "checkpoints")
+    assert torch.load(resumed / "checkpoints" / "latest.pt", weights_only=False)["format"] == 3
+    assert a.meta.progress == b.meta.progress and b.meta.progress.step == 4
+    for name in ("G", "G_ema", "D"):
+        for key, value in a.state[name].items():
+            assert torch.equal(value, b.state[name][key]), f"{name}.{key} differs after resuming format 2"
+    assert [line.step for line in read_stats(resumed)] == [2, 4]
 
 
 def test_non_finite_loss_stops_naming_the_step_and_keeps_the_checkpoint(shards: Path, tmp_path: Path,
@@ -146,7 +245,8 @@ def test_non_finite_loss_stops_naming_the_step_and_keeps_the_checkpoint(shards: 
     with pytest.raises(PgrfError, match=r"non-finite loss_G.* at step 3 .*checkpoint"):
         loop.train(_options(shards, tmp_path, kimg=0.032))
     kept = load_checkpoint(tmp_path / "run" / "checkpoints")
-    assert kept["progress"]["step"] == 2 and all(torch.isfinite(v).all() for v in kept["G"].values() if v.is_floating_point())
+    assert kept.meta.progress.step == 2
+    assert all(torch.isfinite(v).all() for v in kept.state["G"].values() if v.is_floating_point())
 
 
 @pytest.mark.slow
@@ -157,7 +257,7 @@ def test_train_cli_writes_a_run_and_refuses_bad_shards(shards: Path, tmp_path: P
     run = tmp_path / "cli"
     config = json.loads((run / "config.json").read_text())
     assert config["dataset"]["class_names"] == ["class0", "class1"] and config["model"]["c_dim"] == 2
-    assert len((run / "stats.jsonl").read_text().splitlines()) == 2 and list((run / "samples").glob("grid-*.png"))
+    assert len(read_stats(run)) == 2 and list((run / "samples").glob("grid-*.png"))
     generator, info = load_generator(run / "checkpoints")
     assert info.resolution == 16 and info.radius == 3.5 and not generator.training
     again = run_pgrf("train", "--shards", str(shards), "--out", str(tmp_path), "--name", "cli", "--preset", "tiny")
@@ -234,20 +334,20 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(shards: Path, tmp_path:
     latest = tmp_path / "killed" / "run" / "checkpoints" / "latest.pt"
     try:
         deadline = time.monotonic() + 240
-        while time.monotonic() < deadline and not (latest.exists() and load_checkpoint(latest)["progress"]["step"] >= 4):
+        while time.monotonic() < deadline and not (latest.exists() and load_checkpoint(latest).meta.progress.step >= 4):
             time.sleep(0.2)
     finally:
         process.kill()  # SIGKILL: no cleanup, no final checkpoint
         process.wait()
-    steps = load_checkpoint(latest)["progress"]["step"]
+    steps = load_checkpoint(latest).meta.progress.step
     assert steps >= 4 and steps % 2 == 0
     until = (steps + 2) * 4 / 1000
     resumed = loop.train(_options(shards, tmp_path / "killed", kimg=until, resume="latest", sample_kimg=1.0))
     straight = loop.train(_options(shards, tmp_path / "straight", kimg=until))
     a, b = load_checkpoint(straight / "checkpoints"), load_checkpoint(resumed / "checkpoints")
-    assert a["progress"]["step"] == b["progress"]["step"] == steps + 2
+    assert a.meta.progress.step == b.meta.progress.step == steps + 2
     for name in ("G", "D"):
-        assert all(torch.equal(value, b[name][key]) for key, value in a[name].items()), f"{name} differs"
+        assert all(torch.equal(value, b.state[name][key]) for key, value in a.state[name].items()), f"{name} differs"
 
 
 @pytest.mark.slow
@@ -261,10 +361,9 @@ def test_fid_during_training_is_logged(tmp_path: Path) -> None:
     torch.save(FIDInceptionV3().state_dict(), weights)
     run = loop.train(_options(tmp_path / "shards", tmp_path, kimg=0.004, fid_kimg=0.004, fid_num=4, inception=str(weights),
                               mirror=True))
-    lines = [json.loads(x) for x in (run / "stats.jsonl").read_text().splitlines()]
-    fids = [line for line in lines if "fid" in line]
-    assert len(fids) == 1 and math.isfinite(fids[0]["fid"]) and fids[0]["num_fake"] == 4
-    assert fids[0]["num_real"] == 8 and fids[0]["real_mirrored"]  # --mirror: the 4 reals and their mirrored copies
+    fids = [line for line in read_stats(run) if isinstance(line, FidRecord)]
+    assert len(fids) == 1 and math.isfinite(fids[0].fid) and fids[0].num_fake == 4 and fids[0].kimg == 0.004
+    assert fids[0].num_real == 8 and fids[0].real_mirrored  # --mirror: the 4 reals and their mirrored copies
 
 
 class _EmptyField(nn.Module):
@@ -365,10 +464,10 @@ def test_g_ema_half_life_defaults_to_the_references_rule(shards: Path, tmp_path:
 def test_old_checkpoints_resume_with_what_they_did(shards: Path, tmp_path: Path) -> None:
     options = _options(shards, tmp_path)
     old = {k: v for k, v in options.__dict__.items() if k not in ("reuse_fakes", "shared_patches")}
-    resumed = loop.resumed_options(options, {"options": {**old, "antialias_patches": False}})
+    resumed = loop.resumed_options(options, {**old, "antialias_patches": False})
     assert resumed.reuse_fakes and resumed.shared_patches
     with pytest.raises(PgrfError, match="trained with --antialias-patches"):
-        loop.resumed_options(options, {"options": {**old, "antialias_patches": True}})
+        loop.resumed_options(options, {**old, "antialias_patches": True})
 
 
 def test_dry_run_writes_the_config_of_a_real_run_with_sizes_and_flops(shards: Path, tmp_path: Path,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -331,11 +332,44 @@ def test_presets_and_config_errors() -> None:
 
 
 def test_checkpoints_of_older_networks_are_refused_in_one_line(tmp_path) -> None:
-    from pgrf.model.checkpoint import CHECKPOINT_FORMAT, load_checkpoint
+    from pgrf.formats.checkpoint import OLDEST_FORMAT
+    from pgrf.model.checkpoint import load_checkpoint
 
     path = tmp_path / "old.pt"
-    torch.save({"format": CHECKPOINT_FORMAT - 1, "G_ema": {}}, path)
-    with pytest.raises(PgrfError, match="older pgrf.*retrain"):
+    torch.save({"format": OLDEST_FORMAT - 1, "G_ema": {}}, path)
+    with pytest.raises(PgrfError, match=r"old\.pt: written by an older pgrf \(checkpoint format 1, this one reads 2 to 3\).*retrain"):
         load_checkpoint(path)
-    torch.save({"format": CHECKPOINT_FORMAT, "G_ema": {}}, path)
-    assert load_checkpoint(path)["G_ema"] == {}
+    torch.save({"format": 4, "G_ema": {}}, path)
+    with pytest.raises(PgrfError, match=r"old\.pt: not a pgrf checkpoint of format 2 to 3"):
+        load_checkpoint(path)
+
+
+def test_checkpoint_metadata_round_trips_and_bad_metadata_is_one_line(tmp_path) -> None:
+    from pgrf.formats.card import DatasetInfo
+    from pgrf.formats.checkpoint import CheckpointMeta, Counters, join_checkpoint
+    from pgrf.formats.schema import to_json
+    from pgrf.model.checkpoint import load_checkpoint
+
+    dataset = DatasetInfo(16, 3.5, 0.8, ["a", "b"], background="black")
+    meta = CheckpointMeta(options={"batch": 4, "name": None}, model=asdict(preset("tiny")), dataset=dataset, world_size=2,
+                          pgrf_version="9.9", progress=Counters(images=8, step=2, last_tick=8))
+    document = join_checkpoint(meta, {"G_ema": {}})
+    assert list(document) == ["format", "meta", "G_ema"] and document["format"] == 3
+    assert document["meta"]["progress"] == {"images": 8, "step": 2, "last_tick": 8, "last_snapshot": 0, "last_sample": 0,
+                                            "last_fid": 0}
+    assert meta.run_config() == {"options": {"batch": 4, "name": None}, "model": asdict(preset("tiny")),
+                                 "dataset": to_json(dataset), "world_size": 2, "pgrf_version": "9.9"}
+    path = tmp_path / "c.pt"
+    torch.save(document, path)
+    loaded = load_checkpoint(path)
+    assert loaded.meta == meta and loaded.state == {"G_ema": {}} and loaded.model_config == preset("tiny")
+    for change, message in (({"world_size": 0}, "field 'world_size' must be at least 1"),
+                            ({"dataset": {"radius": 3.5}}, "field 'dataset.resolution' is missing"),
+                            ({"progress": {"step": "2"}}, "field 'progress.step' must be int")):
+        torch.save({**document, "meta": {**document["meta"], **change}}, path)
+        with pytest.raises(PgrfError, match=r"c\.pt: .*" + message) as error:
+            load_checkpoint(path)
+        assert "\n" not in str(error.value)
+    torch.save({**document, "meta": {**document["meta"], "model": {**asdict(preset("tiny")), "colour": 1}}}, path)
+    with pytest.raises(PgrfError, match=r"c\.pt: model config: unknown field\(s\) colour"):
+        _ = load_checkpoint(path).model_config
