@@ -242,13 +242,13 @@ def test_review_flags_default_to_review_options_and_run_without_a_config(categor
     for name in ("views", "size", "samples", "seed", "workers", "min_mean_alpha"):
         assert params[name].default == getattr(ReviewOptions, name), name
     text = CliRunner().invoke(app, ["review", "--help"], env={"COLUMNS": "250"}).output
-    assert "[config: the category]" in text and not any(noise in text for noise in ("<int>", "INTEGER", "FLOAT", "<path>"))
-    monkeypatch.chdir(tmp_path)  # no ./assets.toml and no $PGRF_CONFIG: the render log decides
+    assert "[default: the filters of each category]" in text and not any(noise in text for noise in ("<int>", "INTEGER", "FLOAT", "<path>"))
+    monkeypatch.chdir(tmp_path)  # no ./assets.toml and no $PGRF_CONFIG: the renders' recorded filters decide
     monkeypatch.delenv("PGRF_CONFIG", raising=False)
     result = CliRunner().invoke(app, ["review", str(category), "--out", "out", "--workers", "1", "--views", "2"])
     assert result.exit_code == 0, result.output
     assert "6 cards (renders), 3 thumbnails made" in result.output and (tmp_path / "out" / "index.html").is_file()
-    assert _cards(tmp_path / "out")["b2"]["status"] == "rendered"  # 0.01, but no threshold without a config
+    assert _cards(tmp_path / "out")["b2"]["status"] == "rendered"  # 0.01, but the renders record no threshold
     assert read_page(tmp_path / "out" / "index.html")["tiles"] == 2
 
 
