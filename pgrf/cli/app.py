@@ -18,7 +18,6 @@ from typer.core import TyperCommand, TyperGroup
 
 from pgrf import __version__
 from pgrf.choices import literal_choices
-from pgrf.devices import DEVICE_CHOICES
 from pgrf.errors import PgrfError
 
 
@@ -75,7 +74,6 @@ errors = _console(stderr=True)
 ConfigOption = Annotated[Optional[Path], typer.Option("--config", help="Config file (default: $PGRF_CONFIG, else ./assets.toml, "
                                                                           "else the one pgrf ships; see pgrf config show).")]
 LibraryOption = Annotated[Optional[str], typer.Option("--library", help="Library root; overrides the config and $PGRF_LIBRARY.")]
-DeviceOption = Annotated[str, typer.Option(help=f"{DEVICE_CHOICES}.")]
 
 
 T = TypeVar("T")

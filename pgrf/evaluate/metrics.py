@@ -50,6 +50,7 @@ from pgrf.evaluate.fid import (
     stats_cache_path,
 )
 from pgrf.evaluate.inception import describe, load_detector, resolve_weights
+from pgrf.evaluate.options import PROTOCOLS
 from pgrf.evaluate.views import to_uint8
 from pgrf.formats.card import DatasetInfo
 from pgrf.formats.fid_record import FidRecord
@@ -64,8 +65,6 @@ KID_REAL_FEATURES = 10000
 """Real features kept (and cached) for KID."""
 KID_SUBSET = 1000
 CACHE_VERSION = "pgrf-fid-real-2"
-PROTOCOLS = {"fid50k_full": 50000, "fid2k": 2048}
-"""Generated images of each protocol; both use every real image."""
 
 Progress = Callable[[str, int], None]
 """Called with ('real' or 'fake', images just processed)."""

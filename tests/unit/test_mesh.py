@@ -140,9 +140,10 @@ def test_auto_threshold_refuses_a_field_without_an_object() -> None:
 
 
 def test_mesh_threshold_flag_is_auto_or_a_number() -> None:
-    from pgrf.cli.evaluate import _threshold
+    from pgrf.evaluate.options import MeshOptions, density_level
 
-    assert _threshold("auto") is None and _threshold("AUTO") is None and _threshold("12.5") == 12.5
+    assert density_level("auto") is None and density_level("AUTO") is None and density_level("12.5") == 12.5
+    assert MeshOptions(threshold="3").level == 3.0
     for bad in ("thick", "nan", "inf"):
         with pytest.raises(PgrfError, match="--threshold must be auto or a density level"):
-            _threshold(bad)
+            MeshOptions(threshold=bad)  # the options stop before any work
