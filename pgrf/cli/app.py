@@ -1,4 +1,4 @@
-"""The one Typer app every command registers on, its consoles, shared options and the entry point."""
+"""The one Typer app every command registers on, its consoles and reporter, shared options and the entry point."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from rich.markup import escape
 from typer.core import TyperCommand, TyperGroup
 
 from pgrf import __version__
+from pgrf.cli.reporting import RichReporter
 from pgrf.devices import DEVICE_CHOICES
 from pgrf.errors import PgrfError
 
@@ -67,6 +68,8 @@ app = App(help="Render 3D asset libraries into posed multi-view datasets (EpiGRA
           no_args_is_help=True, pretty_exceptions_show_locals=False, add_completion=False)
 console = _console(stderr=False)
 errors = _console(stderr=True)
+reporter = RichReporter(errors)
+"""What library calls report to: progress bars and notes on stderr."""
 
 ConfigOption = Annotated[Optional[Path], typer.Option("--config", help="Config file (default: $PGRF_CONFIG or ./assets.toml).")]
 LibraryOption = Annotated[Optional[str], typer.Option("--library", help="Library root; overrides the config and $PGRF_LIBRARY.")]
