@@ -78,7 +78,8 @@ def stats(
                                                                  f"{note('config: the category')}.")] = None,
 ) -> None:
     """Dataset statistics as in the EpiGRAF appendix: counts, yaw/pitch distributions with KS tests, filters, classes."""
-    from pgrf.pipeline.stats import compute_stats, print_stats
+    from pgrf.cli.show import print_stats
+    from pgrf.pipeline.stats import compute_stats
 
     result = compute_stats(path, load_config(config), min_mean_alpha)
     print_stats(result, console)
@@ -98,6 +99,7 @@ def export(
     labels: Annotated[str, typer.Option(help="camera (EG3D's 25 floats) | class (class indices).")] = "camera",
 ) -> None:
     """Export shards as a StyleGAN-family dataset zip (PNGs + dataset.json with labels and camera_angles)."""
-    from pgrf.pipeline.export import export_zip, print_export
+    from pgrf.cli.show import print_export
+    from pgrf.pipeline.export import export_zip
 
     print_export(export_zip(shards, out, labels, console=errors), console)

@@ -29,7 +29,6 @@ from typing import IO, Any
 
 import numpy as np
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import Progress
 
 from pgrf.cameras import epigraf_angles
@@ -167,9 +166,3 @@ def _conventions(card: DatasetCard, labels: str, classes: dict[str, int]) -> Exp
                       "EpiGRAF world = pgrf world rotated by (x, y, z) -> (x, z, -y)",
     )
 
-
-def print_export(result: ExportResult, console: Console | None = None) -> None:
-    """One summary line of an export."""
-    console = console or Console()
-    console.print(f"wrote {result.images:,} images ({result.resolution}², labels: {result.labels}) to "
-                  f"{escape(str(result.path))} ({result.size_bytes / 2**20:.1f} MiB)")
