@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.progress import Progress
 
-from pgrf.cli.app import ConfigOption, app, console, errors, interruptible, note
+from pgrf.cli.app import ConfigOption, app, console, errors, interruptible, note, reporter
 from pgrf.config import load_config
 from pgrf.pipeline.options import PackOptions
 
@@ -44,7 +44,7 @@ def pack(
                           seed=seed, name=name or folders[0].name, min_mean_alpha=min_mean_alpha, workers=workers,
                           skip_bad=skip_bad)
     with interruptible("finished shards are kept; run the same command again to write the rest"):
-        card = run_pack(folders, out, load_config(config), options, console=errors)
+        card = run_pack(folders, out, load_config(config), options, reporter=reporter)
     counts, removed = card.counts, card.filters.removed_models
     console.print(f"{counts.samples} samples ({counts.unique_views} views, {counts.models} models, {counts.classes} "
                   f"classes) in {len(card.shards)} shards → {escape(str(out))}; filters removed {removed['min_mean_alpha']} "
@@ -102,4 +102,4 @@ def export(
     from pgrf.cli.show import print_export
     from pgrf.pipeline.export import export_zip
 
-    print_export(export_zip(shards, out, labels, console=errors), console)
+    print_export(export_zip(shards, out, labels, reporter=reporter), console)

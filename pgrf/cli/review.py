@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from pgrf.cli.app import ConfigOption, app, console, errors, interruptible, note
+from pgrf.cli.app import ConfigOption, app, console, interruptible, note, reporter
 from pgrf.config import load_config
 from pgrf.review.page import ReviewOptions
 
@@ -31,6 +31,6 @@ def review(
 
     options = ReviewOptions(views=views, size=size, samples=samples, seed=seed, workers=workers, min_mean_alpha=min_mean_alpha)
     with interruptible("finished thumbnails are kept; run the same command again to make the rest"):
-        result = run_review(path, out, load_config(config), options, console=errors)
+        result = run_review(path, out, load_config(config), options, reporter=reporter)
     console.print(f"{result.cards} cards ({result.kind}), {result.made} thumbnails made, {result.cached} from an earlier run, "
                   f"{result.removed} stale removed, in {result.seconds:.1f} s → {escape(str(result.page))}")

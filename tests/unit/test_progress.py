@@ -6,11 +6,20 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 from pgrf.cli.reporting import RichReporter
+from pgrf.config import Category, load_config
+from pgrf.pipeline.export import export_zip
+from pgrf.pipeline.import_renders import import_renders
+from pgrf.pipeline.pack import PackOptions, pack
+from pgrf.pipeline.synthetic import fake_renders
 from pgrf.progress import QUIET, NoteKind, Reporter, Task
+from tests.helpers import CONFIG
+from tests.libraries.epigraf_renders import write_raw
 
 
 @dataclass
@@ -83,3 +92,35 @@ def test_the_rich_reporter_prints_notes_escaped_and_bars_with_unit_status_and_et
     assert lines[1] == "problem a.png: unreadable [bold]; left out"
     bar = " ".join(lines[2:])
     assert "render [x]" in bar and "4/4 samples 2.30 views/s" in bar and "ETA" in bar
+
+
+@pytest.mark.parametrize("workers", [1, 2])  # counted in this process, and sent back by the worker processes
+def test_pack_reports_its_filters_note_and_one_task_advanced_to_its_total(tmp_path: Path, workers: int) -> None:
+    renders = fake_renders(tmp_path / "renders", "misc", {"a": 0.4, "b": 0.5, "c": 0.3}, recorded_alpha=None)
+    reporter = Recording()
+    card = pack([renders], tmp_path / "shards", load_config(CONFIG), PackOptions(resolution=16, samples_per_shard=4,
+                                                                                 workers=workers), reporter)
+    assert [kind for kind, _ in reporter.notes] == ["note"] and "records no filters and 'misc' is no category" in reporter.notes[0][1]
+    (task,) = reporter.tasks
+    assert (task.label, task.total, task.unit, task.ended) == ("pack", card.counts.samples, "samples", True)
+    assert sum(task.advances) == card.counts.samples == 18
+
+    again = Recording()  # every shard is finished: nothing to write, nothing to note but the filters
+    pack([renders], tmp_path / "shards", load_config(CONFIG), PackOptions(resolution=16, samples_per_shard=4), again)
+    assert [(t.label, t.total, sum(t.advances)) for t in again.tasks] == [("pack", 0, 0)]
+
+    exported = Recording()
+    result = export_zip(tmp_path / "shards", tmp_path / "data.zip", reporter=exported)
+    (task,) = exported.tasks
+    assert (task.label, task.total, sum(task.advances), exported.notes) == ("export", result.images, result.images, [])
+
+
+def test_an_import_reports_each_problem_and_its_models(tmp_path: Path) -> None:
+    root = tmp_path / "raw"
+    write_raw(root, {"Coll A": ["Thing 1", "Thing 2"]}, views=2, size=16, passes=False)
+    (root / "Coll_A" / "Stray").mkdir()  # a model folder metadata.json does not list
+    reporter = Recording()
+    outcome = import_renders(root, Category("plants"), tmp_path / "renders", reporter=reporter)
+    assert len(outcome.problems) == 1 and reporter.notes == [("problem", outcome.problems[0])]
+    (task,) = reporter.tasks
+    assert (task.label, task.total, sum(task.advances), task.ended) == ("import", 2, 2, True)
