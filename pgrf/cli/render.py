@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from pgrf.cli.app import App, ConfigOption, LibraryOption, app, console, errors, note
+from pgrf.cli.app import App, ConfigOption, LibraryOption, app, console, errors, note, reporter
 from pgrf.config import STUDIO_LIGHTS, RenderSettings, hdri_file, load_config, with_overrides
 from pgrf.errors import PgrfError
 from pgrf.extras import require
@@ -137,7 +137,7 @@ def render(
         category_dir = out / name
         todo = plan(catalog, category_dir, settings, force=force, shard_index=shard_index, num_shards=num_shards, limit=limit)
         _print_plan(name, catalog, todo)
-        outcome = Runner(cat, category_dir, settings, force=force, console=errors).run(todo)
+        outcome = Runner(cat, category_dir, settings, force=force, reporter=reporter).run(todo)
         if outcome.fatal:
             raise PgrfError(outcome.fatal)
         _print_outcome(name, outcome, category_dir)
