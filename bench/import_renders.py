@@ -15,7 +15,6 @@ RGBA PNGs, depth and normal files). Figures, all measured in this run on the sam
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import sys
@@ -26,7 +25,6 @@ from pathlib import Path
 import numpy as np
 from common import report
 from PIL import Image
-from rich.console import Console
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -50,7 +48,7 @@ def timed_import(raw: Path, work: Path, copy: bool, workers: int) -> float:
     out = work / f"out-{copy}-{workers}"
     shutil.rmtree(out, ignore_errors=True)
     start = time.perf_counter()
-    import_renders(raw, Category("bench"), out, copy=copy, workers=workers, console=Console(file=open(os.devnull, "w")))
+    import_renders(raw, Category("bench"), out, copy=copy, workers=workers)
     return time.perf_counter() - start
 
 

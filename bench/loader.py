@@ -107,15 +107,15 @@ def main(argv: list[str] | None = None) -> None:
     from pgrf.pipeline.export import export_zip
     from pgrf.pipeline.pack import PackOptions, pack
 
-    config, quiet = load_config(REPO / "assets.toml"), Console(quiet=True)
+    config = load_config(REPO / "assets.toml")
     with tempfile.TemporaryDirectory(prefix="pgrf-bench-loader-") as tmp:
         work = Path(tmp)
         source = args.renders or render_sample_plants(work, args.views, 256)
         for name, copies in (("n", args.copies), ("2n", 2 * args.copies)):
             replicate(source, work / f"renders-{name}" / "plants", copies)
             options = PackOptions(resolution=256, samples_per_shard=500, min_mean_alpha=0.0, workers=2)
-            pack([work / f"renders-{name}" / "plants"], work / f"shards-{name}", config, options, console=quiet)
-        export_zip(work / "shards-n", work / "dataset.zip", "class", console=quiet)
+            pack([work / f"renders-{name}" / "plants"], work / f"shards-{name}", config, options)
+        export_zip(work / "shards-n", work / "dataset.zip", "class")
         ours, samples = ours_rate(work / "shards-n")
         figures: dict[str, Any] = {"samples": samples, "ours_samples_per_s": ours,
                                    "zip_baseline_samples_per_s": baseline_rate(work / "dataset.zip")}

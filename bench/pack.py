@@ -101,8 +101,6 @@ class _Stopwatch:
 
 
 def child(renders: Path, out: Path, workers: int) -> None:
-    from rich.console import Console as QuietConsole
-
     import pgrf.pipeline.encode
     from pgrf.config import load_config
     from pgrf.pipeline.composite import composite
@@ -115,8 +113,7 @@ def child(renders: Path, out: Path, workers: int) -> None:
     pgrf.pipeline.encode.read_rgba = decoding
     standalone = [decode_rate(files)] if workers == 1 else []
     start = time.perf_counter()
-    card = pack([renders], out, config, PackOptions(resolution=256, workers=workers, samples_per_shard=64, min_mean_alpha=0.0),
-                console=QuietConsole(quiet=True))
+    card = pack([renders], out, config, PackOptions(resolution=256, workers=workers, samples_per_shard=64, min_mean_alpha=0.0))
     seconds = time.perf_counter() - start
     standalone += [decode_rate(files)] if workers == 1 else []
     peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)

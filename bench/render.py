@@ -41,6 +41,7 @@ from rich.table import Table
 
 from pgrf.assets.discovery import discover
 from pgrf.assets.sample_library import make_sample_library
+from pgrf.cli.reporting import RichReporter
 from pgrf.config import Category, Config, RenderSettings, load_config, with_overrides
 from pgrf.formats.catalog import Catalog, ModelSpec
 from pgrf.formats.renders import view_file
@@ -154,7 +155,7 @@ def run_ours(groups: list[tuple[Category, list[ModelSpec]]], settings: RenderSet
         category_dir = out_dir / category.name
         catalog = Catalog(category=category.name, root="", models=specs)
         todo = plan(catalog, category_dir, settings, RenderRun(force=True))
-        outcome = Runner(category, category_dir, settings, force=True, console=progress_console).run(todo)
+        outcome = Runner(category, category_dir, settings, force=True, reporter=RichReporter(progress_console)).run(todo)
         views += outcome.views
         log.extend(to_json(record) for record in outcome.records)  # the JSON of the render log, as the baseline reports
     _warn_failures("ours", log)

@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 import torch
 from common import report
-from rich.console import Console
 
 from pgrf import runtime
 from pgrf.cameras import DEFAULT_FOV, DEFAULT_RADIUS
@@ -78,8 +77,7 @@ def main(argv: list[str] | None = None) -> None:
         renders = fake_renders(work / "renders", "bench", {f"m{i:02d}": 0.3 + 0.02 * i for i in range(16)}, views=8,
                                resolution=args.resolution)
         pack([renders], work / "shards", load_config(REPO / "assets.toml"),
-             PackOptions(resolution=args.resolution, samples_per_shard=64, workers=2, min_mean_alpha=0.0),
-             console=Console(quiet=True))
+             PackOptions(resolution=args.resolution, samples_per_shard=64, workers=2, min_mean_alpha=0.0))
         options = TrainOptions(shards=str(work / "shards"), out=str(work / "runs"), preset=args.preset, batch=args.batch,
                                device=args.device, workers=4, kimg=1e9)
         context = runtime.setup(options.device)

@@ -128,10 +128,14 @@ def breaches(package_root: Path, table: Table) -> list[str]:
     return problems
 
 
+PENDING = re.compile(r"pgrf/train/loop\.py:\d+: pgrf\.train\.loop imports rich, ")
+"""The one breach let through for now: the training loop prints with rich until it takes a pgrf.progress.Reporter."""
+
+
 def test_the_package_keeps_the_layer_table() -> None:
     table = read_table(ARCHITECTURE.read_text(encoding="utf-8"))
-    assert len(table.units) >= 15 and {"bpy", "torch", "meshopt"} <= table.modules.keys()
-    assert breaches(ROOT / "pgrf", table) == []
+    assert len(table.units) >= 15 and {"bpy", "torch", "meshopt", "rich"} <= table.modules.keys()
+    assert [problem for problem in breaches(ROOT / "pgrf", table) if not PENDING.match(problem)] == []
 
 
 def _package(root: Path, files: dict[str, str]) -> Path:
@@ -151,6 +155,8 @@ def test_each_kind_of_breach_is_found(tmp_path: Path) -> None:
         "render/__init__.py": "", "render/runner.py": "from pgrf import runtime\nimport bpy\n",
         "render/blender/__init__.py": "", "render/blender/scene.py": "import bpy\nfrom pgrf.errors import PgrfError\n",
         "runtime.py": "import torch\nfrom pgrf.cli import app\n", "stray.py": "",
+        "review/__init__.py": "", "review/gallery.py": "from rich.console import Console\n",
+        "cli/reporting.py": "from rich.progress import Progress\n", "progress.py": "def f():\n    import rich\n",
     })
     found = "\n".join(breaches(package, table))
     assert "formats/card.py:2: pgrf.formats.card imports pgrf.pipeline.pack" in found  # upward, inside a function
@@ -160,6 +166,8 @@ def test_each_kind_of_breach_is_found(tmp_path: Path) -> None:
     assert "runtime.py:2: pgrf.runtime imports pgrf.cli" in found
     assert "cli/__init__.py:1: pgrf.cli imports torch" in found  # a half's module at the top of the CLI
     assert "module pgrf.stray is in no unit" in found
+    assert "review/gallery.py:1: pgrf.review.gallery imports rich, which belongs to pgrf.cli" in found  # library code prints
+    assert "progress.py:2: pgrf.progress imports rich" in found and "cli/reporting.py" not in found
     assert "render/blender/scene.py" not in found and "runtime.py:1:" not in found
 
 

@@ -1,4 +1,4 @@
-"""The one Typer app every command registers on, its consoles, shared options and the entry point."""
+"""The one Typer app every command registers on, its consoles and reporter, shared options and the entry point."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from typer.core import TyperCommand, TyperGroup
 
 from pgrf import __version__
 from pgrf.choices import literal_choices
+from pgrf.cli.reporting import RichReporter
 from pgrf.errors import PgrfError
 
 
@@ -70,6 +71,8 @@ app = App(help="Render 3D asset libraries into posed multi-view datasets (EpiGRA
           no_args_is_help=True, pretty_exceptions_show_locals=False, add_completion=False)
 console = _console(stderr=False)
 errors = _console(stderr=True)
+reporter = RichReporter(errors)
+"""What library calls report to: progress bars and notes on stderr."""
 
 ConfigOption = Annotated[Optional[Path], typer.Option("--config", help="Config file (default: $PGRF_CONFIG, else ./assets.toml, "
                                                                           "else the one pgrf ships; see pgrf config show).")]

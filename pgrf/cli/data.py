@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.progress import Progress
 
-from pgrf.cli.app import ConfigOption, app, console, errors, interruptible, note, with_options
+from pgrf.cli.app import ConfigOption, app, console, errors, interruptible, note, reporter, with_options
 from pgrf.config import load_config
 from pgrf.pipeline.options import PackOptions
 
@@ -48,7 +48,7 @@ def pack(
     folders = renders or default_render_dirs(DEFAULT_RENDERS)
     options = PackOptions(**values)
     with interruptible("finished shards are kept; run the same command again to write the rest"):
-        card = run_pack(folders, out, load_config(config), options, console=errors)
+        card = run_pack(folders, out, load_config(config), options, reporter=reporter)
     counts, removed = card.counts, card.filters.removed_models
     console.print(f"{counts.samples} samples ({counts.unique_views} views, {counts.models} models, {counts.classes} "
                   f"classes) in {len(card.shards)} shards → {escape(str(out))}; filters removed {removed['min_mean_alpha']} "
@@ -82,7 +82,8 @@ def stats(
                                                                  f"{note('config: the category')}.")] = None,
 ) -> None:
     """Dataset statistics as in the EpiGRAF appendix: counts, yaw/pitch distributions with KS tests, filters, classes."""
-    from pgrf.pipeline.stats import compute_stats, print_stats
+    from pgrf.cli.show import print_stats
+    from pgrf.pipeline.stats import compute_stats
 
     result = compute_stats(path, load_config(config), min_mean_alpha)
     print_stats(result, console)
@@ -102,6 +103,7 @@ def export(
     labels: Annotated[str, typer.Option(help="camera (EG3D's 25 floats) | class (class indices).")] = "camera",
 ) -> None:
     """Export shards as a StyleGAN-family dataset zip (PNGs + dataset.json with labels and camera_angles)."""
-    from pgrf.pipeline.export import export_zip, print_export
+    from pgrf.cli.show import print_export
+    from pgrf.pipeline.export import export_zip
 
-    print_export(export_zip(shards, out, labels, console=errors), console)
+    print_export(export_zip(shards, out, labels, reporter=reporter), console)

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.markup import escape
 
-from pgrf.cli.app import App, ConfigOption, app, console, errors, interruptible, note, pick, with_options
+from pgrf.cli.app import App, ConfigOption, app, console, errors, interruptible, note, pick, reporter, with_options
 from pgrf.cli.data import PACK_HELP
 from pgrf.config import Category, load_config
 from pgrf.pipeline.import_zip import ZipOptions
@@ -48,7 +48,7 @@ def epigraf_renders(
 
     with interruptible("imported models are kept; run the same command again to import the rest"):
         outcome = import_renders(root, _category(category, config), out, copy=copy,
-                                 workers=workers or os.cpu_count() or 1, console=errors)
+                                 workers=workers or os.cpu_count() or 1, reporter=reporter)
     counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.counts.items())) or "nothing new"
     console.print(f"{outcome.collections} collections: {counts} ({outcome.views} views in {outcome.seconds:.1f} s; "
                   f"{outcome.finished} imported before) → "
@@ -83,7 +83,7 @@ def zip_command(
 
     options, pack = pick(ZipOptions, values), pick(PackOptions, values, skip_bad=True)
     with interruptible("finished shards are kept; run the same command again to write the rest"):
-        result = import_zip(dataset, out, pack, options, console=errors)
+        result = import_zip(dataset, out, pack, options, reporter=reporter)
     card = result.card
     for file in card.skipped_bad.files:
         errors.print(f"[yellow]problem[/yellow] unreadable {escape(file)}; left out", highlight=False)

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from pgrf.cli.app import App, ConfigOption, LibraryOption, app, console, errors, pick, with_options
+from pgrf.cli.app import App, ConfigOption, LibraryOption, app, console, errors, pick, reporter, with_options
 from pgrf.config import STUDIO_LIGHTS, RenderSettings, hdri_file, load_config, with_overrides
 from pgrf.errors import PgrfError
 from pgrf.extras import require
@@ -143,7 +143,7 @@ def render(
         category_dir = out / name
         todo = plan(catalog, category_dir, settings, run)
         _print_plan(name, catalog, todo)
-        outcome = Runner(cat, category_dir, settings, force=run.force, console=errors).run(todo)
+        outcome = Runner(cat, category_dir, settings, force=run.force, reporter=reporter).run(todo)
         if outcome.fatal:
             raise PgrfError(outcome.fatal)
         _print_outcome(name, outcome, category_dir)

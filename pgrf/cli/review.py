@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from pgrf.cli.app import ConfigOption, app, console, errors, interruptible, note, with_options
+from pgrf.cli.app import ConfigOption, app, console, interruptible, note, reporter, with_options
 from pgrf.config import load_config
 from pgrf.review.page import ReviewOptions
 
@@ -35,6 +35,6 @@ def review(
 
     options = ReviewOptions(**values)
     with interruptible("finished thumbnails are kept; run the same command again to make the rest"):
-        result = run_review(path, out, load_config(config), options, console=errors)
+        result = run_review(path, out, load_config(config), options, reporter=reporter)
     console.print(f"{result.cards} cards ({result.kind}), {result.made} thumbnails made, {result.cached} from an earlier run, "
                   f"{result.removed} stale removed, in {result.seconds:.1f} s → {escape(str(result.page))}")

@@ -28,9 +28,6 @@ from pathlib import Path
 from typing import IO, Any, Literal, get_args
 
 import numpy as np
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import Progress
 
 from pgrf.cameras import epigraf_angles
 from pgrf.errors import PgrfError
@@ -40,6 +37,7 @@ from pgrf.formats.schema import to_json
 from pgrf.formats.shards import SampleMeta
 from pgrf.formats.stylegan import ExportCamera, ExportNote
 from pgrf.pipeline.shards import iter_samples
+from pgrf.progress import QUIET, Reporter
 
 ExportLabels = Literal["camera", "class"]
 """What a zip's ``labels`` hold: EG3D's 25-float cameras or class indices."""
@@ -69,8 +67,9 @@ def image_name(model_id: str, key: str) -> str:
     return f"{model_id}/{key}.png"
 
 
-def export_zip(shards_dir: Path, out: Path, labels: str = "camera", console: Console | None = None) -> ExportResult:
-    """Write the shards' samples to the dataset zip ``out``; returns what was written."""
+def export_zip(shards_dir: Path, out: Path, labels: str = "camera", reporter: Reporter = QUIET) -> ExportResult:
+    """Write the shards' samples to the dataset zip ``out``, reporting the task ``export`` (images written); returns
+    what was written."""
     if labels not in LABELS:
         raise PgrfError(f"--labels must be one of {', '.join(LABELS)}; got {labels!r}")
     if out.suffix.lower() != ".zip":
@@ -86,8 +85,7 @@ def export_zip(shards_dir: Path, out: Path, labels: str = "camera", console: Con
     classes: dict[str, int] = {}
     with atomic_path(out) as partial:
         with (zipfile.ZipFile(partial, "w", zipfile.ZIP_STORED, allowZip64=True) as archive,
-              Progress(console=console or Console(stderr=True)) as progress):
-            task = progress.add_task("export", total=sum(e.samples for e in card.shards))
+              reporter.task("export", total=sum(e.samples for e in card.shards), unit="images") as advance):
             for path, entry in zip(paths, card.shards):
                 count = 0
                 for key, png, meta in _samples(path):
@@ -103,7 +101,7 @@ def export_zip(shards_dir: Path, out: Path, labels: str = "camera", console: Con
                     angles[name] = epigraf_angles(meta.yaw, meta.pitch)
                     classes[meta.model_id] = meta.class_index
                     count += 1
-                    progress.advance(task)
+                    advance()
                 if count != entry.samples:
                     raise PgrfError(f"{path}: {count} samples, dataset.json says {entry.samples}; run pgrf verify")
             _write_document(archive, card, labels, label_of, angles, classes)
@@ -169,9 +167,3 @@ def _conventions(card: DatasetCard, labels: str, classes: dict[str, int]) -> Exp
                       "EpiGRAF world = pgrf world rotated by (x, y, z) -> (x, z, -y)",
     )
 
-
-def print_export(result: ExportResult, console: Console | None = None) -> None:
-    """One summary line of an export."""
-    console = console or Console()
-    console.print(f"wrote {result.images:,} images ({result.resolution}², labels: {result.labels}) to "
-                  f"{escape(str(result.path))} ({result.size_bytes / 2**20:.1f} MiB)")

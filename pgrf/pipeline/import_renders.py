@@ -27,8 +27,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-from rich.console import Console
-from rich.markup import escape
 
 from pgrf import __version__, fileio
 from pgrf.cameras import DEFAULT_FOV, DEFAULT_RADIUS, blender_to_opencv, c2w_angles, normalized_intrinsics
@@ -50,6 +48,7 @@ from pgrf.formats.renders import (
 )
 from pgrf.formats.schema import FormatError
 from pgrf.pipeline.parallel import run_parallel
+from pgrf.progress import QUIET, Reporter
 
 SOURCE = "EpiGRAF renders (github.com/universome/megascans-rendering)"
 BLENDER_VERSION = "2.93.10"
@@ -265,9 +264,9 @@ def _cameras(job: ModelJob, views: list[RenderedView], resolution: int, passes: 
 
 
 def import_renders(root: Path, category: Category, out: Path, *, copy: bool = False, workers: int = 1,
-                   console: Console | None = None) -> ImportOutcome:
-    """Import every model under ``root`` into ``out/<category>`` (resuming an earlier run); returns what was done."""
-    console = console or Console(stderr=True)
+                   reporter: Reporter = QUIET) -> ImportOutcome:
+    """Import every model under ``root`` into ``out/<category>`` (resuming an earlier run); returns what was done.
+    Each problem is also a ``problem`` note to ``reporter``, which gets the task ``import`` (models imported)."""
     category_dir = out / category.name
     category_dir.mkdir(parents=True, exist_ok=True)
     fileio.remove_stale_work(category_dir)
@@ -276,7 +275,7 @@ def import_renders(root: Path, category: Category, out: Path, *, copy: bool = Fa
     found = scan(root, category, category_dir, copy)
     outcome = ImportOutcome(problems=list(found.problems), collections=found.collections)
     for problem in found.problems:
-        console.print(f"[yellow]problem[/yellow] {escape(problem)}", highlight=False)
+        reporter.note(problem, kind="problem")
     attempts = Counter(r.model_id for r in records.read_records(category_dir))
 
     def log(job_collection: str, result: ModelResult) -> None:
@@ -287,7 +286,7 @@ def import_renders(root: Path, category: Category, out: Path, *, copy: bool = Fa
         outcome.records.append(record)
         for problem in result.problems:
             outcome.problems.append(problem)
-            console.print(f"[yellow]problem[/yellow] {escape(problem)}", highlight=False)
+            reporter.note(problem, kind="problem")
 
     for result in found.failed:
         log(result.record.asset_id or "", replace(result, problems=[]))
@@ -301,7 +300,7 @@ def import_renders(root: Path, category: Category, out: Path, *, copy: bool = Fa
         if job.model_id in finished and not attempts[job.model_id]:
             log(job.collection, ModelResult(_record(records.read_cameras(finished[job.model_id]), job.min_mean_alpha)))
     try:
-        for job, result in run_parallel(todo, import_model, workers, "import", console,
+        for job, result in run_parallel(todo, import_model, workers, "import", reporter,
                                         "finished models are in place and logged"):
             log(job.collection, result)
     except KeyboardInterrupt:

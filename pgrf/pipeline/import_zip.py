@@ -27,9 +27,6 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 import numpy as np
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from pgrf.cameras import (
     DEFAULT_FOV,
@@ -54,6 +51,7 @@ from pgrf.pipeline.import_renders import safe_id
 from pgrf.pipeline.options import PackOptions
 from pgrf.pipeline.pack import Collected, write_dataset
 from pgrf.pipeline.plan import Sample
+from pgrf.progress import QUIET, Reporter
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 PGRF_NAME = re.compile(r"(?P<model>.+)_v(?P<view>\d{4})(?P<mirrored>_m)?")
@@ -103,10 +101,10 @@ def parse_name(name: str) -> tuple[str, int, bool]:
     return safe_id(stem), 0, False
 
 
-def import_zip(path: Path, out: Path, pack: PackOptions, options: ZipOptions, console: Console | None = None) -> ZipImport:
+def import_zip(path: Path, out: Path, pack: PackOptions, options: ZipOptions, reporter: Reporter = QUIET) -> ZipImport:
     """Write the zip's images as shards to ``out`` (named after the zip unless ``pack.name`` is set); returns the card
-    and the problems met."""
-    console = console or Console(stderr=True)
+    and the problems met. Each problem is also a ``problem`` note to ``reporter``, which gets the tasks ``alpha``
+    (images measured) and ``pack``."""
     pack = replace(pack, name=pack.name or safe_id(path.stem))
     images, dataset = _read(path)
     problems: list[str] = []
@@ -132,10 +130,10 @@ def import_zip(path: Path, out: Path, pack: PackOptions, options: ZipOptions, co
             continue
         samples[meta.key] = Sample(path, meta, 0.0, image, flipped=mirrored)
     for problem in problems:
-        console.print(f"[yellow]problem[/yellow] {escape(problem)}", highlight=False)
+        reporter.note(problem, kind="problem")
     if not samples:
         raise PgrfError(f"{path}: no image with a camera; give a zip whose dataset.json has camera labels or camera_angles")
-    mean_alpha = _model_alphas(path, list(samples.values()), pack.workers, console)
+    mean_alpha = _model_alphas(path, list(samples.values()), pack.workers, reporter)
     ordered = [replace(s, mean_alpha=mean_alpha[s.meta.model_id]) for s in samples.values()]
     if pack.mirror:  # a mirrored copy of every image whose mirrored sample the zip does not hold already
         keys = {s.key for s in ordered}
@@ -144,29 +142,27 @@ def import_zip(path: Path, out: Path, pack: PackOptions, options: ZipOptions, co
     collected = Collected(ordered, class_names, len({s.meta.model_id for s in ordered}),
                           {"min_mean_alpha": 0, "min_dim_product": 0, "exclude": 0},
                           {"min_mean_alpha": {}, "min_dim_product": None, "exclude": {}})
-    return ZipImport(write_dataset(collected, out, pack, [str(path)], console), problems)
+    return ZipImport(write_dataset(collected, out, pack, [str(path)], reporter), problems)
 
 
-def _model_alphas(path: Path, samples: list[Sample], workers: int, console: Console) -> dict[str, float]:
+def _model_alphas(path: Path, samples: list[Sample], workers: int, reporter: Reporter) -> dict[str, float]:
     """Each model's mean alpha over its images (in [0, 1]), as ``pgrf render`` measures it: images that cannot hold
     transparency (by their headers) count as 1 without decoding, the others are decoded in ``workers`` processes.
     Images that do not read are left out here (the shard writer reports them)."""
     members = sorted({s.member for s in samples})
     chunks = [members[i:i + ALPHA_CHUNK] for i in range(0, len(members), ALPHA_CHUNK)]
     alphas: dict[str, float] = {}
-    with Progress(TextColumn("alpha"), BarColumn(), MofNCompleteColumn(), TextColumn("images"), TimeRemainingColumn(),
-                  console=console) as progress:
-        task = progress.add_task("alpha", total=len(members))
+    with reporter.task("alpha", total=len(members), unit="images") as advance:
         if workers <= 1 or len(chunks) <= 1:
             results = (_member_alphas(path, chunk) for chunk in chunks)
             for chunk, values in zip(chunks, results):
                 alphas.update((m, a) for m, a in zip(chunk, values) if a is not None)
-                progress.advance(task, len(chunk))
+                advance(len(chunk))
         else:
             with ProcessPoolExecutor(min(workers, len(chunks)), multiprocessing.get_context("spawn")) as pool:
                 for chunk, values in zip(chunks, pool.map(_member_alphas, [path] * len(chunks), chunks)):
                     alphas.update((m, a) for m, a in zip(chunk, values) if a is not None)
-                    progress.advance(task, len(chunk))
+                    advance(len(chunk))
     per_model: dict[str, list[float]] = {}
     for sample in samples:
         if sample.member in alphas:

@@ -20,15 +20,6 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-)
 
 from pgrf import __version__, fileio
 from pgrf.config import Config
@@ -43,6 +34,7 @@ from pgrf.pipeline.filters import AppliedFilters, category_filters
 from pgrf.pipeline.options import PackOptions
 from pgrf.pipeline.plan import Sample, ShardPlan, plan_shards
 from pgrf.pipeline.shards import sha256
+from pgrf.progress import QUIET, Reporter
 
 
 @dataclass
@@ -133,23 +125,24 @@ def default_render_dirs(root: Path) -> list[Path]:
     return found
 
 
-def pack(render_dirs: list[Path], out: Path, config: Config, options: PackOptions, console: Console | None = None) -> DatasetCard:
+def pack(render_dirs: list[Path], out: Path, config: Config, options: PackOptions, reporter: Reporter = QUIET) -> DatasetCard:
     """Write shards, index and card to ``out`` (resuming an interrupted run; shards named after the first render folder
-    unless ``options.name`` is set); returns the card."""
-    console = console or Console(stderr=True)
+    unless ``options.name`` is set); returns the card. The filters' notes and the task ``pack`` (samples written) go
+    to ``reporter``."""
     options = replace(options, name=options.name or render_dirs[0].name)
     collected = collect(render_dirs, config, options)
     for note in collected.notes:
-        console.print(f"[yellow]note[/yellow] {escape(note)}", highlight=False)
+        reporter.note(note)
     if not collected.samples:
         raise PgrfError("every model was filtered out (min_mean_alpha); nothing to pack")
-    return write_dataset(collected, out, options, [str(d) for d in render_dirs], console)
+    return write_dataset(collected, out, options, [str(d) for d in render_dirs], reporter)
 
 
 def write_dataset(collected: Collected, out: Path, options: PackOptions, inputs: list[str],
-                  console: Console | None = None) -> DatasetCard:
+                  reporter: Reporter = QUIET) -> DatasetCard:
     """Write the collected samples to ``out`` as shards, index and card (resuming an interrupted run); ``inputs``
-    name where they came from (``pgrf pack``: the render folders, ``pgrf import zip``: the zip)."""
+    name where they came from (``pgrf pack``: the render folders, ``pgrf import zip``: the zip). The task ``pack``
+    counts the samples of the shards written now."""
     settings = EncodeSettings(options.resolution, options.background, options.skip_bad)
     digest_settings = {"resolution": options.resolution, "background": options.background}
     plans = plan_shards(collected.samples, options.samples_per_shard, options.seed, options.name, digest_settings)
@@ -158,7 +151,7 @@ def write_dataset(collected: Collected, out: Path, options: PackOptions, inputs:
     _remove_outdated_shards(out, options.name, {p.file for p in plans})
     finished = _finished_shards(out, plans, options.skip_bad)
     todo = [p for p in plans if p.file not in finished]
-    results = {**finished, **_write_shards(out, todo, settings, options.workers, console or Console(stderr=True))}
+    results = {**finished, **_write_shards(out, todo, settings, options.workers, reporter)}
     ordered = [results[p.file] for p in plans]
     written = [_written(plan, set(result.keys)) for plan, result in zip(plans, ordered)]
     rows = [index_row(sample.meta, plan.file, position, sample.mean_alpha)
@@ -192,20 +185,18 @@ def _finished_shards(out: Path, plans: list[ShardPlan], skip_bad: bool) -> dict[
 
 
 def _write_shards(out: Path, plans: list[ShardPlan], settings: EncodeSettings, workers: int,
-                  console: Console) -> dict[str, ShardRecord]:
+                  reporter: Reporter) -> dict[str, ShardRecord]:
     """Encode the planned shards, in this process or in ``workers`` processes, journaling each one."""
-    columns = (TextColumn("pack"), BarColumn(), MofNCompleteColumn(), TextColumn("samples"), TimeRemainingColumn())
     results: dict[str, ShardRecord] = {}
 
     def finish(result: ShardRecord) -> None:
         results[result.file] = result
         result.journal(out)
 
-    with Progress(*columns, console=console) as progress:
-        task = progress.add_task("pack", total=sum(len(p.samples) for p in plans))
+    with reporter.task("pack", total=sum(len(p.samples) for p in plans), unit="samples") as advance:
         if workers == 1 or len(plans) <= 1:
             for plan in plans:
-                finish(encode_shard(out, plan, settings, lambda n: progress.advance(task, n)))
+                finish(encode_shard(out, plan, settings, advance))
             return results
         context = multiprocessing.get_context("spawn")
         ticks = context.Queue()
@@ -215,7 +206,7 @@ def _write_shards(out: Path, plans: list[ShardPlan], settings: EncodeSettings, w
             try:
                 while pending:
                     done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-                    progress.advance(task, _drain(ticks))
+                    advance(_drain(ticks))
                     for future in done:
                         if future.cancelled():
                             continue
@@ -234,6 +225,7 @@ def _write_shards(out: Path, plans: list[ShardPlan], settings: EncodeSettings, w
                                 "command again (with fewer --workers if memory is short)")
             if failure is not None:
                 raise failure
+        advance(_drain(ticks))  # the workers have exited: their last counts are all in the queue
     return results
 
 

@@ -1,4 +1,4 @@
-"""Work on many jobs in this process or in spawned worker processes, with a progress bar (import, review)."""
+"""Work on many jobs in this process or in spawned worker processes, reporting their progress (import, review)."""
 
 from __future__ import annotations
 
@@ -8,29 +8,24 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
 from pgrf.errors import PgrfError
+from pgrf.progress import Reporter
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 
-def run_parallel(jobs: list[T], work: Callable[[T], R], workers: int, label: str, console: Console, kept: str,
+def run_parallel(jobs: list[T], work: Callable[[T], R], workers: int, label: str, reporter: Reporter, kept: str,
                  count: Callable[[T], int] = lambda job: 1) -> Iterator[tuple[T, R]]:
     """Run ``work`` (a module-level function) on every job, in this process (one worker or one job) or in
-    ``workers`` spawned processes, with a progress bar advanced by ``count(job)``; yields (job, result) as jobs
-    finish. On Ctrl-C or an error nothing new starts; a dead worker is a PgrfError saying ``kept`` (what stays
+    ``workers`` spawned processes, reporting the task ``label`` advanced by ``count(job)``; yields (job, result) as
+    jobs finish. On Ctrl-C or an error nothing new starts; a dead worker is a PgrfError saying ``kept`` (what stays
     done) and how to go on."""
-    columns = (TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"),
-               TimeRemainingColumn())
-    with Progress(*columns, console=console) as progress:
-        task = progress.add_task(label, total=sum(count(job) for job in jobs))
+    with reporter.task(label, total=sum(count(job) for job in jobs)) as advance:
         if workers <= 1 or len(jobs) <= 1:
             for job in jobs:
                 yield job, work(job)
-                progress.advance(task, count(job))
+                advance(count(job))
             return
         with ProcessPoolExecutor(min(workers, len(jobs)), multiprocessing.get_context("spawn")) as pool:
             pending: dict[Future, T] = {pool.submit(work, job): job for job in jobs}
@@ -40,7 +35,7 @@ def run_parallel(jobs: list[T], work: Callable[[T], R], workers: int, label: str
                     for future in done:
                         job = pending.pop(future)
                         yield job, future.result()
-                        progress.advance(task, count(job))
+                        advance(count(job))
             except BrokenProcessPool:
                 raise PgrfError(f"a {label} worker process died (killed, or out of memory); {kept}, run the same "
                                 "command again (with fewer --workers if memory is short)") from None

@@ -18,22 +18,13 @@ from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-
 from pgrf import fileio
 from pgrf.config import Category, RenderSettings
 from pgrf.formats import manifest
 from pgrf.formats import renders as records
 from pgrf.formats.catalog import Catalog, ModelSpec
 from pgrf.formats.renders import RenderRecord, Status
+from pgrf.progress import QUIET, Reporter
 from pgrf.render.blender.job import RenderJob
 from pgrf.render.options import RenderRun
 from pgrf.render.worker import log_path, output_tail, worker_main
@@ -123,12 +114,13 @@ class Outcome:
 
 
 class Runner:
-    """Render a plan with ``workers`` processes, each replaced after ``recycle_after`` models."""
+    """Render a plan with ``workers`` processes, each replaced after ``recycle_after`` models, reporting the task
+    ``render <category>`` (models done, with the views per second as its status) to ``reporter``."""
 
     def __init__(self, category: Category, category_dir: Path, settings: RenderSettings, *, force: bool = False,
-                 console: Console | None = None) -> None:
+                 reporter: Reporter = QUIET) -> None:
         self.category, self.category_dir, self.settings, self.force = category, category_dir, settings, force
-        self.console = console or Console(stderr=True)
+        self.reporter = reporter
         self.context = mp.get_context("spawn")
         self.threads = max(1, (os.cpu_count() or 1) // settings.workers) if settings.workers > 1 else 0
         self.outcome = Outcome()
@@ -147,17 +139,18 @@ class Runner:
             self._log(spec, RenderRecord(spec.model_id, Status.EXCLUDED, reason=f"in {self.category.exclude}", seconds=0.0))
         self.pending = deque(plan.todo)
         slots: list[_Slot] = []
-        columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("{task.fields[rate]} views/s"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
+        before = len(self.outcome.records)  # the unusable and excluded models, logged above
         try:
-            with Progress(*columns, console=self.console, transient=False) as progress:
-                models = progress.add_task(f"render {self.category.name}", total=len(plan.todo), rate="-")
+            with self.reporter.task(f"render {self.category.name}", total=len(plan.todo), status="- views/s") as models:
+                shown = 0
                 while self.pending or any(s.spec for s in slots):
                     self._fill(slots)
                     self._poll(slots)
                     elapsed = time.monotonic() - start
-                    progress.update(models, rate=f"{self.outcome.views / elapsed:.2f}" if elapsed > 0 else "-",
-                                    completed=len(self.outcome.records) - len(plan.unusable) - len(plan.excluded))
+                    models.status(f"{self.outcome.views / elapsed:.2f} views/s" if elapsed > 0 else "- views/s")
+                    done = len(self.outcome.records) - before
+                    models(done - shown)
+                    shown = done
         except KeyboardInterrupt:
             self.outcome.interrupted = True
         finally:

@@ -15,14 +15,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from rich.console import Console
-
 from pgrf import fileio
 from pgrf.config import Config
 from pgrf.errors import PgrfError
 from pgrf.formats import manifest
 from pgrf.formats.card import CARD_FILE
 from pgrf.formats.shards import INDEX_FILE
+from pgrf.progress import QUIET, Reporter
 from pgrf.review.page import THUMBS_DIR, Page, ReviewOptions, kept_entries, write_page
 from pgrf.review.renders import render_cards
 from pgrf.review.shards import shard_cards
@@ -44,11 +43,10 @@ class ReviewResult:
     seconds: float
 
 
-def review(path: Path, out: Path, config: Config | None, options: ReviewOptions, console: Console | None = None) -> ReviewResult:
+def review(path: Path, out: Path, config: Config | None, options: ReviewOptions, reporter: Reporter = QUIET) -> ReviewResult:
     """Write the gallery of ``path`` to ``out``; renders are judged by the filters ``pipeline.filters`` decides
-    (``config`` None: no config file)."""
+    (``config`` None: no config file). The task ``thumbnails`` goes to ``reporter``."""
     start = time.perf_counter()
-    console = console or Console(stderr=True)
     path = Path(path)
     if not path.is_dir():
         raise PgrfError(f"{path}: no such folder; give a renders/<category> folder, a renders/ root or a shard folder")
@@ -56,13 +54,13 @@ def review(path: Path, out: Path, config: Config | None, options: ReviewOptions,
     for folder in [out, *(p for p in (out / THUMBS_DIR).glob("*") if p.is_dir())]:
         fileio.remove_stale_work(folder)
     if (path / CARD_FILE).is_file() or (path / INDEX_FILE).is_file():
-        kind, built = "shards", shard_cards(path, out, options, console)
+        kind, built = "shards", shard_cards(path, out, options, reporter)
     else:
         categories = manifest.categories(path)
         if not categories:
             raise PgrfError(f"{path}: neither a shard folder (dataset.json + index.parquet) nor a renders folder (model folders "
                             "with cameras.json, or a render-log.jsonl); give what pgrf pack or pgrf render wrote")
-        kind, built = "renders", render_cards(categories, out, config, options, console)
+        kind, built = "renders", render_cards(categories, out, config, options, reporter)
     removed = _remove_stale_thumbs(out, {card.thumb for card in built.cards if card.thumb})
     tiles = (2 if any(card.twin for card in built.cards) else 1) if kind == "shards" else options.views
     page = Page(kind, f"pgrf review: {path.resolve().name}", str(path), time.strftime("%Y-%m-%d %H:%M"), tiles, options.size,

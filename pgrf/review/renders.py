@@ -15,8 +15,6 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from rich.console import Console
-
 from pgrf.config import Config
 from pgrf.fileio import atomic_path
 from pgrf.formats import renders as records
@@ -25,6 +23,7 @@ from pgrf.formats.renders import RenderRecord, Status
 from pgrf.formats.schema import FormatError, from_json, to_json
 from pgrf.pipeline.filters import AppliedFilters, category_filters
 from pgrf.pipeline.parallel import run_parallel
+from pgrf.progress import Reporter
 from pgrf.review.page import THUMBS_DIR, Card, Cards, ReviewOptions
 from pgrf.review.thumbs import KEPT, THUMB_VERSION, pick_views, strip_thumbnail, thumb_name
 
@@ -101,7 +100,7 @@ def _write_cache(out: Path, cache: dict[str, tuple[str, ModelFacts]]) -> None:
 
 
 def render_cards(category_dirs: list[Path], out: Path, config: Config | None, options: ReviewOptions,
-                 console: Console) -> Cards:
+                 reporter: Reporter) -> Cards:
     """Every model of the category folders as a card, finished models with a contact strip."""
     cache = _read_cache(out)
     finished = {category_dir: records.finished_models(category_dir) for category_dir in category_dirs}
@@ -120,7 +119,7 @@ def render_cards(category_dirs: list[Path], out: Path, config: Config | None, op
                 fresh.add(model_dir)
             jobs.append(FactsJob(model_dir, out, thumb, options.views, options.size))
     cached = len(facts)
-    for job, result in run_parallel(jobs, model_facts, options.workers, "thumbnails", console, KEPT):
+    for job, result in run_parallel(jobs, model_facts, options.workers, "thumbnails", reporter, KEPT):
         facts[job.model_dir] = result
     _write_cache(out, {str(d.resolve()): (stamps[d], f) for d, f in facts.items() if f.thumb})
     cards, summary, judge = [], [], _Judge(config, options)

@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from rich.console import Console
 
 from pgrf.errors import PgrfError
 from pgrf.formats.card import DatasetCard, read_card
 from pgrf.formats.exclude import read_exclude
 from pgrf.formats.shards import INDEX_COLUMNS, INDEX_FILE, sample_key
 from pgrf.pipeline.parallel import run_parallel
+from pgrf.progress import Reporter
 from pgrf.review.page import THUMBS_DIR, Card, Cards, ReviewOptions
 from pgrf.review.thumbs import KEPT, PairJob, make_pairs, thumb_name
 
@@ -40,7 +40,7 @@ def _read_index(shards_dir: Path) -> dict[str, list]:
     return table.select(list(INDEX_COLUMNS)).to_pydict()
 
 
-def shard_cards(shards_dir: Path, out: Path, options: ReviewOptions, console: Console) -> Cards:
+def shard_cards(shards_dir: Path, out: Path, options: ReviewOptions, reporter: Reporter) -> Cards:
     """``options.samples`` random samples of the shard folder as cards, each with a (sample, twin) thumbnail."""
     card = read_card(shards_dir)
     index = _read_index(shards_dir)
@@ -68,7 +68,7 @@ def shard_cards(shards_dir: Path, out: Path, options: ReviewOptions, console: Co
     jobs = [PairJob(tuple(shards_dir / s for s in shards), tuple(pairs), options.size) for shards, pairs in groups.items()
             if any(not target.is_file() for target, _, _ in pairs)]
     errors: dict[str, str] = {}
-    for _, result in run_parallel(jobs, make_pairs, options.workers, "thumbnails", console, KEPT,
+    for _, result in run_parallel(jobs, make_pairs, options.workers, "thumbnails", reporter, KEPT,
                                  lambda job: len(job.pairs)):
         errors.update({target.relative_to(out).as_posix(): error for target, error in result.items() if error})
     cards = [_without_thumb(c, errors[c.thumb]) if c.thumb in errors else c for c in cards]

@@ -16,7 +16,6 @@ import pyarrow.parquet as pq
 import pytest
 import typer
 from PIL import Image
-from rich.console import Console
 from typer.testing import CliRunner
 
 from pgrf.cli import app
@@ -26,12 +25,12 @@ from pgrf.formats import renders as records
 from pgrf.formats.renders import RenderRecord, Status
 from pgrf.pipeline.pack import PackOptions, pack
 from pgrf.pipeline.synthetic import fake_renders
+from pgrf.progress import QUIET
 from pgrf.review.gallery import review
 from pgrf.review.page import Card, Page, ReviewOptions, page_html, read_page
 from pgrf.review.thumbs import pick_views, shrink
 from tests.helpers import run_pgrf
 
-QUIET = Console(file=open(os.devnull, "w"))  # noqa: SIM115  (the progress bar goes nowhere)
 ALPHAS = {"a1": 0.5, "b2": 0.01, "c3": 0.3}
 EXCLUDE_JS = resources.files("pgrf.review") / "static" / "exclude.js"
 

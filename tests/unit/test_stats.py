@@ -14,13 +14,14 @@ from PIL import Image
 from rich.console import Console
 
 from pgrf import cameras
+from pgrf.cli.show import print_stats
 from pgrf.config import load_config
 from pgrf.errors import PgrfError
 from pgrf.formats.card import CARD_SCHEMA, CameraModel, Counts, DatasetCard, Filters, ShardEntry, SkippedBad, write_card
 from pgrf.formats.manifest import write_manifest
 from pgrf.pipeline.pack import PackOptions, pack
 from pgrf.pipeline.plots import PLOTS, write_plots
-from pgrf.pipeline.stats import compute_stats, print_stats
+from pgrf.pipeline.stats import compute_stats
 from pgrf.pipeline.synthetic import fake_renders
 from tests.helpers import CONFIG
 
