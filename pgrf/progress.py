@@ -42,10 +42,11 @@ class Reporter:
         """One line the user should read (plain text)."""
 
     @contextmanager
-    def task(self, label: str, total: int | None = None, *, unit: str = "", status: str | None = None) -> Iterator[Task]:
+    def task(self, label: str, total: int | None = None, *, unit: str = "", status: str | None = None,
+             done: int = 0) -> Iterator[Task]:
         """Show the progress of ``label`` while the block runs: ``total`` units (None: not known) of ``unit`` (e.g.
-        ``samples``; empty: none shown); ``status`` given, the task shows a status text, starting with it. Yields
-        the ``Task`` to advance."""
+        ``samples``; empty: none shown), ``done`` of them already (a resumed run); ``status`` given, the task shows
+        a status text, starting with it. Yields the ``Task`` to advance."""
         yield Task()
 
 

@@ -33,7 +33,8 @@ class RichReporter(Reporter):
         self.console.print(f"[yellow]{kind}[/yellow] {escape(text)}", highlight=False)
 
     @contextmanager
-    def task(self, label: str, total: int | None = None, *, unit: str = "", status: str | None = None) -> Iterator[Task]:
+    def task(self, label: str, total: int | None = None, *, unit: str = "", status: str | None = None,
+             done: int = 0) -> Iterator[Task]:
         columns: list[ProgressColumn] = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn()]
         if unit:
             columns.append(TextColumn(escape(unit)))
@@ -41,7 +42,8 @@ class RichReporter(Reporter):
             columns.append(TextColumn("{task.fields[status]}"))
         columns += [TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
         with Progress(*columns, console=self.console) as progress:
-            yield _RichTask(progress, progress.add_task(escape(label), total=total, status=escape(status or "")))
+            yield _RichTask(progress, progress.add_task(escape(label), total=total, completed=done,
+                                                        status=escape(status or "")))
 
 
 class _RichTask(Task):

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from pgrf.cli.app import app, console, errors, interruptible, note, with_options
+from pgrf.cli.app import app, console, errors, interruptible, note, reporter, with_options
 from pgrf.devices import DEVICE_CHOICES
 from pgrf.extras import require
 from pgrf.train.options import TrainOptions
@@ -83,6 +83,6 @@ def train(dry_run: Annotated[bool, typer.Option("--dry-run", help=DRY_RUN_HELP)]
         errors.print(f"dry run: nothing trained {where}")
         return
     with interruptible("the last checkpoint is kept; run the same command with --resume latest to continue"):
-        folder = loop.train(options, console=errors)
+        folder = loop.train(options, reporter)
     console.print(f"run → {escape(str(folder))} (checkpoints/latest.pt, samples/, stats.jsonl)")
 

@@ -26,8 +26,6 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from pgrf import __version__, runtime
 from pgrf.data.loader import Batch, train_loader
@@ -43,6 +41,7 @@ from pgrf.model.generator import Generator, density_noise_at
 from pgrf.model.patches import PatchSampler, beta_at, extract_patches
 from pgrf.model.poses import sample_poses
 from pgrf.model.presets import ModelConfig, preset
+from pgrf.progress import QUIET, Reporter
 from pgrf.train.augment import AdaptiveP, AugmentPipe
 from pgrf.train.checkpoint import save_checkpoint
 from pgrf.train.cost import forward_gflops, parameter_count
@@ -167,18 +166,19 @@ def _prepare(options: TrainOptions, context: runtime.Context) -> tuple[Run, bool
     return run, checkpoint is not None
 
 
-def train(options: TrainOptions, console: Console | None = None) -> Path:
-    """Train until ``options.kimg``; returns the run folder."""
+def train(options: TrainOptions, reporter: Reporter = QUIET) -> Path:
+    """Train until ``options.kimg``; returns the run folder. Rank 0 reports the task of the images to train and a
+    status of each tick's speed and losses."""
     context = runtime.setup(options.device)
     runtime.allow_tf32(options.tf32)
     try:
         run, resumed = _prepare(options, context)
         if not resumed and context.main:
             _start_folder(run, resolved_config(run))
-        console = console or Console(stderr=True)
-        if options.fid_kimg and not options.inception and context.main:
-            console.print("FID skipped: no Inception weights (give --inception FILE or set PGRF_INCEPTION)")
-        _loop(run, console)
+        reporter = reporter if context.main else QUIET
+        if options.fid_kimg and not options.inception:
+            reporter.note("FID skipped: no Inception weights (give --inception FILE or set PGRF_INCEPTION)")
+        _loop(run, reporter)
         return run.folder
     finally:
         runtime.teardown()
@@ -238,26 +238,26 @@ def _start_folder(run: Run, resolved: dict[str, Any]) -> None:
     (run.folder / "config.json").write_text(json.dumps(resolved, indent=2), encoding="utf-8")
 
 
-def _loop(run: Run, console: Console) -> None:
+def _loop(run: Run, reporter: Reporter) -> None:
     options, context = run.options, run.context
     batches = batches_of(run)
     total = int(options.kimg * 1000)
     tick = _Tick(time.perf_counter(), run.progress.images)
-    display = Progress(TextColumn("kimg {task.completed:.1f}/{task.total:.1f}"), BarColumn(), TextColumn("{task.fields[info]}"),
-                       TimeRemainingColumn(), console=console, disable=not context.main)
-    with display:
-        task = display.add_task("train", total=total / 1000, completed=run.kimg, info="")
+    with reporter.task(f"train to {options.kimg:g} kimg", total=total, unit="img", status="",
+                       done=run.progress.images) as advance:
         while run.progress.images < total:
+            before = run.progress.images
             losses = step(run, next(batches))
             tick.add(losses)
             done = run.progress.images
+            advance(done - before)
             if done - run.progress.last_tick >= options.tick_kimg * 1000 or done >= total:
                 stats = tick.close(run, done)
                 run.progress.last_tick = done
                 if context.main:
                     append_stats(run.folder, stats)
-                display.update(task, completed=run.kimg, info=f"{stats.images_per_s:.1f} img/s  G {stats.loss_G:.3f}  "
-                                                              f"D {stats.loss_D:.3f}  p {stats.ada_p:.3f}")
+                advance.status(f"{stats.images_per_s:.1f} img/s  G {stats.loss_G:.3f}  D {stats.loss_D:.3f}  "
+                               f"p {stats.ada_p:.3f}")
             _periodic(run, done >= total)
 
 
