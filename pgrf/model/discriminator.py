@@ -4,7 +4,7 @@ patch parameters, with projection conditioning on the patch, the class and (opti
 It follows the reference implementation (universome/epigraf, ``networks_discriminator.py``): the patch
 encoding, the two latent-free mapping networks, which convolutions σ scales and the projection head are
 the same, so the ``paper`` preset has the reference's layer widths and parameter count (see
-tests/unit/test_paper_preset.py). Where pgrf differs on purpose: minibatch-stddev groups are consecutive
+tests/unit/test_presets.py). Where pgrf differs on purpose: minibatch-stddev groups are consecutive
 samples, which share one patch (the reference groups strided samples, mixing patches), and the
 reference's unused fromRGB layers of every block after the first are not built.
 """

@@ -128,7 +128,7 @@ PRESETS: dict[Preset, ModelConfig] = {
     ),
 }
 """``paper``: EpiGRAF's Megascans networks (the reference's widths and parameter counts at 256² with 64²
-patches, pinned in tests/unit/test_paper_preset.py). ``small``: CPU-trainable runs. ``tiny``: unit tests."""
+patches, pinned in tests/unit/test_presets.py). ``small``: CPU-trainable runs. ``tiny``: unit tests."""
 
 
 def preset(name: str) -> ModelConfig:

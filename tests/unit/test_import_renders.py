@@ -1,6 +1,6 @@
 """`pgrf import epigraf-renders`: EpiGRAF's raw/filtered render layout → a pgrf render folder that pack and stats
 read as any render. The datasets are written as the authors' render_dataset.py wrote them, without Blender
-(tests/libraries/epigraf_renders.py); tests/blender/test_import_blender.py renders one with Blender."""
+(tests/libraries/epigraf_renders.py); tests/blender/test_import_renders_blender.py renders one with Blender."""
 
 from __future__ import annotations
 

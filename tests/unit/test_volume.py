@@ -1,5 +1,5 @@
 """Volume rendering against analytic densities and patch/full-image consistency (the cameras of `pgrf render`:
-tests/blender/test_train_render_blender.py)."""
+tests/blender/test_rays_blender.py)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The conventions of outside camera formats (docs/inputs.md), converted in pgrf.cameras: numbers, both directions,
 wrap-around. The Blender matrices are built as ``to_track_quat('-Z', 'Y')`` does (tests/libraries/epigraf_renders.py;
-tests/blender/test_import_blender.py checks them against Blender itself)."""
+tests/blender/test_import_renders_blender.py checks them against Blender itself)."""
 
 from __future__ import annotations
 
