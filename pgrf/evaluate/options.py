@@ -56,34 +56,38 @@ class PictureOptions:
 
 
 @dataclass(frozen=True)
-class SampleOptions(PictureOptions):
-    """A grid of samples, one tile per seed."""
+class GridOptions(PictureOptions):
+    """A grid of seeds, one tile each."""
 
     seeds: str = "0-15"
+    """A range ``0-15``, a list ``1,5,7``, or both."""
     resolution: int | None = None
     """Render size; None: the dataset's."""
-    yaw: float = 30.0
-    """Degrees, azimuth from +X toward +Y."""
     pitch: float = 70.0
     """Degrees, polar angle from +Z (90: level)."""
-    random_poses: bool = False
     columns: int | None = None
+
+
+@dataclass(frozen=True)
+class SampleOptions(GridOptions):
+    """A grid of samples from one camera, or a random one per seed."""
+
+    yaw: float = 30.0
+    """Degrees, azimuth from +X toward +Y."""
+    random_poses: bool = False
     batch: int = 8
 
 
 @dataclass(frozen=True)
-class VideoOptions(PictureOptions):
+class VideoOptions(GridOptions):
     """A turntable of a grid of seeds."""
 
     seeds: str = "0-3"
-    resolution: int | None = None
-    pitch: float = 70.0
     frames: int = 120
     fps: float = 30.0
     spiral: bool = False
     depth: bool = False
     alpha: bool = False
-    columns: int | None = None
 
 
 @dataclass(frozen=True)
