@@ -11,7 +11,7 @@ from rich.progress import Progress
 
 from pgrf.cli.app import ConfigOption, app, console, errors, interruptible, note, reporter, with_options
 from pgrf.config import load_config
-from pgrf.pipeline.options import PackOptions
+from pgrf.pipeline.options import ExportOptions, PackOptions, StatsOptions
 
 ShardsArgument = Annotated[Path, typer.Argument(help="A shard folder written by pgrf pack.")]
 DEFAULT_RENDERS = Path("renders")
@@ -73,19 +73,20 @@ def verify(shards: ShardsArgument) -> None:
 
 
 @app.command()
+@with_options(StatsOptions, {"min_mean_alpha": f"Renders only: the sparse-model threshold "
+                                               f"{note('default: the filters of each category')}."})
 def stats(
     path: Annotated[Path, typer.Argument(help="A shard folder (pgrf pack) or a renders folder (pgrf render).")],
     config: ConfigOption = None,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the statistics as JSON here.")] = None,
     plots: Annotated[Optional[Path], typer.Option(help="Write PNG plots (yaw, pitch, yaw-pitch scatter, classes, alpha) here.")] = None,
-    min_mean_alpha: Annotated[Optional[float], typer.Option(help="Renders only: the sparse-model threshold "
-                                                                 f"{note('config: the category')}.")] = None,
+    **values: Any,
 ) -> None:
     """Dataset statistics as in the EpiGRAF appendix: counts, yaw/pitch distributions with KS tests, filters, classes."""
     from pgrf.cli.show import print_stats
     from pgrf.pipeline.stats import compute_stats
 
-    result = compute_stats(path, load_config(config), min_mean_alpha)
+    result = compute_stats(path, load_config(config), StatsOptions(**values).min_mean_alpha)
     print_stats(result, console)
     if json_out:
         result.write_json(json_out)
@@ -97,13 +98,14 @@ def stats(
 
 
 @app.command()
+@with_options(ExportOptions, {"labels": "camera (EG3D's 25 floats) | class (class indices)."})
 def export(
     shards: ShardsArgument,
     out: Annotated[Path, typer.Option(help="The dataset zip to write.")] = Path("dataset.zip"),
-    labels: Annotated[str, typer.Option(help="camera (EG3D's 25 floats) | class (class indices).")] = "camera",
+    **values: Any,
 ) -> None:
     """Export shards as a StyleGAN-family dataset zip (PNGs + dataset.json with labels and camera_angles)."""
     from pgrf.cli.show import print_export
     from pgrf.pipeline.export import export_zip
 
-    print_export(export_zip(shards, out, labels, reporter=reporter), console)
+    print_export(export_zip(shards, out, ExportOptions(**values).labels, reporter=reporter), console)

@@ -25,7 +25,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Literal, get_args
+from typing import IO, Any
 
 import numpy as np
 
@@ -36,12 +36,10 @@ from pgrf.formats.card import DatasetCard, read_card
 from pgrf.formats.schema import to_json
 from pgrf.formats.shards import SampleMeta
 from pgrf.formats.stylegan import ExportCamera, ExportNote
+from pgrf.pipeline.options import ExportOptions
 from pgrf.pipeline.shards import iter_samples
 from pgrf.progress import QUIET, Reporter
 
-ExportLabels = Literal["camera", "class"]
-"""What a zip's ``labels`` hold: EG3D's 25-float cameras or class indices."""
-LABELS: tuple[ExportLabels, ...] = get_args(ExportLabels)
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 """Every member's timestamp (the earliest a zip can hold), so the same shards give the same bytes."""
 
@@ -52,7 +50,7 @@ class ExportResult:
 
     path: Path
     images: int
-    labels: ExportLabels
+    labels: str
     resolution: int
     size_bytes: int
 
@@ -68,10 +66,9 @@ def image_name(model_id: str, key: str) -> str:
 
 
 def export_zip(shards_dir: Path, out: Path, labels: str = "camera", reporter: Reporter = QUIET) -> ExportResult:
-    """Write the shards' samples to the dataset zip ``out``, reporting the task ``export`` (images written); returns
-    what was written."""
-    if labels not in LABELS:
-        raise PgrfError(f"--labels must be one of {', '.join(LABELS)}; got {labels!r}")
+    """Write the shards' samples to the dataset zip ``out`` with ``labels`` (``ExportOptions.labels``), reporting the
+    task ``export`` (images written); returns what was written."""
+    labels = ExportOptions(labels).labels
     if out.suffix.lower() != ".zip":
         raise PgrfError(f"{out}: the output must be a .zip file (StyleGAN-family loaders need the extension)")
     card = read_card(shards_dir)

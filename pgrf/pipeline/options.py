@@ -1,9 +1,11 @@
-"""``pgrf pack``'s options (their defaults are the CLI's); light to import, so the CLI starts fast."""
+"""The options of ``pgrf pack``, ``pgrf stats`` and ``pgrf export`` (their defaults are the CLI's); light to import,
+so the CLI starts fast."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Literal
 
 from pgrf.choices import check_choices
 from pgrf.errors import PgrfError
@@ -32,3 +34,22 @@ class PackOptions:
             raise PgrfError("--resolution, --samples-per-shard and --workers must be positive")
         if self.name is not None and not re.fullmatch(r"[A-Za-z0-9_-]+", self.name):
             raise PgrfError(f"--name {self.name!r} may only use letters, digits, '-' and '_' (it names the shard files)")
+
+
+@dataclass(frozen=True)
+class StatsOptions:
+    """What ``pgrf stats`` counts of renders."""
+
+    min_mean_alpha: float | None = None
+    """Leave out models below this mean alpha; None: each category's filters (pipeline.filters)."""
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """What ``pgrf export`` writes as labels."""
+
+    labels: Literal["camera", "class"] = "camera"
+    """EG3D's 25-float cameras, or class indices."""
+
+    def __post_init__(self) -> None:
+        check_choices(self)

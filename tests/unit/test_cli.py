@@ -17,8 +17,10 @@ from pgrf.cli.train import DRY_RUN_HELP, HELP
 from pgrf.config import load_config
 from pgrf.devices import check_device_name
 from pgrf.errors import PgrfError
+from pgrf.evaluate.options import FidOptions, MeshOptions, SampleOptions, VideoOptions
 from pgrf.model.presets import PRESETS, Preset
 from pgrf.pipeline.import_zip import ZipOptions
+from pgrf.pipeline.options import ExportOptions, StatsOptions
 from pgrf.pipeline.pack import PackOptions
 from pgrf.pipeline.synthetic import fake_renders
 from pgrf.render.options import RenderRun
@@ -56,7 +58,9 @@ def test_every_train_option_is_a_flag_with_the_dataclass_default_and_help() -> N
 
 @pytest.mark.parametrize(("command", "options", "left_out"), [
     (("pack",), PackOptions, set()), (("review",), ReviewOptions, set()), (("import", "zip"), ZipOptions, set()),
-    (("render",), RenderRun, set()), (("train",), TrainOptions, set()),
+    (("render",), RenderRun, set()), (("train",), TrainOptions, set()), (("stats",), StatsOptions, set()),
+    (("export",), ExportOptions, set()), (("fid",), FidOptions, set()), (("sample",), SampleOptions, set()),
+    (("video",), VideoOptions, set()), (("mesh",), MeshOptions, set()),
     (("import", "zip"), PackOptions, {"mirror", "min_mean_alpha", "skip_bad"}),  # a zip is mirrored only when asked
 ])
 def test_every_option_is_a_flag_with_the_dataclass_default(command: tuple[str, ...], options: type, left_out: set[str]) -> None:
@@ -68,7 +72,8 @@ def test_every_option_is_a_flag_with_the_dataclass_default(command: tuple[str, .
             assert params[field.name].required, (command, field.name)
         else:
             assert params[field.name].default == field.default, (command, field.name)
-    assert params["mirror"].default is False if command == ("import", "zip") else True
+    if "mirror" in params and options is PackOptions:
+        assert params["mirror"].default is (command != ("import", "zip"))
 
 
 def test_an_enumerated_option_is_text_checked_in_one_line(tmp_path: Path) -> None:
