@@ -13,10 +13,12 @@ import shutil
 import zipfile
 from pathlib import Path
 
-from pgrf import fileio
+from pgrf import fileio, paths
 from pgrf.errors import PgrfError
 
 CACHE_ENV = "PGRF_CACHE"
+NAME_LIMIT = 200
+"""Longest cache folder name: room is left for the temporary name (``.tmp-<name>@<host>@<pid>``) beside it."""
 
 
 def cache_root() -> Path:
@@ -38,7 +40,7 @@ def extracted(archive: Path) -> Path:
 
     A zip that cannot be read, or that holds paths outside its own folder, is a PgrfError naming it.
     """
-    target = cache_root() / "archives" / f"{archive.stem}-{file_key(archive)}"
+    target = cache_root() / "archives" / paths.short_name(f"{archive.stem}-{file_key(archive)}", NAME_LIMIT)
     if target.is_dir():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -47,8 +49,7 @@ def extracted(archive: Path) -> Path:
     try:
         with zipfile.ZipFile(archive) as handle:
             for name in handle.namelist():
-                if name.startswith("/") or ".." in Path(name).parts:
-                    raise PgrfError(f"{archive}: member {name!r} points outside the archive; re-download it")
+                paths.inside(work, name, f"{archive}: member", "re-download it", "the archive")
             handle.extractall(work)
         os.replace(work, target)
     except (zipfile.BadZipFile, EOFError) as error:
