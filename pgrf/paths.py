@@ -46,20 +46,23 @@ def inside(root: Path, name: str, where: str, fix: str, within: str = "its folde
 
     Links are followed: a name whose target resolves out of the (resolved) root is refused too.
     """
-    base = root.resolve()
-    reason = escape(name)
-    if reason is None:
-        path = base / name.replace("\\", "/")
-        if not path.resolve().is_relative_to(base):
-            reason = "a link leads out of it"
-    if reason is not None:
-        raise Outside(f"{where} {name!r} points outside {within} ({reason}); {fix}")
-    return path
+    return _confined(root, name, name, where, fix, within)
 
 
 def uri_inside(root: Path, uri: str, where: str, fix: str, within: str = "its folder") -> Path:
     """A uri reference (percent-encoded, relative to ``root``) as a path under ``root``; see ``inside``."""
-    return inside(root, unquote(uri), where, fix, within)
+    return _confined(root, unquote(uri), uri, where, fix, within)
+
+
+def _confined(root: Path, name: str, shown: str, where: str, fix: str, within: str) -> Path:
+    base = root.resolve()
+    reason = escape(name)
+    path = base / name.replace("\\", "/")
+    if reason is None and not path.resolve().is_relative_to(base):
+        reason = "a link leads out of it"
+    if reason is not None:
+        raise Outside(f"{where} {shown!r} points outside {within} ({reason}); {fix}")
+    return path
 
 
 def folder_name(name: str) -> str | None:

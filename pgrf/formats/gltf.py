@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pgrf import paths
 from pgrf.errors import PgrfError
 
 MESHOPT = ("EXT_meshopt_compression", "KHR_meshopt_compression")
@@ -87,6 +88,26 @@ def load(path: Path) -> Gltf:
     return Gltf(path, doc, binary)
 
 
+def uris(doc: dict[str, Any]) -> list[tuple[str, str]]:
+    """``(kind, uri)`` of every buffer and image that names its data by uri (``data:`` uris included)."""
+    return [(kind, item["uri"]) for kind, key in (("buffer", "buffers"), ("image", "images"))
+            for item in doc.get(key) or [] if isinstance(item, dict) and isinstance(item.get("uri"), str)]
+
+
+def uri_path(gltf: Gltf, kind: str, uri: str) -> Path:
+    """Where a buffer's or image's (non-``data:``) uri points: a file in the glTF's folder, or a PgrfError naming
+    the uri when it leads out of that folder (``..``, absolute, ``file:``, a drive, a link out)."""
+    return paths.uri_inside(gltf.path.parent, uri, f"{gltf.path}: {kind} uri",
+                            "embed it in the file or keep it beside the glTF, then re-export", "the glTF's folder")
+
+
+def check_uris(gltf: Gltf) -> None:
+    """Refuse a document whose uris lead out of its folder: Blender's importer would read those files itself."""
+    for kind, uri in uris(gltf.doc):
+        if not uri.startswith("data:"):
+            uri_path(gltf, kind, uri)
+
+
 def unreadable_extensions(doc: dict[str, Any]) -> list[str]:
     """Required extensions that neither Blender 5.0 nor pgrf can read."""
     return sorted(set(doc.get("extensionsRequired") or []) - BLENDER_READS - set(MESHOPT))
@@ -96,10 +117,11 @@ def problem(path: Path) -> str | None:
     """Why a glTF file cannot be rendered (unreadable, or an extension nothing here reads), or None; the caller
     names the file."""
     try:
-        doc = load(path).doc
+        document = load(path)
+        check_uris(document)
     except PgrfError as error:
         return str(error).removeprefix(f"{path}: ")
-    missing = unreadable_extensions(doc)
+    missing = unreadable_extensions(document.doc)
     if missing:
         return (f"requires glTF extension {', '.join(missing)}, which Blender 5.0 cannot read; "
                 "re-export it without (e.g. gltf-transform with PNG/JPEG textures)")

@@ -107,6 +107,54 @@ def test_an_unreadable_required_extension_is_one_discovery_problem(tmp_path: Pat
     assert len(reasons) == 2 and "does not parse" in reasons[0] and "\n" not in reasons[0]
 
 
+def _leaky_library(root: Path, kind: str, uri: str) -> Path:
+    """``root/lib/props/leaky.gltf`` whose image (or buffer) uri is ``uri``; a secret image lies in ``root/private``."""
+    (root / "private").mkdir()
+    (root / "lib" / "props").mkdir(parents=True)
+    (root / "private" / "secret.png").write_bytes(b"\x89PNG secret")
+    builder = two_boxes()
+    builder.doc["images"] = [{"uri": "leaf.png"}]
+    path = builder.write_gltf(root / "lib" / "props" / "leaky.gltf")
+    (path.parent / "leaf.png").write_bytes(b"\x89PNG leaf")
+    (path.parent / "link.png").symlink_to(root / "private" / "secret.png")
+    (path.parent / "link.bin").symlink_to(shutil.copy(path.with_suffix(".bin"), root / "private" / "leaky.bin"))
+    doc = json.loads(path.read_text())
+    doc["images" if kind == "image" else "buffers"][0]["uri"] = uri
+    path.write_text(json.dumps(doc))
+    return path
+
+
+@pytest.mark.parametrize(("kind", "uri"), [
+    ("image", "../../private/secret.png"), ("image", "{root}/private/secret.png"), ("image", "file://{root}/private/secret.png"),
+    ("image", "%2E%2E/%2E%2E/private/secret.png"), ("image", "link.png"), ("buffer", "link.bin"),
+])
+def test_a_uri_leading_out_of_the_gltf_folder_is_a_problem_and_never_read(tmp_path: Path, kind: str, uri: str) -> None:
+    uri = uri.format(root=tmp_path)
+    path = _leaky_library(tmp_path, kind, uri)
+    catalog = discover(tmp_path / "lib", Category(name="props", source="folders"))
+    assert catalog.models == [] and [p.path for p in catalog.problems] == [str(path)]
+    reason = catalog.problems[0].reason
+    assert reason.startswith(f"{kind} uri {uri!r} points outside the glTF's folder") and "\n" not in reason
+    with pytest.raises(PgrfError, match="points outside the glTF's folder"):
+        glb.importable(path, (), tmp_path / "work")  # as it is, Blender would read the file itself
+    with pytest.raises(PgrfError, match="points outside the glTF's folder"):
+        glb.plain_document(gltf.load(path), {0, 1})
+
+
+def test_data_and_http_uris_behave_as_before(tmp_path: Path) -> None:
+    builder = two_boxes()
+    builder.doc["images"] = [{"uri": "data:image/png;base64,iVBORw0K"}, {"uri": "http://example.invalid/leaf.png"}]
+    (tmp_path / "lib" / "props").mkdir(parents=True)
+    path = builder.write_gltf(tmp_path / "lib" / "props" / "web.gltf")
+    assert gltf.problem(path) is None and glb.importable(path, (), tmp_path / "work") == path
+    with pytest.raises(PgrfError, match="cannot read http://example.invalid/leaf.png"):  # never fetched
+        glb.plain_document(gltf.load(path), {0, 1})
+    builder.doc["images"] = builder.doc["images"][:1]
+    doc, binary = glb.plain_document(gltf.load(builder.write_gltf(path)), {0, 1})
+    view = doc["bufferViews"][doc["images"][0]["bufferView"]]
+    assert doc["images"][0]["mimeType"] == "image/png" and binary[view["byteOffset"]:][:6] == b"\x89PNG\r\n"
+
+
 def _fab_library(root: Path) -> Path:
     root.mkdir()
     write_fab_zip(root, "tbdpec3r", "Wild Grass", "high")

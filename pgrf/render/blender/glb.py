@@ -20,7 +20,19 @@ from urllib.parse import unquote
 import numpy as np
 
 from pgrf.errors import PgrfError
-from pgrf.formats.gltf import BIN_CHUNK, GLB_MAGIC, JSON_CHUNK, MESHOPT, Gltf, is_billboard, load, mesh_nodes, selected
+from pgrf.formats.gltf import (
+    BIN_CHUNK,
+    GLB_MAGIC,
+    JSON_CHUNK,
+    MESHOPT,
+    Gltf,
+    check_uris,
+    is_billboard,
+    load,
+    mesh_nodes,
+    selected,
+    uri_path,
+)
 
 IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp"}
 
@@ -29,6 +41,7 @@ def importable(path: Path, objects: tuple[str, ...], folder: Path) -> Path:
     """The file Blender should import for a model: ``path`` itself when it needs nothing, else a plain GLB in ``folder``
     (meshopt decoded, images embedded, only the selected nodes' meshes, billboard primitives dropped)."""
     gltf = load(path)
+    check_uris(gltf)  # also when the file is imported as it is: Blender reads plain paths and file: uris itself
     nodes = mesh_nodes(gltf.doc)
     keep = selected(nodes, objects, path)
     compressed = set(gltf.doc.get("extensionsUsed") or []) & set(MESHOPT)
@@ -92,13 +105,13 @@ def _buffer(gltf: Gltf, index: int) -> bytes:
     uri = buffers[index].get("uri")
     if uri is None:
         return gltf.binary
-    return _uri_bytes(gltf, uri)
+    return _uri_bytes(gltf, "buffer", uri)
 
 
-def _uri_bytes(gltf: Gltf, uri: str) -> bytes:
+def _uri_bytes(gltf: Gltf, kind: str, uri: str) -> bytes:
     if uri.startswith("data:"):
         return base64.b64decode(uri.split(",", 1)[1])
-    path = gltf.path.parent / unquote(uri)
+    path = uri_path(gltf, kind, uri)
     try:
         return path.read_bytes()
     except OSError as error:
@@ -107,8 +120,8 @@ def _uri_bytes(gltf: Gltf, uri: str) -> bytes:
 
 def _image_bytes(gltf: Gltf, uri: str) -> tuple[bytes, str]:
     if uri.startswith("data:"):
-        return _uri_bytes(gltf, uri), uri[5:].split(";", 1)[0]
-    return _uri_bytes(gltf, uri), IMAGE_TYPES.get(Path(unquote(uri)).suffix.lower(), "image/png")
+        return _uri_bytes(gltf, "image", uri), uri[5:].split(";", 1)[0]
+    return _uri_bytes(gltf, "image", uri), IMAGE_TYPES.get(Path(unquote(uri)).suffix.lower(), "image/png")
 
 
 def _view_bytes(gltf: Gltf, view: dict[str, Any]) -> bytes:
