@@ -17,6 +17,9 @@ from pgrf.errors import PgrfError
 
 NAME_BYTES = 255
 """The longest file name (one path component) common filesystems take, in bytes."""
+MODEL_ID_BYTES = 120
+"""Longest model id: ids name folders, ``.logs/<id>.log`` and temporary names (``.tmp-<id>@<host>@<pid>``), which
+must stay within a file name's 255 bytes."""
 HASH_LENGTH = 12
 """Hex digits of the hash that keeps a shortened name unique."""
 DRIVE = re.compile(r"^[A-Za-z]:")

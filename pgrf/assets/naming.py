@@ -6,15 +6,17 @@ import re
 from dataclasses import replace
 
 from pgrf.formats.catalog import ModelSpec
+from pgrf.paths import MODEL_ID_BYTES, short_name
 
 MESH_SUFFIXES = (".fbx", ".obj", ".abc", ".glb", ".gltf")
 """Mesh formats pgrf imports, in order of preference when an asset has several."""
 
 
 def safe_id(text: str) -> str:
-    """A lowercase, filesystem- and WebDataset-key-safe id (no dots, no spaces)."""
+    """A lowercase, filesystem- and WebDataset-key-safe id (no dots, no spaces), shortened with a hash of the whole
+    text beyond ``MODEL_ID_BYTES``."""
     cleaned = re.sub(r"[^a-z0-9_-]+", "_", text.lower()).strip("_")
-    return cleaned or "model"
+    return short_name(cleaned, MODEL_ID_BYTES) if cleaned else "model"
 
 
 def unique_ids(models: list[ModelSpec]) -> list[ModelSpec]:

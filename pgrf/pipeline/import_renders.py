@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pgrf import __version__, fileio
+from pgrf import __version__, fileio, paths
 from pgrf.cameras import DEFAULT_FOV, DEFAULT_RADIUS, blender_to_opencv, c2w_angles, normalized_intrinsics
 from pgrf.config import Category
 from pgrf.errors import PgrfError
@@ -112,8 +112,9 @@ class ImportOutcome:
 
 
 def safe_id(name: str) -> str:
-    """A model id from a folder name: letters, digits, '-' and '_' only (sample keys may not hold dots)."""
-    return re.sub(r"[^A-Za-z0-9_-]", "_", name)
+    """A model id from a folder name: letters, digits, '-' and '_' only (sample keys may not hold dots), shortened
+    with a hash of the whole name beyond ``paths.MODEL_ID_BYTES``."""
+    return paths.short_name(re.sub(r"[^A-Za-z0-9_-]", "_", name), paths.MODEL_ID_BYTES)
 
 
 def scan(root: Path, category: Category, category_dir: Path, copy: bool) -> Scan:

@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from pgrf import fileio
 from pgrf.assets.discovery import discover
 from pgrf.config import Category
+from pgrf.paths import MODEL_ID_BYTES
+from tests.libraries.gltf_assets import two_boxes
 
 
 def _asset(root: Path, kind: str, folder: str, meta: dict | str | None, files: list[str]) -> Path:
@@ -41,3 +44,18 @@ def test_real_library_variations(tmp_path: Path) -> None:
 def test_not_a_bridge_library_is_reported(tmp_path: Path) -> None:
     catalog = discover(tmp_path, Category(name="plants", types=["3dplant"]))
     assert not catalog.models and "is this a Bridge library" in catalog.problems[0].reason
+
+
+def test_model_ids_too_long_for_a_file_name_are_shortened_the_same_way_every_run(tmp_path: Path) -> None:
+    collection = tmp_path / "lib" / ("c" * 150)
+    collection.mkdir(parents=True)
+    for stem in ("m" * 150 + "_a", "m" * 150 + "_b"):
+        two_boxes().write_glb(collection / f"{stem}.glb")
+    ids = [m.model_id for m in discover(tmp_path / "lib", Category(name="props", source="folders")).models]
+    assert ids == [m.model_id for m in discover(tmp_path / "lib", Category(name="props", source="folders")).models]
+    assert len(set(ids)) == 2 and all(i.startswith("c" * 100) and len(i) <= MODEL_ID_BYTES for i in ids)
+    logs = tmp_path / "out" / ".logs"
+    logs.mkdir(parents=True)
+    for model_id in ids:  # what pgrf render names after a model: its log, its folder and their temporary names
+        (logs / f"{model_id}.log").write_text("")
+        (tmp_path / "out" / fileio.temporary_name(model_id)).mkdir()
