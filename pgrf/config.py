@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from pgrf import paths
 from pgrf.cameras import DEFAULT_FOV, DEFAULT_RADIUS, SCENE_RADIUS
 from pgrf.errors import PgrfError
 
@@ -189,6 +190,7 @@ def _read(path: Path, found: str) -> Config:
     render = replace(render, hdri=_resolve_hdri(path, render.hdri, base))
     categories = {}
     for name, table in _table(path, "categories", raw.get("categories", {})).items():
+        check_category_name(name, str(path))
         category = _build(path, f"categories.{name}", Category, _table(path, f"categories.{name}", table), name=name)
         if category.exclude:
             exclude = Path(category.exclude).expanduser()
@@ -200,6 +202,14 @@ def _read(path: Path, found: str) -> Config:
         categories[name] = category
     return Config(path, found, base, library=library, render=render, categories=categories,
                   keys=frozenset(_dotted_keys(raw)))
+
+
+def check_category_name(name: str, where: str) -> None:
+    """Refuse a category name that cannot be one folder ``<out>/<name>`` (a separator, ``..``, too long)."""
+    reason = paths.folder_name(name)
+    if reason:
+        raise PgrfError(f"{where}: category {name!r} cannot name a folder under the output folder ({reason}); "
+                        "rename it with letters, digits, _ and -")
 
 
 def resolved_values(config: Config) -> list[tuple[str, Any, str]]:

@@ -30,7 +30,7 @@ import numpy as np
 
 from pgrf import __version__, fileio, paths
 from pgrf.cameras import DEFAULT_FOV, DEFAULT_RADIUS, blender_to_opencv, c2w_angles, normalized_intrinsics
-from pgrf.config import Category
+from pgrf.config import Category, check_category_name
 from pgrf.errors import PgrfError
 from pgrf.formats import manifest
 from pgrf.formats import renders as records
@@ -268,6 +268,7 @@ def import_renders(root: Path, category: Category, out: Path, *, copy: bool = Fa
                    reporter: Reporter = QUIET) -> ImportOutcome:
     """Import every model under ``root`` into ``out/<category>`` (resuming an earlier run); returns what was done.
     Each problem is also a ``problem`` note to ``reporter``, which gets the task ``import`` (models imported)."""
+    check_category_name(category.name, str(out))
     category_dir = out / category.name
     category_dir.mkdir(parents=True, exist_ok=True)
     fileio.remove_stale_work(category_dir)

@@ -211,3 +211,18 @@ def test_config_init_writes_the_shipped_file_and_show_says_where_each_value_came
     (tmp_path / "assets.toml").unlink()
     shipped = run_pgrf("config", "show", cwd=tmp_path)
     assert "found as the default pgrf ships" in shipped.stdout and "categories.plants.min_mean_alpha" in shipped.stdout
+
+
+@pytest.mark.parametrize("name", ["../../x", "a/b", "..", "x" * 256])
+def test_a_category_name_that_is_not_one_folder_name_is_refused(tmp_path: Path, name: str) -> None:
+    path = _write(tmp_path, f'[categories."{name}"]\nsource = "folders"\n')
+    with pytest.raises(PgrfError, match=r"category .* cannot name a folder under the output folder") as error:
+        load_config(path)
+    assert str(error.value).startswith(f"{path}: ") and "\n" not in str(error.value)
+
+
+def test_render_of_a_category_named_to_leave_the_output_folder_stops_in_one_line(tmp_path: Path) -> None:
+    path = _write(tmp_path, '[categories."../../x"]\nsource = "folders"\nlibrary = "."\n')
+    result = run_pgrf("render", "-c", "../../x", "--config", str(path), "--out", str(tmp_path / "a" / "renders"))
+    assert result.returncode == 2 and "cannot name a folder" in result.stderr.replace("\n", " ")
+    assert not (tmp_path / "x").exists() and not (tmp_path / "a").exists()

@@ -189,3 +189,10 @@ def test_cli_imports_in_parallel_and_then_packs(raw, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "2 collections: 3 rendered (12 views" in result.stdout and "0 problems" in result.stdout
     assert len(records.finished_models(tmp_path / "r" / "plants")) == 3
+
+
+def test_a_category_that_would_leave_the_output_folder_is_refused(raw, tmp_path: Path) -> None:
+    out = tmp_path / "a" / "renders"
+    result = run_pgrf("import", "epigraf-renders", str(raw[0]), "--category", "../../x", "--out", str(out))
+    assert result.returncode == 2 and "category '../../x' cannot name a folder" in result.stderr.replace("\n", " ")
+    assert not (tmp_path / "x").exists() and not out.exists()
