@@ -2,7 +2,8 @@
 
 This is the layout EpiGRAF's authors exported: the collection folder is the class. A model may also
 sit in its own subfolder (``<collection>/<model>/<model>.gltf`` with its buffers and textures).
-A glTF that requires an extension Blender cannot read is a problem here, not a failed render; one holding
+A glTF that requires an extension Blender cannot read, or a glTF or OBJ that names files outside its folder, is a
+problem here, not a failed render; a glTF holding
 LODs renders its LOD0 nodes without billboards (formats/gltf.py).
 """
 
@@ -12,8 +13,11 @@ from pathlib import Path
 
 from pgrf.assets.naming import MESH_SUFFIXES, mesh_rank, safe_id, unique_ids
 from pgrf.config import Category
-from pgrf.formats import gltf
+from pgrf.formats import gltf, obj
 from pgrf.formats.catalog import Catalog, ModelSpec, Problem
+
+CHECKS = {".glb": gltf.problem, ".gltf": gltf.problem, ".obj": obj.problem}
+"""Why a model file of these formats cannot render as it is (or None), found before Blender sees it."""
 
 
 def discover(root: Path, category: Category) -> Catalog:
@@ -44,7 +48,8 @@ def _collection(folder: Path, category: Category) -> tuple[list[ModelSpec], list
             best[path.stem] = path
     problems = []
     for stem, path in list(best.items()):
-        reason = gltf.problem(path) if path.suffix.lower() in (".glb", ".gltf") else None
+        check = CHECKS.get(path.suffix.lower())
+        reason = check(path) if check else None
         if reason:
             problems.append(Problem(str(path), reason))
             del best[stem]

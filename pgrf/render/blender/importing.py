@@ -13,6 +13,7 @@ from mathutils import Matrix
 
 from pgrf.cameras import SCENE_BOUND
 from pgrf.errors import PgrfError
+from pgrf.formats import obj as obj_format
 from pgrf.formats.renders import Normalisation
 from pgrf.render.blender import glb
 
@@ -36,6 +37,8 @@ def import_files(files: tuple[str, ...], objects: tuple[str, ...], scratch: Path
         suffix = path.suffix.lower()
         try:
             source = glb.importable(path, objects, scratch) if suffix in (".glb", ".gltf") else path
+            if suffix == ".obj":
+                obj_format.check(path)  # Blender's importer reads the .mtl files and maps it names by itself
         except PgrfError as exc:
             raise ImportFailed(str(exc)) from None
         try:
