@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,11 @@ class ModelSpec:
     @property
     def usable(self) -> bool:
         return not self.problems
+
+    @property
+    def root(self) -> Path:
+        """The folder holding all of the model's files and textures: what its importer may read lies under it."""
+        return Path(os.path.commonpath([str(Path(f).parent) for f in self.files] + list(self.textures.values())))
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import bpy
 import numpy as np
 from mathutils import Matrix
 
+from pgrf import paths
 from pgrf.cameras import SCENE_BOUND
 from pgrf.errors import PgrfError
 from pgrf.formats import obj as obj_format
@@ -22,14 +23,15 @@ class ImportFailed(Exception):
     """A model file that Blender could not turn into mesh geometry."""
 
 
-def import_files(files: tuple[str, ...], objects: tuple[str, ...], scratch: Path) -> list[bpy.types.Object]:
-    """Import every file of a model; returns the new mesh objects (error if there are none).
+def import_files(files: tuple[str, ...], objects: tuple[str, ...], scratch: Path, root: Path) -> list[bpy.types.Object]:
+    """Import every file of a model; returns the new mesh objects (error if there are none, or if an importer loaded
+    an image from outside ``root``: FBX texture paths are read by Blender itself).
 
     A glTF is first rewritten into ``scratch`` when Blender cannot take it as it is (meshopt compression) or when
     only some of its nodes form the model (``objects``, else LOD0 without billboards; see formats/gltf.py);
     of other formats only the mesh objects named in ``objects`` are kept (``split_objects``).
     """
-    before = set(bpy.data.objects)
+    before, images = set(bpy.data.objects), set(bpy.data.images)
     for name in files:
         path = Path(name)
         if not path.is_file():
@@ -55,6 +57,7 @@ def import_files(files: tuple[str, ...], objects: tuple[str, ...], scratch: Path
         except RuntimeError as exc:
             message = str(exc).strip().splitlines()[-1] if str(exc).strip() else "importer error"
             raise ImportFailed(f"{path.name}: Blender could not import it ({message})") from None
+    _check_images(set(bpy.data.images) - images, root, Path(files[0]))
     meshes = [o for o in set(bpy.data.objects) - before if o.type == "MESH" and len(o.data.polygons) > 0]
     if not meshes:
         raise ImportFailed(f"{Path(files[0]).name}: no mesh geometry in the file")
@@ -65,6 +68,17 @@ def import_files(files: tuple[str, ...], objects: tuple[str, ...], scratch: Path
     if any(Path(name).suffix.lower() not in (".glb", ".gltf") for name in files):
         meshes = keep_only(meshes, objects)  # a glTF's nodes were chosen before the import, other formats' here
     return meshes
+
+
+def _check_images(images: set[bpy.types.Image], root: Path, path: Path) -> None:
+    """Fail the model when an importer loaded an image file from outside ``root`` (packed images are the file's own)."""
+    for image in images:
+        if image.source != "FILE" or image.packed_file is not None or not image.filepath:
+            continue
+        file = Path(bpy.path.abspath(image.filepath))
+        if file.is_file() and not paths.within(root, file):
+            raise ImportFailed(f"{path.name}: its texture {file} lies outside the model's folder {root}; "
+                               "copy the texture beside the model and point the file at it")
 
 
 def keep_only(objects: list[bpy.types.Object], names: tuple[str, ...]) -> list[bpy.types.Object]:

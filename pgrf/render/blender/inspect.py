@@ -41,7 +41,7 @@ def main(job_file: str) -> None:
         for name in job["files"]:
             bpy.ops.wm.read_factory_settings(use_empty=True)
             try:
-                listing[name] = [obj.name for obj in importing.import_files((name,), (), Path(scratch))]
+                listing[name] = [obj.name for obj in importing.import_files((name,), (), Path(scratch), Path(name).parent)]
             except importing.ImportFailed as error:
                 listing[name] = str(error)
     Path(job["out"]).write_text(json.dumps(listing), encoding="utf-8")

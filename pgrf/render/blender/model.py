@@ -38,7 +38,7 @@ def render_model(job: RenderJob, on_view: Callable[[int], None] = lambda i: None
     shutil.rmtree(work, ignore_errors=True)
     (work / "views").mkdir(parents=True)
     try:
-        objects = importing.import_files(spec.files, spec.objects, work / IMPORT_DIR)
+        objects = importing.import_files(spec.files, spec.objects, work / IMPORT_DIR, spec.root)
         shutil.rmtree(work / IMPORT_DIR, ignore_errors=True)  # a rewritten glTF, imported (images packed)
         if spec.source == "megascans":
             materials.assign(objects, materials.megascans_material(spec.model_id, spec.textures))
