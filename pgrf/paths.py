@@ -61,14 +61,14 @@ def _confined(root: Path, name: str, shown: str, where: str, fix: str, within: s
     base = root.resolve()
     reason = escape(name)
     path = base / name.replace("\\", "/")
-    if reason is None and not within(base, path):
+    if reason is None and not is_under(base, path):
         reason = "a link leads out of it"
     if reason is not None:
         raise Outside(f"{where} {shown!r} points outside {within} ({reason}); {fix}")
     return path
 
 
-def within(root: Path, path: Path) -> bool:
+def is_under(root: Path, path: Path) -> bool:
     """Whether ``path``, links followed, lies under ``root`` (resolved first: a root that is a link is fine)."""
     return path.resolve().is_relative_to(root.resolve())
 

@@ -38,3 +38,11 @@ def test_long_names_are_shortened_the_same_way_every_time() -> None:
 @pytest.mark.parametrize("name", ["../../x", "a/b", ".", "..", "x" * 256])
 def test_category_names_must_be_one_folder(name: str) -> None:
     assert folder_name(name) is not None and folder_name("plants-2") is None
+
+
+def test_an_archive_member_through_a_linked_folder_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "root").mkdir()
+    (tmp_path / "root" / "up").symlink_to(tmp_path)
+    with pytest.raises(Outside, match="a link leads out of it"):
+        inside(tmp_path / "root", "up/x.txt", "a.zip: member", "re-download it", "the archive")
+    assert inside(tmp_path / "root", "new/x.txt", "a.zip: member", "f") == (tmp_path / "root" / "new" / "x.txt").resolve()

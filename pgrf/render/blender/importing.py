@@ -76,7 +76,7 @@ def _check_images(images: set[bpy.types.Image], root: Path, path: Path) -> None:
         if image.source != "FILE" or image.packed_file is not None or not image.filepath:
             continue
         file = Path(bpy.path.abspath(image.filepath))
-        if file.is_file() and not paths.within(root, file):
+        if file.is_file() and not paths.is_under(root, file):
             raise ImportFailed(f"{path.name}: its texture {file} lies outside the model's folder {root}; "
                                "copy the texture beside the model and point the file at it")
 
