@@ -33,6 +33,8 @@ def escape(name: str) -> str | None:
     """Why ``name``, read relative to a root, would leave it (lexically), or None."""
     if not name:
         return "it is empty"
+    if "\0" in name:
+        return "it holds a NUL byte"
     if name.lower().startswith("file:"):
         return "it is a file: uri"
     if DRIVE.match(name):

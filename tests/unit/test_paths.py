@@ -10,7 +10,7 @@ from pgrf.paths import Outside, folder_name, inside, short_name
 
 
 @pytest.mark.parametrize("name", ["../x.png", "a/../../x.png", "/etc/passwd", "file:///etc/passwd", "C:/x.png",
-                                  "..\\x.png", "\\\\server\\x.png", ""])
+                                  "..\\x.png", "\\\\server\\x.png", "", "x\0.png"])
 def test_names_that_leave_the_root_are_refused_in_one_line(tmp_path: Path, name: str) -> None:
     with pytest.raises(Outside, match=r"^model\.gltf: image .* points outside its folder .*; fix it$"):
         inside(tmp_path, name, "model.gltf: image", "fix it")
