@@ -373,3 +373,26 @@ def test_checkpoint_metadata_round_trips_and_bad_metadata_is_one_line(tmp_path) 
     torch.save({**document, "meta": {**document["meta"], "model": {**asdict(preset("tiny")), "colour": 1}}}, path)
     with pytest.raises(PgrfError, match=r"c\.pt: model config: unknown field\(s\) colour"):
         _ = load_checkpoint(path).model_config
+
+
+class _RunsCode:
+    """Pickles as a call of ``os.system``: unpickling it runs a shell command."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        import os
+
+        return os.system, (self.command,)
+
+
+def test_a_checkpoint_whose_pickle_runs_code_is_refused_without_running_it(tmp_path) -> None:
+    from pgrf.model.checkpoint import load_checkpoint
+
+    marker = tmp_path / "ran"
+    path = tmp_path / "shared.pt"
+    torch.save({"format": 3, "meta": {}, "G_ema": _RunsCode(f"touch '{marker}'")}, path)
+    with pytest.raises(PgrfError, match=r"shared\.pt: holds objects other than tensors.*pgrf train") as error:
+        load_checkpoint(path)
+    assert "\n" not in str(error.value) and not marker.exists()
