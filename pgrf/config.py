@@ -319,6 +319,8 @@ def _check_value(path: Path, key: str, value: Any, expected: Any) -> Any:
         return float(value)
     if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
         raise PgrfError(f"{path}: key '{key}' must be {expected.__name__}; got {value!r}")
+    if expected is float and not math.isfinite(value):
+        raise PgrfError(f"{path}: key '{key}' must be a finite number; got {value!r}")
     return value
 
 

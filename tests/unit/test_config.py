@@ -73,6 +73,23 @@ def test_missing_library_names_the_key_and_the_fix(tmp_path: Path, monkeypatch: 
         cfg.category("d")
 
 
+@pytest.mark.parametrize("text", ["radius = nan", "radius = inf", "fov = nan", "world_strength = inf",
+                                  "world_rotation = inf", "world_rotation = -inf", "min_dim_product = nan"])
+def test_every_float_of_the_config_must_be_finite(tmp_path: Path, text: str) -> None:
+    key = text.split()[0]
+    path = _write(tmp_path, f"[render]\n{text}\n")
+    with pytest.raises(PgrfError, match=rf"assets\.toml: key 'render\.{key}' must be a finite number; got") as error:
+        load_config(path)
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("key", ["radius", "fov", "world_strength", "world_rotation", "min_dim_product", "timeout"])
+def test_cli_overrides_of_a_float_must_be_finite(key: str) -> None:
+    for value in (float("nan"), float("inf")):
+        with pytest.raises(PgrfError, match=rf"command line: key 'render\.{key}' must be a finite number"):
+            with_overrides(RenderSettings(), **{key: value})
+
+
 def test_cli_overrides_are_validated_like_the_file() -> None:
     settings = with_overrides(load_config(CONFIG).render, views=4, samples=None)
     assert settings.views == 4 and settings.samples == load_config(CONFIG).render.samples
