@@ -137,7 +137,9 @@ class Config:
                             f"pass --library PATH or set {LIBRARY_ENV}")
         root = (root.expanduser() / category.path) if category.path else root.expanduser()
         if not root.is_dir():
-            raise PgrfError(f"library folder {root} (from {origin}) does not exist; pass --library PATH, set {LIBRARY_ENV} or fix the key")
+            what = "is a file, not a folder" if root.exists() else "does not exist"
+            raise PgrfError(f"library folder {root} (from {origin}) {what}; pass --library PATH of the library's folder, "
+                            f"set {LIBRARY_ENV} or fix the key")
         return root
 
     def _relative(self, value: str) -> Path:
@@ -194,7 +196,8 @@ def _read(path: Path, found: str) -> Config:
             exclude = Path(category.exclude).expanduser()
             exclude = exclude if exclude.is_absolute() else base / exclude
             if not exclude.is_file():
-                raise PgrfError(f"{path}: key 'categories.{name}.exclude' names {exclude}, which does not exist; "
+                what = "is a folder" if exclude.is_dir() else "does not exist"
+                raise PgrfError(f"{path}: key 'categories.{name}.exclude' names {exclude}, which {what}; "
                                 "give a file of model ids (one a line) or leave it empty")
             category = replace(category, exclude=str(exclude.resolve()))
         categories[name] = category
