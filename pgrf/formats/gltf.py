@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,7 +85,68 @@ def load(path: Path) -> Gltf:
             raise ValueError("top level is not an object")
     except (ValueError, UnicodeDecodeError) as error:
         raise PgrfError(f"{path}: glTF JSON does not parse ({error}); re-export or re-download it") from None
+    wrong = _wrong_type(doc)
+    if wrong:
+        raise PgrfError(f"{path}: glTF field {wrong}; re-export or re-download it")
     return Gltf(path, doc, binary)
+
+
+OBJECT_ARRAYS = ("nodes", "meshes", "materials", "scenes", "images", "buffers", "bufferViews")
+"""Top-level arrays pgrf reads, each of objects."""
+STRING_ARRAYS = ("extensionsUsed", "extensionsRequired")
+VIEW_INTS = ("buffer", "byteOffset", "byteLength")
+MESHOPT_INTS = (*VIEW_INTS, "count", "byteStride")
+NATURAL = range(2**53)
+"""The non-negative integers JSON holds exactly."""
+Expected = type | range
+
+
+def _wrong_type(doc: dict[str, Any]) -> str | None:
+    """The first field pgrf reads whose JSON type is wrong, as ``'name' must be …; got …``, or None. Only what
+    pgrf itself reads is checked (Blender's importer checks the rest)."""
+    for name, value, expected in _fields(doc):
+        if isinstance(expected, range):
+            ok = isinstance(value, int) and not isinstance(value, bool) and value in expected
+        else:
+            ok = isinstance(value, expected)
+        if not ok:
+            return f"'{name}' must be {_described(expected)}; got {json.dumps(value)[:40]}"
+    return None
+
+
+def _described(expected: Expected) -> str:
+    if isinstance(expected, range):
+        return "a non-negative integer" if expected == NATURAL else f"an index from 0 to {len(expected) - 1}"
+    return {dict: "an object", list: "an array", str: "a string"}[expected]
+
+
+def _fields(doc: dict[str, Any]) -> Iterator[tuple[str, Any, Expected]]:
+    """(name, value, expected type) of every field pgrf reads, each holder before what it holds, so that a field
+    is only reached once its holder has the right type."""
+    yield "asset", doc.get("asset", {}), dict
+    for name, kind in (*((n, dict) for n in OBJECT_ARRAYS), *((n, str) for n in STRING_ARRAYS)):
+        yield name, doc.get(name, []), list
+        for i, item in enumerate(doc.get(name, [])):
+            yield f"{name}[{i}]", item, kind
+    for i, mesh in enumerate(doc.get("meshes", [])):
+        yield f"meshes[{i}].primitives", mesh.get("primitives", []), list
+        for j, primitive in enumerate(mesh.get("primitives", [])):
+            yield f"meshes[{i}].primitives[{j}]", primitive, dict
+    for i, node in enumerate(doc.get("nodes", [])):
+        if "mesh" in node:
+            yield f"nodes[{i}].mesh", node["mesh"], range(len(doc.get("meshes", [])))
+    for name in ("images", "buffers"):
+        for i, item in enumerate(doc.get(name, [])):
+            if "uri" in item:
+                yield f"{name}[{i}].uri", item["uri"], str
+    for i, view in enumerate(doc.get("bufferViews", [])):
+        yield from ((f"bufferViews[{i}].{key}", view[key], NATURAL) for key in VIEW_INTS if key in view)
+        yield f"bufferViews[{i}].extensions", view.get("extensions", {}), dict
+        for name in MESHOPT:
+            if name in view.get("extensions", {}):
+                where, compressed = f"bufferViews[{i}].extensions.{name}", view["extensions"][name]
+                yield where, compressed, dict
+                yield from ((f"{where}.{key}", compressed[key], NATURAL) for key in MESHOPT_INTS if key in compressed)
 
 
 def unreadable_extensions(doc: dict[str, Any]) -> list[str]:

@@ -159,3 +159,32 @@ def test_fab_problems_name_the_file(tmp_path: Path) -> None:
     (root / "notes.txt").write_text("hello")
     assert "no Fab downloads" in discover(root, PLANTS).problems[0].reason
     assert json.dumps([p.reason for p in discover(root, PLANTS).problems]).count("\\n") == 0
+
+
+@pytest.mark.parametrize("field, value, reason", [
+    ("extensionsRequired", 5, "glTF field 'extensionsRequired' must be an array; got 5"),
+    ("nodes", [1], "glTF field 'nodes[0]' must be an object; got 1"),
+    ("meshes", [{"primitives": {}}], "glTF field 'meshes[0].primitives' must be an array; got {}"),
+    ("bufferViews", [{"buffer": "0", "byteLength": 4}], "glTF field 'bufferViews[0].buffer' must be a non-negative integer; got \"0\""),
+])
+def test_a_gltf_field_of_the_wrong_json_type_is_one_problem_and_the_rest_is_listed(
+        tmp_path: Path, field: str, value: object, reason: str) -> None:
+    folders = tmp_path / "lib" / "props"
+    two_boxes().write_glb(folders / "good.glb")
+    builder = two_boxes()
+    builder.doc[field] = value
+    bad = builder.write_gltf(folders / "bad.gltf")
+    catalog = discover(tmp_path / "lib", Category(name="props", source="folders"))
+    assert [m.model_id for m in catalog.models] == ["props_good"]
+    assert [(p.path, p.reason) for p in catalog.problems] == [(str(bad), reason + "; re-export or re-download it")]
+
+    fab = tmp_path / "fab"
+    fab.mkdir()
+    write_fab_zip(fab, "tbdpec3r", "Wild Grass", "high")
+    broken = fab_gltf(GltfBuilder(), "sfmhcbkr", "high")
+    broken.doc[field] = value
+    write_fab_zip(fab, "sfmhcbkr", "Fern", "high", builder=broken)
+    catalog = discover(fab, PLANTS)
+    assert {m.asset_id for m in catalog.models} == {"tbdpec3r"}
+    assert [(Path(p.path).name, p.reason) for p in catalog.problems] == [
+        ("Fern_sfmhcbkr_high.zip", f"Fern_sfmhcbkr_high.gltf: {reason}; re-export or re-download it")]
