@@ -188,3 +188,21 @@ def test_a_gltf_field_of_the_wrong_json_type_is_one_problem_and_the_rest_is_list
     assert {m.asset_id for m in catalog.models} == {"tbdpec3r"}
     assert [(Path(p.path).name, p.reason) for p in catalog.problems] == [
         ("Fern_sfmhcbkr_high.zip", f"Fern_sfmhcbkr_high.gltf: {reason}; re-export or re-download it")]
+
+
+def test_fab_metadata_categories_of_the_wrong_json_type_are_read_leniently(tmp_path: Path) -> None:
+    fab = tmp_path / "fab"
+    fab.mkdir()
+    archive = write_fab_zip(fab, "tbdpec3r", "Wild Grass", "high")
+    with zipfile.ZipFile(archive) as handle:
+        members = {name: handle.read(name) for name in handle.namelist()}
+    members["tbdpec3r.json"] = json.dumps({"id": "tbdpec3r", "name": "Wild Grass", "categories": 5,
+                                           "tags": ["grass", "plant"]}).encode()
+    with zipfile.ZipFile(archive, "w") as handle:
+        for name, data in members.items():
+            handle.writestr(name, data)
+    for class_from in ("name", "category"):
+        catalog = discover(fab, Category(name="plants", source="fab", types=["3dplant"], match=["plant"],
+                                         class_from=class_from))
+        assert {(m.asset_id, m.class_name) for m in catalog.models} == {("tbdpec3r", "wild grass")}
+        assert not catalog.problems
