@@ -50,8 +50,7 @@ def import_files(files: tuple[str, ...], objects: tuple[str, ...], scratch: Path
             else:
                 raise ImportFailed(f"{path}: unsupported format {suffix}")
         except RuntimeError as exc:
-            message = str(exc).strip().splitlines()[-1] if str(exc).strip() else "importer error"
-            raise ImportFailed(f"{path.name}: Blender could not import it ({message})") from None
+            raise ImportFailed(f"{path.name}: Blender could not import it ({operator_error(str(exc))})") from None
     meshes = [o for o in set(bpy.data.objects) - before if o.type == "MESH" and len(o.data.polygons) > 0]
     if not meshes:
         raise ImportFailed(f"{Path(files[0]).name}: no mesh geometry in the file")
@@ -62,6 +61,13 @@ def import_files(files: tuple[str, ...], objects: tuple[str, ...], scratch: Path
     if any(Path(name).suffix.lower() not in (".glb", ".gltf") for name in files):
         meshes = keep_only(meshes, objects)  # a glTF's nodes were chosen before the import, other formats' here
     return meshes
+
+
+def operator_error(text: str) -> str:
+    """The line of a failed operator's error that says what went wrong: the exception line of an importer's
+    traceback, without the ``Error:`` prefix and the ``Location: …/bpy/ops.py`` line bpy adds."""
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("Location:")]
+    return lines[-1].removeprefix("Error: ") if lines else "importer error"
 
 
 def keep_only(objects: list[bpy.types.Object], names: tuple[str, ...]) -> list[bpy.types.Object]:
