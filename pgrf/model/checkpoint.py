@@ -48,7 +48,7 @@ def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> Checkpoin
     try:
         document = torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError:
-        raise PgrfError(f"{path}: holds objects other than tensors, numbers and containers, which pgrf checkpoints "
+        raise PgrfError(f"{path}: holds objects other than tensors, numbers, strings and containers, which pgrf checkpoints "
                         "never do, and pgrf does not run code from a file; use a checkpoint written by pgrf train") from None
     except (RuntimeError, EOFError, OSError, ValueError) as error:
         raise PgrfError(f"{path}: not a readable checkpoint ({str(error).splitlines()[0]}); use another snapshot") from None

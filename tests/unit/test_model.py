@@ -25,6 +25,7 @@ from pgrf.model.patches import PatchSampler
 from pgrf.model.presets import PRESETS, ModelConfig, preset
 from pgrf.model.synthesis import SynthesisNetwork
 from pgrf.model.triplane import TriPlaneDecoder, sample_triplanes
+from tests.helpers import run_pgrf
 
 TINY = preset("tiny").override(c_dim=3, camera_cond=True)
 BATCH = 4
@@ -396,3 +397,6 @@ def test_a_checkpoint_whose_pickle_runs_code_is_refused_without_running_it(tmp_p
     with pytest.raises(PgrfError, match=r"shared\.pt: holds objects other than tensors.*pgrf train") as error:
         load_checkpoint(path)
     assert "\n" not in str(error.value) and not marker.exists()
+    result = run_pgrf("sample", str(path), "--out", str(tmp_path / "grid.png"))
+    assert result.returncode == 2 and "shared.pt: holds objects other than tensors" in " ".join(result.stderr.split())
+    assert "Traceback" not in result.stderr and not marker.exists()
