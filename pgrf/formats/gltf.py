@@ -3,6 +3,8 @@
 Discovery reads a file's JSON to list its mesh nodes (LOD index, base mesh, billboard) and the required
 extensions Blender 5.0 cannot read; which nodes make a model (``selected``) is decided here, from node names,
 so discovery and the render worker agree. The worker's rewrite into a plain GLB is ``pgrf.render.blender.glb``.
+Every field pgrf reads is type-checked when the file is loaded: a wrong JSON type is a one-line PgrfError naming
+the field, never a traceback later.
 """
 
 from __future__ import annotations
@@ -34,6 +36,34 @@ LOD_NAME = re.compile(r"^(?P<base>.*?)_?LOD(?P<index>\d+)$", re.IGNORECASE)
 GLB_MAGIC = b"glTF"
 JSON_CHUNK = 0x4E4F534A
 BIN_CHUNK = 0x004E4942
+
+
+OBJECT_ARRAYS = ("nodes", "meshes", "materials", "scenes", "images", "buffers", "bufferViews")
+"""Top-level arrays pgrf reads, each of objects."""
+STRING_ARRAYS = ("extensionsUsed", "extensionsRequired")
+VIEW_INTS = ("buffer", "byteOffset", "byteLength")
+MESHOPT_INTS = (*VIEW_INTS, "count", "byteStride")
+"""The integers pgrf reads of a buffer view and of its meshopt extension."""
+
+
+@dataclass(frozen=True)
+class _Index:
+    """An integer field: an index into the top-level array ``of``, or (``of`` empty) any non-negative integer."""
+
+    of: str = ""
+    length: int = 2**53
+
+    def holds(self, value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < self.length
+
+    def __str__(self) -> str:
+        if not self.of:
+            return "a non-negative integer"
+        return f"an index of '{self.of}' (0 to {self.length - 1})" if self.length else f"an index of '{self.of}', which is empty"
+
+
+NATURAL = _Index()
+TYPE_NAMES = {dict: "an object", list: "an array", str: "a string"}
 
 
 @dataclass(frozen=True)
@@ -91,36 +121,17 @@ def load(path: Path) -> Gltf:
     return Gltf(path, doc, binary)
 
 
-OBJECT_ARRAYS = ("nodes", "meshes", "materials", "scenes", "images", "buffers", "bufferViews")
-"""Top-level arrays pgrf reads, each of objects."""
-STRING_ARRAYS = ("extensionsUsed", "extensionsRequired")
-VIEW_INTS = ("buffer", "byteOffset", "byteLength")
-MESHOPT_INTS = (*VIEW_INTS, "count", "byteStride")
-NATURAL = range(2**53)
-"""The non-negative integers JSON holds exactly."""
-Expected = type | range
-
-
 def _wrong_type(doc: dict[str, Any]) -> str | None:
     """The first field pgrf reads whose JSON type is wrong, as ``'name' must be …; got …``, or None. Only what
     pgrf itself reads is checked (Blender's importer checks the rest)."""
     for name, value, expected in _fields(doc):
-        if isinstance(expected, range):
-            ok = isinstance(value, int) and not isinstance(value, bool) and value in expected
-        else:
-            ok = isinstance(value, expected)
-        if not ok:
-            return f"'{name}' must be {_described(expected)}; got {json.dumps(value)[:40]}"
+        if not (expected.holds(value) if isinstance(expected, _Index) else isinstance(value, expected)):
+            return f"'{name}' must be {expected if isinstance(expected, _Index) else TYPE_NAMES[expected]}; " \
+                   f"got {json.dumps(value)[:40]}"
     return None
 
 
-def _described(expected: Expected) -> str:
-    if isinstance(expected, range):
-        return "a non-negative integer" if expected == NATURAL else f"an index from 0 to {len(expected) - 1}"
-    return {dict: "an object", list: "an array", str: "a string"}[expected]
-
-
-def _fields(doc: dict[str, Any]) -> Iterator[tuple[str, Any, Expected]]:
+def _fields(doc: dict[str, Any]) -> Iterator[tuple[str, Any, type | _Index]]:
     """(name, value, expected type) of every field pgrf reads, each holder before what it holds, so that a field
     is only reached once its holder has the right type."""
     yield "asset", doc.get("asset", {}), dict
@@ -134,7 +145,7 @@ def _fields(doc: dict[str, Any]) -> Iterator[tuple[str, Any, Expected]]:
             yield f"meshes[{i}].primitives[{j}]", primitive, dict
     for i, node in enumerate(doc.get("nodes", [])):
         if "mesh" in node:
-            yield f"nodes[{i}].mesh", node["mesh"], range(len(doc.get("meshes", [])))
+            yield f"nodes[{i}].mesh", node["mesh"], _Index("meshes", len(doc.get("meshes", [])))
     for name in ("images", "buffers"):
         for i, item in enumerate(doc.get(name, [])):
             if "uri" in item:
