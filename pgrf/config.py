@@ -138,7 +138,9 @@ class Config:
                             f"pass --library PATH or set {LIBRARY_ENV}")
         root = (root.expanduser() / category.path) if category.path else root.expanduser()
         if not root.is_dir():
-            raise PgrfError(f"library folder {root} (from {origin}) does not exist; pass --library PATH, set {LIBRARY_ENV} or fix the key")
+            what = "is a file, not a folder" if root.exists() else "does not exist"
+            raise PgrfError(f"library folder {root} (from {origin}) {what}; pass --library PATH of the library's folder, "
+                            f"set {LIBRARY_ENV} or fix the key")
         return root
 
     def _relative(self, value: str) -> Path:
@@ -196,7 +198,8 @@ def _read(path: Path, found: str) -> Config:
             exclude = Path(category.exclude).expanduser()
             exclude = exclude if exclude.is_absolute() else base / exclude
             if not exclude.is_file():
-                raise PgrfError(f"{path}: key 'categories.{name}.exclude' names {exclude}, which does not exist; "
+                what = "is a folder" if exclude.is_dir() else "does not exist"
+                raise PgrfError(f"{path}: key 'categories.{name}.exclude' names {exclude}, which {what}; "
                                 "give a file of model ids (one a line) or leave it empty")
             category = replace(category, exclude=str(exclude.resolve()))
         categories[name] = category
@@ -329,6 +332,8 @@ def _check_value(path: Path, key: str, value: Any, expected: Any) -> Any:
         return float(value)
     if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
         raise PgrfError(f"{path}: key '{key}' must be {expected.__name__}; got {value!r}")
+    if expected is float and not math.isfinite(value):
+        raise PgrfError(f"{path}: key '{key}' must be a finite number; got {value!r}")
     return value
 
 

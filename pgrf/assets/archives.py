@@ -11,7 +11,7 @@ import hashlib
 import os
 import shutil
 import zipfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from pgrf import fileio, paths
 from pgrf.errors import PgrfError
@@ -50,6 +50,10 @@ def extracted(archive: Path) -> Path:
         with zipfile.ZipFile(archive) as handle:
             for name in handle.namelist():
                 paths.inside(work, name, f"{archive}: member", "re-download it", "the archive")
+            clash = file_and_folder(handle.namelist())
+            if clash:
+                raise PgrfError(f"{archive}: member {clash[1]!r} lies inside {clash[0]!r}, which the zip also holds as "
+                                "a file; re-download it")
             handle.extractall(work)
         os.replace(work, target)
     except (zipfile.BadZipFile, EOFError) as error:
@@ -61,3 +65,16 @@ def extracted(archive: Path) -> Path:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return target
+
+
+def file_and_folder(names: list[str]) -> tuple[str, str] | None:
+    """(a file member, a member that needs it to be a folder) of a zip's member names, or None; a zip holding
+    both cannot be extracted."""
+    files = {name for name in names if not name.endswith("/")}
+    for name in names:
+        path = PurePosixPath(name)
+        folders = [*([path] if name.endswith("/") else []), *path.parents]
+        clash = next((str(folder) for folder in folders if str(folder) in files), None)
+        if clash:
+            return clash, name
+    return None

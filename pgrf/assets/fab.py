@@ -153,8 +153,8 @@ def _tier_name(path: Path, doc: dict[str, Any]) -> str:
 
 def _wanted(meta: dict[str, Any], category: Category) -> bool:
     """The asset's type (its first category) is one of the category's types, and its words match."""
-    categories = meta.get("categories") or []
-    kind = categories[0].strip().lower() if categories and isinstance(categories[0], str) else ""
+    types = quixel.categories(meta)
+    kind = types[0].strip().lower() if types and isinstance(types[0], str) else ""
     if kind and kind not in {t.lower() for t in category.types}:
         return False
     return quixel.matches(meta, category)

@@ -14,6 +14,12 @@ from pgrf.config import Category
 GENERIC_CATEGORIES = {"3d", "3d asset", "3d assets", "3d plant", "3d plants", "3dplant", "asset", "assets"}
 
 
+def categories(meta: dict[str, Any]) -> list[Any]:
+    """The asset's ``categories`` (its type first), or none when the JSON holds something other than a list."""
+    value = meta.get("categories")
+    return value if isinstance(value, list) else []
+
+
 def terms(meta: dict[str, Any]) -> set[str]:
     """Lower-case words of the asset's categories, tags and semantic tags, plurals folded."""
     values: list[Any] = [meta.get("categories") or [], meta.get("tags") or []]
@@ -48,7 +54,7 @@ def class_name(meta: dict[str, Any], asset_name: str, category: Category) -> str
     if category.class_from == "asset" and meta.get("id"):
         return f"{asset_name.strip().lower()} {str(meta['id']).strip().lower()}"
     if category.class_from == "category":  # the most specific (last) non-generic category
-        specific = [c for c in meta.get("categories") or [] if isinstance(c, str) and c.strip().lower() not in GENERIC_CATEGORIES]
+        specific = [c for c in categories(meta) if isinstance(c, str) and c.strip().lower() not in GENERIC_CATEGORIES]
         if specific:
             return specific[-1].strip().lower()
     semantic = meta.get("semanticTags")

@@ -127,6 +127,7 @@ def render(
     """Render every model of the categories into random views: transparent PNGs and their cameras."""
     require("render", "pgrf render")
     from pgrf.assets.discovery import discover
+    from pgrf.render.blender.hdri import check_hdri
     from pgrf.render.runner import Runner, plan
 
     run = pick(RenderRun, values)
@@ -135,7 +136,9 @@ def render(
     if given["passes"] is not None:
         given["passes"] = [p.strip() for p in given["passes"].split(",") if p.strip()]
     settings = with_overrides(cfg.render, **given)
-    hdri_file(settings.hdri)  # a missing studio light stops the run here, not in every worker
+    image = hdri_file(settings.hdri)  # a missing studio light or an unreadable image stops the run here, not in every worker
+    if image is not None:
+        check_hdri(image)
     failed = 0
     for name in category:
         cat = cfg.category(name)

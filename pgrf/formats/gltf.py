@@ -3,6 +3,8 @@
 Discovery reads a file's JSON to list its mesh nodes (LOD index, base mesh, billboard) and the required
 extensions Blender 5.0 cannot read; which nodes make a model (``selected``) is decided here, from node names,
 so discovery and the render worker agree. The worker's rewrite into a plain GLB is ``pgrf.render.blender.glb``.
+Every field pgrf reads is type-checked when the file is loaded: a wrong JSON type is a one-line PgrfError naming
+the field, never a traceback later.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +37,34 @@ LOD_NAME = re.compile(r"^(?P<base>.*?)_?LOD(?P<index>\d+)$", re.IGNORECASE)
 GLB_MAGIC = b"glTF"
 JSON_CHUNK = 0x4E4F534A
 BIN_CHUNK = 0x004E4942
+
+
+OBJECT_ARRAYS = ("nodes", "meshes", "materials", "scenes", "images", "buffers", "bufferViews")
+"""Top-level arrays pgrf reads, each of objects."""
+STRING_ARRAYS = ("extensionsUsed", "extensionsRequired")
+VIEW_INTS = ("buffer", "byteOffset", "byteLength")
+MESHOPT_INTS = (*VIEW_INTS, "count", "byteStride")
+"""The integers pgrf reads of a buffer view and of its meshopt extension."""
+
+
+@dataclass(frozen=True)
+class _Index:
+    """An integer field: an index into the top-level array ``of``, or (``of`` empty) any non-negative integer."""
+
+    of: str = ""
+    length: int = 2**53
+
+    def holds(self, value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < self.length
+
+    def __str__(self) -> str:
+        if not self.of:
+            return "a non-negative integer"
+        return f"an index of '{self.of}' (0 to {self.length - 1})" if self.length else f"an index of '{self.of}', which is empty"
+
+
+NATURAL = _Index()
+TYPE_NAMES = {dict: "an object", list: "an array", str: "a string"}
 
 
 @dataclass(frozen=True)
@@ -85,6 +116,9 @@ def load(path: Path) -> Gltf:
             raise ValueError("top level is not an object")
     except (ValueError, UnicodeDecodeError) as error:
         raise PgrfError(f"{path}: glTF JSON does not parse ({error}); re-export or re-download it") from None
+    wrong = _wrong_type(doc)
+    if wrong:
+        raise PgrfError(f"{path}: glTF field {wrong}; re-export or re-download it")
     return Gltf(path, doc, binary)
 
 
@@ -106,6 +140,45 @@ def check_uris(gltf: Gltf) -> None:
     for kind, uri in uris(gltf.doc):
         if not uri.startswith("data:"):
             uri_path(gltf, kind, uri)
+
+
+def _wrong_type(doc: dict[str, Any]) -> str | None:
+    """The first field pgrf reads whose JSON type is wrong, as ``'name' must be …; got …``, or None. Only what
+    pgrf itself reads is checked (Blender's importer checks the rest)."""
+    for name, value, expected in _fields(doc):
+        if not (expected.holds(value) if isinstance(expected, _Index) else isinstance(value, expected)):
+            return f"'{name}' must be {expected if isinstance(expected, _Index) else TYPE_NAMES[expected]}; " \
+                   f"got {json.dumps(value)[:40]}"
+    return None
+
+
+def _fields(doc: dict[str, Any]) -> Iterator[tuple[str, Any, type | _Index]]:
+    """(name, value, expected type) of every field pgrf reads, each holder before what it holds, so that a field
+    is only reached once its holder has the right type."""
+    yield "asset", doc.get("asset", {}), dict
+    for name, kind in (*((n, dict) for n in OBJECT_ARRAYS), *((n, str) for n in STRING_ARRAYS)):
+        yield name, doc.get(name, []), list
+        for i, item in enumerate(doc.get(name, [])):
+            yield f"{name}[{i}]", item, kind
+    for i, mesh in enumerate(doc.get("meshes", [])):
+        yield f"meshes[{i}].primitives", mesh.get("primitives", []), list
+        for j, primitive in enumerate(mesh.get("primitives", [])):
+            yield f"meshes[{i}].primitives[{j}]", primitive, dict
+    for i, node in enumerate(doc.get("nodes", [])):
+        if "mesh" in node:
+            yield f"nodes[{i}].mesh", node["mesh"], _Index("meshes", len(doc.get("meshes", [])))
+    for name in ("images", "buffers"):
+        for i, item in enumerate(doc.get(name, [])):
+            if "uri" in item:
+                yield f"{name}[{i}].uri", item["uri"], str
+    for i, view in enumerate(doc.get("bufferViews", [])):
+        yield from ((f"bufferViews[{i}].{key}", view[key], NATURAL) for key in VIEW_INTS if key in view)
+        yield f"bufferViews[{i}].extensions", view.get("extensions", {}), dict
+        for name in MESHOPT:
+            if name in view.get("extensions", {}):
+                where, compressed = f"bufferViews[{i}].extensions.{name}", view["extensions"][name]
+                yield where, compressed, dict
+                yield from ((f"{where}.{key}", compressed[key], NATURAL) for key in MESHOPT_INTS if key in compressed)
 
 
 def unreadable_extensions(doc: dict[str, Any]) -> list[str]:

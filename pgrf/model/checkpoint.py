@@ -3,6 +3,7 @@ their layout and metadata are the contract of pgrf.formats.checkpoint)."""
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,13 +39,17 @@ class Checkpoint:
 
 def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> Checkpoint:
     """Read a checkpoint written by ``pgrf train`` (a .pt file or its checkpoints folder), or raise a one-line
-    error naming the file."""
+    error naming the file. It is read with ``weights_only``: a pickle that would build any other object (and so
+    could run code) is refused."""
     if path.is_dir():
         path = path / LATEST
     if not path.is_file():
         raise PgrfError(f"{path}: no such checkpoint; give a .pt file or a run's checkpoints folder written by pgrf train")
     try:
-        document = torch.load(path, map_location=device, weights_only=False)
+        document = torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError:
+        raise PgrfError(f"{path}: holds objects other than tensors, numbers, strings and containers, which pgrf checkpoints "
+                        "never do, and pgrf does not run code from a file; use a checkpoint written by pgrf train") from None
     except (RuntimeError, EOFError, OSError, ValueError) as error:
         raise PgrfError(f"{path}: not a readable checkpoint ({str(error).splitlines()[0]}); use another snapshot") from None
     meta, state = split_checkpoint(document, str(path))

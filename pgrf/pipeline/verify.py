@@ -76,6 +76,7 @@ def _check_shard(path: Path, entry: ShardEntry, card: DatasetCard, index: dict[s
             meta = _check_sample(where, members, card.resolution, report)
             if meta is not None:
                 cameras[key] = (path.name, meta)
+                _check_class(where, meta, card.class_names, report)
     except (tarfile.TarError, OSError, EOFError) as error:
         report.problems.append(f"{path.name}: not a readable tar ({error})")
         return
@@ -105,6 +106,13 @@ def _check_sample(where: str, members: dict[str, bytes], resolution: int, report
     if members.get("cls", b"").decode(errors="replace").strip() != str(meta.class_index):
         report.problems.append(f"{where}: cls member differs from the json's class {meta.class_index}")
     return meta
+
+
+def _check_class(where: str, meta: SampleMeta, class_names: list[str], report: Report) -> None:
+    """A sample's class must index the card's ``class_names`` (as ``pgrf stats`` requires)."""
+    if class_names and not 0 <= meta.class_index < len(class_names):
+        report.problems.append(f"{where}: class {meta.class_index} is outside {CARD_FILE}'s class_names "
+                               f"(0 to {len(class_names) - 1}); re-run pgrf pack")
 
 
 def _check_mirrors(cameras: dict[str, tuple[str, SampleMeta]], report: Report) -> None:

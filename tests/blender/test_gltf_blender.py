@@ -1,5 +1,6 @@
 """glTF inputs through real Cycles renders: a meshopt GLB renders pixel-equal to its uncompressed twin, and a Fab
-asset renders its LOD0 only (no other LOD, no billboard). Models go through the worker's render_model."""
+asset renders its LOD0 only (no other LOD, no billboard). Models go through the worker's render_model; a failed
+import names the importer's error."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import subprocess
 import sys
 from dataclasses import asdict, replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -72,3 +74,16 @@ def test_a_fab_asset_renders_lod0_only(rendered: dict[str, np.ndarray]) -> None:
     alpha = rendered["fab"][..., 3].astype(np.int16)
     assert np.array_equal(alpha, rendered["lod0"][..., 3])  # the same mask as LOD0 alone
     assert np.abs(alpha - rendered["lod1"][..., 3]).mean() > 20  # and visibly not another LOD's
+
+
+def test_a_failed_import_names_the_importers_error_not_bpys_location(tmp_path: Path) -> None:
+    gltf = two_boxes().write_gltf(tmp_path / "short.gltf")
+    gltf.with_suffix(".bin").write_bytes(gltf.with_suffix(".bin").read_bytes()[:40])
+    script = ("import sys\nfrom pathlib import Path\nfrom pgrf.render.blender.importing import ImportFailed, import_files\n"
+              "try:\n    import_files((sys.argv[1],), (), Path(sys.argv[2]))\nexcept ImportFailed as error:\n"
+              "    print('REASON', error)\n")
+    result = subprocess.run([sys.executable, "-c", script, str(gltf), str(tmp_path / "scratch")], capture_output=True,
+                            text=True, cwd=REPO)
+    reason = result.stdout.rpartition("REASON ")[2].strip()  # Blender's own report may end without a newline
+    assert reason == "short.gltf: Blender could not import it (ValueError: buffer is smaller than requested size)", \
+        result.stderr[-2000:]

@@ -17,7 +17,7 @@ from PIL import Image
 
 from pgrf import cameras, fileio
 from pgrf.assets.discovery import discover
-from pgrf.config import load_config, with_overrides
+from pgrf.config import hdri_file, load_config, with_overrides
 from pgrf.formats import manifest
 from pgrf.formats import renders as records
 from pgrf.render.options import RenderRun
@@ -320,3 +320,19 @@ def test_pack_reads_real_renders_and_leaves_out_sparse_models(rendered, tmp_path
     assert card["filters"]["removed_models"] == {"min_mean_alpha": 1, "min_dim_product": 1, "exclude": 0}
     assert card["filters"]["thresholds"]["min_mean_alpha"] == {"sample-plants": 0.03, "sample-food": 0.0}  # as recorded
     assert "sword fern" in card["class_names"] and "mushroom" in card["class_names"]
+
+
+@pytest.mark.parametrize("name, content", [("text.hdr", b"#?RADIANCE\nthis is no image\n"), ("truncated.exr", None)])
+def test_an_hdri_that_does_not_decode_stops_the_run_with_one_line(tmp_path: Path, name: str, content: bytes | None) -> None:
+    _corner_obj(tmp_path / "lib" / "shapes" / "corner.obj")
+    studio = hdri_file("studio")
+    hdri = tmp_path / name
+    hdri.write_bytes(content if content is not None else studio.read_bytes()[:len(studio.read_bytes()) * 2 // 3])
+    config = tmp_path / "assets.toml"
+    config.write_text(f"[render]\nhdri = '{name}'\n[categories.shapes]\nsource = 'folders'\n")
+    result = run_pgrf("render", "-c", "shapes", "--config", str(config), "--library", str(tmp_path / "lib"),
+                      "--out", str(tmp_path / "out"), *TINY)
+    assert result.returncode == 2, result.stderr
+    message = " ".join(result.stderr.split())
+    assert f"render.hdri: {hdri} does not decode as an image" in message and "Traceback" not in result.stderr
+    assert not (tmp_path / "out" / "shapes" / "shapes_corner").exists()

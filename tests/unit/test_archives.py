@@ -44,3 +44,26 @@ def test_a_bad_zip_is_one_line_naming_it(tmp_path: Path, monkeypatch: pytest.Mon
     with pytest.raises(PgrfError, match="points outside the archive"):
         archives.extracted(escaping)
     assert not list((tmp_path / "cache" / "archives").glob(".tmp-*"))
+
+
+@pytest.mark.parametrize("members, file, inside", [(["x", "x/y"], "x", "x/y"), (["x/y/z", "x/y"], "x/y", "x/y/z"),
+                                                   (["a/x", "a/x/"], "a/x", "a/x/")])
+def test_a_zip_holding_a_file_and_a_member_inside_it_is_one_problem_of_discovery(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, members: list[str], file: str, inside: str) -> None:
+    from pgrf.assets.discovery import discover
+    from pgrf.config import Category
+    from tests.libraries.gltf_assets import write_fab_zip
+
+    monkeypatch.setenv(archives.CACHE_ENV, str(tmp_path / "cache"))
+    library = tmp_path / "fab"
+    library.mkdir()
+    write_fab_zip(library, "tbdpec3r", "Wild Grass", "high")
+    clashing = write_fab_zip(library, "sfmhcbkr", "Fern", "high")
+    with zipfile.ZipFile(clashing, "a") as handle:
+        for name in members:
+            handle.writestr(name, b"" if name.endswith("/") else b"x")
+    catalog = discover(library, Category(name="plants", source="fab", types=["3dplant"], match=["plant"]))
+    assert {m.asset_id for m in catalog.models} == {"tbdpec3r"}
+    assert [(p.path, p.reason) for p in catalog.problems] == [
+        (str(clashing), f"{clashing}: member {inside!r} lies inside {file!r}, which the zip also holds as a file; "
+                        "re-download it")]

@@ -73,6 +73,36 @@ def test_missing_library_names_the_key_and_the_fix(tmp_path: Path, monkeypatch: 
         cfg.category("d")
 
 
+@pytest.mark.parametrize("text", ["radius = nan", "radius = inf", "fov = nan", "world_strength = inf",
+                                  "world_rotation = inf", "world_rotation = -inf", "min_dim_product = nan"])
+def test_every_float_of_the_config_must_be_finite(tmp_path: Path, text: str) -> None:
+    key = text.split()[0]
+    path = _write(tmp_path, f"[render]\n{text}\n")
+    with pytest.raises(PgrfError, match=rf"assets\.toml: key 'render\.{key}' must be a finite number; got") as error:
+        load_config(path)
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("key", ["radius", "fov", "world_strength", "world_rotation", "min_dim_product", "timeout"])
+def test_cli_overrides_of_a_float_must_be_finite(key: str) -> None:
+    for value in (float("nan"), float("inf")):
+        with pytest.raises(PgrfError, match=rf"command line: key 'render\.{key}' must be a finite number"):
+            with_overrides(RenderSettings(), **{key: value})
+
+
+def test_a_library_that_is_a_file_and_an_exclude_that_is_a_folder_say_what_they_are(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PGRF_LIBRARY", raising=False)
+    (tmp_path / "library.zip").write_bytes(b"PK")
+    cfg = load_config(_write(tmp_path, "library = 'library.zip'\n[categories.c]\n"))
+    with pytest.raises(PgrfError, match=r"library\.zip \(from library in .*\) is a file, not a folder; pass --library "
+                                        r"PATH of the library's folder"):
+        cfg.library_root(cfg.category("c"))
+    (tmp_path / "rejected").mkdir()
+    with pytest.raises(PgrfError, match=r"key 'categories\.c\.exclude' names .*rejected, which is a folder; give a file"):
+        load_config(_write(tmp_path, "[categories.c]\nexclude = 'rejected'\n"))
+
+
 def test_cli_overrides_are_validated_like_the_file() -> None:
     settings = with_overrides(load_config(CONFIG).render, views=4, samples=None)
     assert settings.views == 4 and settings.samples == load_config(CONFIG).render.samples

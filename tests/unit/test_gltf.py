@@ -207,3 +207,50 @@ def test_fab_problems_name_the_file(tmp_path: Path) -> None:
     (root / "notes.txt").write_text("hello")
     assert "no Fab downloads" in discover(root, PLANTS).problems[0].reason
     assert json.dumps([p.reason for p in discover(root, PLANTS).problems]).count("\\n") == 0
+
+
+@pytest.mark.parametrize("field, value, reason", [
+    ("extensionsRequired", 5, "glTF field 'extensionsRequired' must be an array; got 5"),
+    ("nodes", [1], "glTF field 'nodes[0]' must be an object; got 1"),
+    ("meshes", [{"primitives": {}}], "glTF field 'meshes[0].primitives' must be an array; got {}"),
+    ("bufferViews", [{"buffer": "0", "byteLength": 4}], "glTF field 'bufferViews[0].buffer' must be a non-negative integer; got \"0\""),
+])
+def test_a_gltf_field_of_the_wrong_json_type_is_one_problem_and_the_rest_is_listed(
+        tmp_path: Path, field: str, value: object, reason: str) -> None:
+    folders = tmp_path / "lib" / "props"
+    two_boxes().write_glb(folders / "good.glb")
+    builder = two_boxes()
+    builder.doc[field] = value
+    bad = builder.write_gltf(folders / "bad.gltf")
+    catalog = discover(tmp_path / "lib", Category(name="props", source="folders"))
+    assert [m.model_id for m in catalog.models] == ["props_good"]
+    assert [(p.path, p.reason) for p in catalog.problems] == [(str(bad), reason + "; re-export or re-download it")]
+
+    fab = tmp_path / "fab"
+    fab.mkdir()
+    write_fab_zip(fab, "tbdpec3r", "Wild Grass", "high")
+    broken = fab_gltf(GltfBuilder(), "sfmhcbkr", "high")
+    broken.doc[field] = value
+    write_fab_zip(fab, "sfmhcbkr", "Fern", "high", builder=broken)
+    catalog = discover(fab, PLANTS)
+    assert {m.asset_id for m in catalog.models} == {"tbdpec3r"}
+    assert [(Path(p.path).name, p.reason) for p in catalog.problems] == [
+        ("Fern_sfmhcbkr_high.zip", f"Fern_sfmhcbkr_high.gltf: {reason}; re-export or re-download it")]
+
+
+def test_fab_metadata_categories_of_the_wrong_json_type_are_read_leniently(tmp_path: Path) -> None:
+    fab = tmp_path / "fab"
+    fab.mkdir()
+    archive = write_fab_zip(fab, "tbdpec3r", "Wild Grass", "high")
+    with zipfile.ZipFile(archive) as handle:
+        members = {name: handle.read(name) for name in handle.namelist()}
+    members["tbdpec3r.json"] = json.dumps({"id": "tbdpec3r", "name": "Wild Grass", "categories": 5,
+                                           "tags": ["grass", "plant"]}).encode()
+    with zipfile.ZipFile(archive, "w") as handle:
+        for name, data in members.items():
+            handle.writestr(name, data)
+    for class_from in ("name", "category"):
+        catalog = discover(fab, Category(name="plants", source="fab", types=["3dplant"], match=["plant"],
+                                         class_from=class_from))
+        assert {(m.asset_id, m.class_name) for m in catalog.models} == {("tbdpec3r", "wild grass")}
+        assert not catalog.problems

@@ -213,7 +213,7 @@ def test_a_format_2_checkpoint_loads_samples_and_resumes_bit_exactly(shards: Pat
     half = loop.train(_options(shards, tmp_path / "old", kimg=0.008))
     latest, snapshot = half / "checkpoints" / "latest.pt", half / "checkpoints" / "snapshot-000000.008kimg.pt"
     written = load_checkpoint(latest)
-    assert torch.load(latest, weights_only=False)["format"] == 3 and written.meta.progress.step == 2
+    assert torch.load(latest, weights_only=True)["format"] == 3 and written.meta.progress.step == 2
     _write_format_2(written, latest)
     old = load_checkpoint(latest)
     assert old.meta == written.meta and old.state.keys() == written.state.keys()  # the world size from the rng list
@@ -225,7 +225,7 @@ def test_a_format_2_checkpoint_loads_samples_and_resumes_bit_exactly(shards: Pat
     assert info == written.meta.dataset and not np.array_equal(expected[0], expected[1])
     resumed = loop.train(_options(shards, tmp_path / "old", resume="latest"))
     a, b = load_checkpoint(straight / "checkpoints"), load_checkpoint(resumed / "checkpoints")
-    assert torch.load(resumed / "checkpoints" / "latest.pt", weights_only=False)["format"] == 3
+    assert torch.load(resumed / "checkpoints" / "latest.pt", weights_only=True)["format"] == 3
     assert a.meta.progress == b.meta.progress and b.meta.progress.step == 4
     for name in ("G", "G_ema", "D"):
         for key, value in a.state[name].items():

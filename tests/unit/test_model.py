@@ -25,6 +25,7 @@ from pgrf.model.patches import PatchSampler
 from pgrf.model.presets import PRESETS, ModelConfig, preset
 from pgrf.model.synthesis import SynthesisNetwork
 from pgrf.model.triplane import TriPlaneDecoder, sample_triplanes
+from tests.helpers import run_pgrf
 
 TINY = preset("tiny").override(c_dim=3, camera_cond=True)
 BATCH = 4
@@ -373,3 +374,29 @@ def test_checkpoint_metadata_round_trips_and_bad_metadata_is_one_line(tmp_path) 
     torch.save({**document, "meta": {**document["meta"], "model": {**asdict(preset("tiny")), "colour": 1}}}, path)
     with pytest.raises(PgrfError, match=r"c\.pt: model config: unknown field\(s\) colour"):
         _ = load_checkpoint(path).model_config
+
+
+class _RunsCode:
+    """Pickles as a call of ``os.system``: unpickling it runs a shell command."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        import os
+
+        return os.system, (self.command,)
+
+
+def test_a_checkpoint_whose_pickle_runs_code_is_refused_without_running_it(tmp_path) -> None:
+    from pgrf.model.checkpoint import load_checkpoint
+
+    marker = tmp_path / "ran"
+    path = tmp_path / "shared.pt"
+    torch.save({"format": 3, "meta": {}, "G_ema": _RunsCode(f"touch '{marker}'")}, path)
+    with pytest.raises(PgrfError, match=r"shared\.pt: holds objects other than tensors.*pgrf train") as error:
+        load_checkpoint(path)
+    assert "\n" not in str(error.value) and not marker.exists()
+    result = run_pgrf("sample", str(path), "--out", str(tmp_path / "grid.png"))
+    assert result.returncode == 2 and "shared.pt: holds objects other than tensors" in " ".join(result.stderr.split())
+    assert "Traceback" not in result.stderr and not marker.exists()

@@ -303,3 +303,18 @@ def test_verify_accepts_a_pack_and_names_every_kind_of_damage(renders: list[Path
     assert bad.returncode == 1 and "problems" in bad.stdout and "camera is not S·c2w·F" in bad.stderr
     missing = run_pgrf("verify", str(tmp_path / "nothing"))
     assert missing.returncode == 2 and "no such shard folder" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_verify_reports_a_class_index_outside_the_class_names(renders: list[Path], tmp_path: Path) -> None:
+    from pgrf.pipeline.verify import verify
+
+    out = tmp_path / "shards"
+    card = pack(renders, out, load_config(CONFIG), PackOptions(resolution=16, samples_per_shard=5))
+    first = out / card.shards[0].file
+    sample = next(n for n in _members(first) if n.endswith(".json"))[:-5]
+    outside = len(card.class_names)
+    _rewrite_member(first, f"{sample}.json", lambda b: json.dumps({**json.loads(b), "class": outside}).encode())
+    _rewrite_member(first, f"{sample}.cls", lambda b: str(outside).encode())
+    problems = verify(out).problems
+    assert f"{first.name}:{sample}: class {outside} is outside dataset.json's class_names (0 to {outside - 1}); " \
+           "re-run pgrf pack" in problems

@@ -55,8 +55,7 @@ def import_files(files: tuple[str, ...], objects: tuple[str, ...], scratch: Path
             else:
                 raise ImportFailed(f"{path}: unsupported format {suffix}")
         except RuntimeError as exc:
-            message = str(exc).strip().splitlines()[-1] if str(exc).strip() else "importer error"
-            raise ImportFailed(f"{path.name}: Blender could not import it ({message})") from None
+            raise ImportFailed(f"{path.name}: Blender could not import it ({operator_error(str(exc))})") from None
     _check_images(set(bpy.data.images) - images, root, Path(files[0]))
     meshes = [o for o in set(bpy.data.objects) - before if o.type == "MESH" and len(o.data.polygons) > 0]
     if not meshes:
@@ -79,6 +78,13 @@ def _check_images(images: set[bpy.types.Image], root: Path, path: Path) -> None:
         if file.is_file() and not paths.is_under(root, file):
             raise ImportFailed(f"{path.name}: its texture {file} lies outside the model's folder {root}; "
                                "copy the texture beside the model and point the file at it")
+
+
+def operator_error(text: str) -> str:
+    """The line of a failed operator's error that says what went wrong: the exception line of an importer's
+    traceback, without the ``Error:`` prefix and the ``Location: …/bpy/ops.py`` line bpy adds."""
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("Location:")]
+    return lines[-1].removeprefix("Error: ") if lines else "importer error"
 
 
 def keep_only(objects: list[bpy.types.Object], names: tuple[str, ...]) -> list[bpy.types.Object]:

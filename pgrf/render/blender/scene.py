@@ -14,6 +14,7 @@ from mathutils import Matrix
 from pgrf.cameras import opencv_to_blender
 from pgrf.config import RenderSettings, hdri_file
 from pgrf.errors import PgrfError
+from pgrf.render.blender.hdri import load_hdri
 
 GPU_BACKENDS = {"optix": ["OPTIX"], "cuda": ["CUDA"], "auto": ["OPTIX", "CUDA"]}
 
@@ -94,10 +95,7 @@ def _world(settings: RenderSettings) -> None:
     image = hdri_file(settings.hdri)
     if image is not None:
         environment = nodes.new("ShaderNodeTexEnvironment")
-        try:
-            environment.image = bpy.data.images.load(str(image), check_existing=True)
-        except RuntimeError:
-            raise PgrfError(f"render.hdri: cannot read {image}; give an existing .hdr/.exr file, a studio light or none") from None
+        environment.image = load_hdri(image)
         mapping = nodes.new("ShaderNodeMapping")
         mapping.vector_type = "TEXTURE"  # the inverse transform: the environment itself turns by +rotation
         mapping.inputs["Rotation"].default_value = (0.0, 0.0, math.radians(settings.world_rotation))
