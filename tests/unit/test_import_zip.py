@@ -7,7 +7,10 @@ from __future__ import annotations
 import io
 import json
 import math
+import struct
+import tracemalloc
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +22,7 @@ from PIL import Image
 from pgrf import cameras
 from pgrf.config import Category, load_config
 from pgrf.errors import PgrfError
+from pgrf.formats import images as images_module
 from pgrf.formats import renders as records
 from pgrf.formats.card import read_card
 from pgrf.formats.images import may_be_transparent
@@ -210,3 +214,81 @@ def test_cli_import_zip_after_export(imported, tmp_path: Path) -> None:
     assert "12 samples (3 models, 2 classes) in 1 shards" in result.stdout and "0 problems" in result.stdout
     result = run_pgrf("import", "zip", str(tmp_path / "nothing.zip"), "--out", str(tmp_path / "x"))
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "no such file" in result.stderr
+
+
+def _bomb_png(width: int, height: int) -> bytes:
+    """A valid 8-bit greyscale PNG of zeros, ``width`` × ``height``, deflated in pieces (a few hundred kB)."""
+    compressor, row, idat = zlib.compressobj(9), bytes(width + 1), []
+    rows = b"".join([row] * 256)
+    for start in range(0, height, 256):
+        idat.append(compressor.compress(rows if start + 256 <= height else row * (height - start)))
+    idat.append(compressor.flush())
+    data = b"".join(idat)
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(body, zlib.crc32(kind)))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", data) + chunk(b"IEND", b""))
+
+
+def test_an_image_over_the_pixel_limit_is_left_out_before_it_is_decoded(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    decoded: list[int] = []
+    real_load = images_module.pyspng.load
+    monkeypatch.setattr(images_module.pyspng, "load", lambda data, **kw: decoded.append(len(data)) or real_load(data, **kw))
+    small = np.full((8, 8, 3), 50, np.uint8)
+    angles = {"small_000000.png": [0.1, 1.0, 0.0], "bomb_000000.png": [0.2, 1.0, 0.0]}
+    archive = _zip(tmp_path / "bomb.zip", {"small_000000.png": small, "bomb_000000.png": _bomb_png(10_000, 10_000)},
+                   {"camera_angles": angles})
+    assert archive.stat().st_size < 1_000_000  # 10⁸ pixels in a small zip
+    result = import_zip(archive, tmp_path / "out", PackOptions(resolution=8, name="b", skip_bad=True, mirror=False), ZipOptions())
+    assert result.problems == [f"{archive}:bomb_000000.png: 10000x10000 pixels, over the limit of 89478485; not decoded "
+                               "(pgrf import zip --max-pixels raises it); left out"]
+    assert sorted(_samples(tmp_path / "out")) == ["small_v0000"] and result.card.skipped_bad.samples == 0
+    assert decoded and max(decoded) < 1000  # only the small image reached libspng
+    assert ZipOptions().max_pixels == Image.MAX_IMAGE_PIXELS
+    lowered = import_zip(archive, tmp_path / "low", PackOptions(resolution=8, name="l", skip_bad=True, mirror=False),
+                         ZipOptions(max_pixels=64))  # 8x8 is at the limit: kept
+    assert sorted(_samples(tmp_path / "low")) == ["small_v0000"] and len(lowered.problems) == 1
+    with pytest.raises(PgrfError, match="every image is over the size limits; raise --max-pixels"):
+        import_zip(archive, tmp_path / "none", PackOptions(resolution=8, name="n", mirror=False), ZipOptions(max_pixels=63))
+    with pytest.raises(PgrfError, match="--max-pixels must be positive"):
+        ZipOptions(max_pixels=0)
+
+
+def test_a_zip_member_inflating_far_beyond_its_size_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    archive = tmp_path / "inflating.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as handle:
+        handle.writestr("good_000000.png", _png_bytes(np.full((8, 8, 3), 50, np.uint8)))
+        with handle.open("big_000000.png", "w") as member:  # 64 MiB of zeros: ~64 kB deflated
+            for _ in range(64):
+                member.write(bytes(1 << 20))
+        handle.writestr("dataset.json", json.dumps({"camera_angles": {"good_000000.png": [0.1, 1.0, 0.0],
+                                                                      "big_000000.png": [0.2, 1.0, 0.0]}}))
+    assert archive.stat().st_size < 1 << 20
+    tracemalloc.start()
+    try:
+        result = import_zip(archive, tmp_path / "out", PackOptions(resolution=8, name="z", skip_bad=True, mirror=False),
+                            ZipOptions())
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20  # the 64 MiB member was never inflated into memory
+    assert len(result.problems) == 1 and "\n" not in result.problems[0]
+    assert result.problems[0].startswith(f"{archive}:big_000000.png: inflates ")
+    assert "over 100x; not read" in result.problems[0] and sorted(_samples(tmp_path / "out")) == ["good_v0000"]
+
+    document = tmp_path / "document.zip"
+    with zipfile.ZipFile(document, "w", zipfile.ZIP_DEFLATED) as handle:
+        handle.writestr("a.png", _png_bytes(np.zeros((4, 4, 3), np.uint8)))
+        handle.writestr("dataset.json", b" " * (64 << 20))
+    with pytest.raises(PgrfError, match=r"document\.zip:dataset\.json: inflates \d+ bytes to 67108864, over 100x") as error:
+        import_zip(document, tmp_path / "doc", PackOptions(name="d"), ZipOptions())
+    assert "\n" not in str(error.value)
+
+
+def _png_bytes(image: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return buffer.getvalue()
