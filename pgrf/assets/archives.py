@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pgrf import fileio
 from pgrf.errors import PgrfError
+from pgrf.limits import check_archive
 
 CACHE_ENV = "PGRF_CACHE"
 
@@ -36,7 +37,8 @@ def file_key(path: Path, length: int = 16) -> str:
 def extracted(archive: Path) -> Path:
     """The folder holding ``archive``'s files, extracting it into the cache on first use.
 
-    A zip that cannot be read, or that holds paths outside its own folder, is a PgrfError naming it.
+    A zip that cannot be read, that holds paths outside its own folder, or whose declared sizes are over the
+    limits (``pgrf.limits.check_archive``, checked before anything is written) is a PgrfError naming it.
     """
     target = cache_root() / "archives" / f"{archive.stem}-{file_key(archive)}"
     if target.is_dir():
@@ -49,6 +51,7 @@ def extracted(archive: Path) -> Path:
             for name in handle.namelist():
                 if name.startswith("/") or ".." in Path(name).parts:
                     raise PgrfError(f"{archive}: member {name!r} points outside the archive; re-download it")
+            check_archive(handle.infolist(), str(archive))
             handle.extractall(work)
         os.replace(work, target)
     except (zipfile.BadZipFile, EOFError) as error:
