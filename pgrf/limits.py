@@ -22,8 +22,6 @@ MAX_RATIO = 100
 """Inflated ÷ compressed bytes of one zip member (textures and images: rarely above 20-50); members that
 inflate to at most ``RATIO_FREE_BYTES`` are not held to it."""
 RATIO_FREE_BYTES = 1 << 20
-MAX_TAR_MEMBER_BYTES = 1 << 30
-"""Bytes one shard member's tar header may declare (pgrf's members are a PNG and a json: kilobytes to megabytes)."""
 
 
 def check_member(info: zipfile.ZipInfo, where: str) -> None:

@@ -11,13 +11,13 @@ Two modes:
   order, so every sample is seen exactly once across all ranks and workers (statistics, FID of reals).
   Ranks may get different numbers of samples; combine their results with a sum or an all-gather.
 
-Corrupt members (a PNG or json that does not decode, a truncated tar) are skipped with a warning and
-counted in each batch's ``skipped`` field. In training mode, where shards are drawn again and again, a
-stream that meets ``UNREADABLE_LIMIT`` shard failures (tar errors, shards without a sample) or corrupt
-samples in a row stops with a ``PgrfError`` naming those shards, instead of
-spinning forever on a dataset nothing can be read from. Shards are a ``ShardSource`` (pgrf.data.source), or
-what it opens: a pack folder, a brace pattern (``shards/plants-{000000..000009}.tar``), a single tar, or URLs
-WebDataset opens (``pipe:``, ``http://``).
+Corrupt members (a PNG or json that does not decode, a truncated tar, a member whose header declares more
+bytes than the shard holds) are skipped with a warning and counted in each batch's ``skipped`` field. In
+training mode, where shards are drawn again and again, a stream that meets ``UNREADABLE_LIMIT`` shard failures
+(tar errors, shards without a sample) or corrupt samples in a row stops with a ``PgrfError`` naming those
+shards, instead of spinning forever on a dataset nothing can be read from. Shards are a ``ShardSource``
+(pgrf.data.source), or what it opens: a pack folder, a brace pattern (``shards/plants-{000000..000009}.tar``),
+a single tar, or URLs WebDataset opens (``pipe:``, ``http://``).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import random
+import tarfile
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -113,7 +114,10 @@ class _Skipped:
         for shard in shards:
             self.current = shard["url"]
             found = False
-            for sample in wds.tariterators.tarfile_samples(iter([shard]), handler=self.tar_error):
+            opened = wds.tariterators.url_opener(iter([shard]), handler=self.tar_error)
+            bounded = ({**source, "stream": _EndOfShard(source["stream"])} for source in opened)
+            files = wds.tariterators.tar_file_expander(bounded, handler=self.tar_error)
+            for sample in wds.tariterators.group_by_keys(files, handler=self.tar_error):
                 found, self.shard_failures = True, 0
                 yield sample
             if not found:
@@ -157,6 +161,25 @@ class _Skipped:
     def take(self) -> int:
         count, self.count = self.count, 0
         return count
+
+
+class _EndOfShard:
+    """A shard's stream that raises ``tarfile.ReadError`` when read again after its end. tarfile skips a member by
+    reading it, so a header declaring more bytes than the shard holds (base-256 sizes reach 2^60 and beyond) would
+    otherwise cost endless empty reads at the end of the stream, 10 kB at a time."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream, self.ended = stream, False
+
+    def read(self, size: int = -1) -> bytes:
+        if self.ended:
+            raise tarfile.ReadError("a member runs past the end of the shard (its header declares more bytes than the shard holds)")
+        data = self.stream.read(size)
+        self.ended = size != 0 and not data
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
 
 
 def _seed(*parts: int) -> int:

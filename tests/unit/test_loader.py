@@ -240,3 +240,36 @@ def test_shards_as_folder_brace_pattern_tar_or_pipe(shards: Path) -> None:
     with pytest.raises(PgrfError, match="dataset.json: missing"):
         ShardSource.open(shards.parent / "empty")
     assert np.all(np.diff([int(Path(t).stem.rsplit("-", 1)[1]) for t in tars]) == 1)
+
+
+HUGE_MEMBER_SCRIPT = """
+import itertools, sys, warnings
+warnings.simplefilter("ignore")
+from pgrf.data.loader import exact_loader, train_loader
+trained = list(itertools.islice(train_loader([sys.argv[1]], 2, 3), 3))
+exact = list(exact_loader([sys.argv[1]], 2))
+print(len(trained), sum(b["skipped"] for b in trained) > 0, sum(len(b["key"]) for b in exact), sum(b["skipped"] for b in exact))
+"""
+
+
+def test_a_member_declaring_2_to_the_60_bytes_is_skipped_not_spun_on(shards: Path, tmp_path: Path) -> None:
+    source = sorted(shards.glob("*.tar"))[0]
+    with tarfile.open(source) as tar:
+        members = [(m, tar.extractfile(m).read()) for m in tar.getmembers()]
+    huge = tmp_path / "huge.tar"
+    with huge.open("wb") as handle:
+        for info, data in members:
+            handle.write(info.tobuf(tarfile.GNU_FORMAT) + data + bytes(-len(data) % tarfile.BLOCKSIZE))
+        info = tarfile.TarInfo("zzz.png")
+        info.size = 2**60  # a base-256 size field
+        handle.write(info.tobuf(tarfile.GNU_FORMAT) + bytes(4096))
+    assert huge.stat().st_size < 1 << 20
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    try:
+        done = subprocess.run([sys.executable, "-c", HUGE_MEMBER_SCRIPT, str(huge)], capture_output=True, text=True,
+                              timeout=120, env=env)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the loader spins on a member declaring 2^60 bytes")
+    assert done.returncode == 0, done.stderr
+    trained, skipped, exact, exact_skipped = done.stdout.split()
+    assert (trained, skipped, exact) == ("3", "True", str(len(members) // 3)) and int(exact_skipped) >= 1
