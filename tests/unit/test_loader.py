@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import torch
+from PIL import Image
 
 from pgrf.config import load_config
 from pgrf.data.loader import UNREADABLE_LIMIT, exact_loader, train_loader
@@ -273,3 +274,45 @@ def test_a_member_declaring_2_to_the_60_bytes_is_skipped_not_spun_on(shards: Pat
     assert done.returncode == 0, done.stderr
     trained, skipped, exact, exact_skipped = done.stdout.split()
     assert (trained, skipped, exact) == ("3", "True", str(len(members) // 3)) and int(exact_skipped) >= 1
+
+
+def _png(side: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (side, side), (10, 20, 30)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_a_sample_of_another_size_is_skipped_and_counted(shards: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "mixed"
+    shutil.copytree(shards, folder)
+    tar_path = sorted(folder.glob("*.tar"))[0]
+    with tarfile.open(tar_path) as tar:
+        members = [(m.name, tar.extractfile(m).read()) for m in tar.getmembers()]
+    odd = members[-1][0].split(".")[0]  # the shard's last sample
+    with tarfile.open(tar_path, "w") as tar:
+        for name, data in members:
+            data = _png(8) if name == f"{odd}.png" else data  # one 8x8 image among 16x16 ones
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    with pytest.warns(UserWarning, match=f"skipping corrupt sample {odd}: image is 8x8, the card's resolution is 16x16"):
+        batches = list(exact_loader(folder, 2))
+    samples = json.loads((shards / "dataset.json").read_text())["counts"]["samples"]
+    assert odd not in _keys(batches) and len(_keys(batches)) == samples - 1 and sum(b["skipped"] for b in batches) == 1
+    assert all(b["image"].shape[2:] == (16, 16) for b in batches)
+    with pytest.warns(UserWarning, match="image is 8x8, the stream's first image is 16x16"):  # no card: the first image's size
+        loose = list(exact_loader(tar_path, 2))
+    assert odd not in _keys(loose) and len(_keys(loose)) == len(members) // 3 - 1
+
+
+def test_a_card_whose_resolution_disagrees_with_the_images_stops_training_at_the_start(shards: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "lying"
+    shutil.copytree(shards, folder)
+    card = json.loads((folder / "dataset.json").read_text())
+    card["resolution"] = 32
+    (folder / "dataset.json").write_text(json.dumps(card))
+    with pytest.warns(UserWarning, match="image is 16x16, the card's resolution is 32x32"):
+        batches, error = _pull(train_loader(folder, 2, 10), 1)
+    assert not batches and isinstance(error, PgrfError) and "\n" not in str(error)
+    assert f"nothing readable in {UNREADABLE_LIMIT} tries in a row" in str(error)
+    assert "image is 16x16, the card's resolution is 32x32" in str(error)
