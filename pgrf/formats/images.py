@@ -51,12 +51,12 @@ def image_size(data: bytes, name: str) -> tuple[int, int]:
         raise BadImage(f"{name}: not a readable image ({type(error).__name__}); re-create the file") from None
 
 
-def check_pixels(data: bytes, name: str, max_pixels: int) -> None:
-    """Refuse encoded image bytes whose header gives more than ``max_pixels`` pixels, before anything is decoded."""
+def check_pixels(data: bytes, name: str, max_pixels: int, fix: str = "re-create it smaller") -> None:
+    """Refuse encoded image bytes whose header gives more than ``max_pixels`` pixels, before anything is decoded;
+    ``fix`` ends the error."""
     width, height = image_size(data, name)
     if width * height > max_pixels:
-        raise TooLarge(f"{name}: {width}x{height} pixels, over the limit of {max_pixels}; not decoded "
-                       "(pgrf import zip --max-pixels raises it)")
+        raise TooLarge(f"{name}: {width}x{height} pixels, over the limit of {max_pixels}; not decoded ({fix})")
 
 
 def decode_png(data: bytes, mode: str, name: str, max_pixels: int = MAX_PIXELS) -> np.ndarray:

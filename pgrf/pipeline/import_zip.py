@@ -194,7 +194,7 @@ def _member_alphas(path: Path, members: list[str], max_pixels: int) -> list[floa
     for member in members:
         try:
             data = read_member(path, member)
-            check_pixels(data, f"{path}:{member}", max_pixels)
+            check_pixels(data, f"{path}:{member}", max_pixels, "--max-pixels raises the limit")
             transparent = may_be_transparent(data)
             values.append(float(decode_image(data, member, max_pixels)[..., 3].mean(dtype=np.float64) / 255)
                           if transparent else 1.0)

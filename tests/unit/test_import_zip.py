@@ -7,10 +7,8 @@ from __future__ import annotations
 import io
 import json
 import math
-import struct
 import tracemalloc
 import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +33,7 @@ from pgrf.pipeline.pack import PackOptions, pack
 from pgrf.pipeline.shards import iter_samples
 from pgrf.pipeline.stats import compute_stats
 from pgrf.pipeline.verify import verify
-from tests.helpers import CONFIG, run_pgrf
+from tests.helpers import CONFIG, bomb_png, run_pgrf
 from tests.libraries.epigraf_renders import build_processed_zip, write_raw
 
 MODELS = {"Coll A": ["Thing 1", "Thing 2"], "collB": ["Other_LOD0"]}
@@ -216,22 +214,6 @@ def test_cli_import_zip_after_export(imported, tmp_path: Path) -> None:
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "no such file" in result.stderr
 
 
-def _bomb_png(width: int, height: int) -> bytes:
-    """A valid 8-bit greyscale PNG of zeros, ``width`` × ``height``, deflated in pieces (a few hundred kB)."""
-    compressor, row, idat = zlib.compressobj(9), bytes(width + 1), []
-    rows = b"".join([row] * 256)
-    for start in range(0, height, 256):
-        idat.append(compressor.compress(rows if start + 256 <= height else row * (height - start)))
-    idat.append(compressor.flush())
-    data = b"".join(idat)
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(body, zlib.crc32(kind)))
-
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-            + chunk(b"IDAT", data) + chunk(b"IEND", b""))
-
-
 def test_an_image_over_the_pixel_limit_is_left_out_before_it_is_decoded(tmp_path: Path,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     decoded: list[int] = []
@@ -239,12 +221,12 @@ def test_an_image_over_the_pixel_limit_is_left_out_before_it_is_decoded(tmp_path
     monkeypatch.setattr(images_module.pyspng, "load", lambda data, **kw: decoded.append(len(data)) or real_load(data, **kw))
     small = np.full((8, 8, 3), 50, np.uint8)
     angles = {"small_000000.png": [0.1, 1.0, 0.0], "bomb_000000.png": [0.2, 1.0, 0.0]}
-    archive = _zip(tmp_path / "bomb.zip", {"small_000000.png": small, "bomb_000000.png": _bomb_png(10_000, 10_000)},
+    archive = _zip(tmp_path / "bomb.zip", {"small_000000.png": small, "bomb_000000.png": bomb_png(10_000, 10_000)},
                    {"camera_angles": angles})
     assert archive.stat().st_size < 1_000_000  # 10⁸ pixels in a small zip
     result = import_zip(archive, tmp_path / "out", PackOptions(resolution=8, name="b", skip_bad=True, mirror=False), ZipOptions())
     assert result.problems == [f"{archive}:bomb_000000.png: 10000x10000 pixels, over the limit of 89478485; not decoded "
-                               "(pgrf import zip --max-pixels raises it); left out"]
+                               "(--max-pixels raises the limit); left out"]
     assert sorted(_samples(tmp_path / "out")) == ["small_v0000"] and result.card.skipped_bad.samples == 0
     assert decoded and max(decoded) < 1000  # only the small image reached libspng
     assert ZipOptions().max_pixels == Image.MAX_IMAGE_PIXELS

@@ -26,7 +26,7 @@ from pgrf.errors import PgrfError
 from pgrf.pipeline.pack import PackOptions, pack
 from pgrf.pipeline.synthetic import fake_renders
 from pgrf.runtime import Context
-from tests.helpers import CONFIG, REPO
+from tests.helpers import CONFIG, REPO, bomb_png
 
 
 @pytest.fixture(scope="module")
@@ -282,19 +282,25 @@ def _png(side: int) -> bytes:
     return buffer.getvalue()
 
 
+def _replace_last_png(tar_path: Path, png: bytes) -> tuple[str, int]:
+    """Rewrite a shard with its last sample's PNG replaced; returns that sample's key and the shard's sample count."""
+    with tarfile.open(tar_path) as tar:
+        members = [(m.name, tar.extractfile(m).read()) for m in tar.getmembers()]
+    odd = members[-1][0].split(".")[0]
+    with tarfile.open(tar_path, "w") as tar:
+        for name, data in members:
+            data = png if name == f"{odd}.png" else data
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return odd, len(members) // 3
+
+
 def test_a_sample_of_another_size_is_skipped_and_counted(shards: Path, tmp_path: Path) -> None:
     folder = tmp_path / "mixed"
     shutil.copytree(shards, folder)
     tar_path = sorted(folder.glob("*.tar"))[0]
-    with tarfile.open(tar_path) as tar:
-        members = [(m.name, tar.extractfile(m).read()) for m in tar.getmembers()]
-    odd = members[-1][0].split(".")[0]  # the shard's last sample
-    with tarfile.open(tar_path, "w") as tar:
-        for name, data in members:
-            data = _png(8) if name == f"{odd}.png" else data  # one 8x8 image among 16x16 ones
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
+    odd, count = _replace_last_png(tar_path, _png(8))  # one 8x8 image among 16x16 ones
     with pytest.warns(UserWarning, match=f"skipping corrupt sample {odd}: image is 8x8, the card's resolution is 16x16"):
         batches = list(exact_loader(folder, 2))
     samples = json.loads((shards / "dataset.json").read_text())["counts"]["samples"]
@@ -302,7 +308,7 @@ def test_a_sample_of_another_size_is_skipped_and_counted(shards: Path, tmp_path:
     assert all(b["image"].shape[2:] == (16, 16) for b in batches)
     with pytest.warns(UserWarning, match="image is 8x8, the stream's first image is 16x16"):  # no card: the first image's size
         loose = list(exact_loader(tar_path, 2))
-    assert odd not in _keys(loose) and len(_keys(loose)) == len(members) // 3 - 1
+    assert odd not in _keys(loose) and len(_keys(loose)) == count - 1
 
 
 def test_a_card_whose_resolution_disagrees_with_the_images_stops_training_at_the_start(shards: Path, tmp_path: Path) -> None:
@@ -316,3 +322,12 @@ def test_a_card_whose_resolution_disagrees_with_the_images_stops_training_at_the
     assert not batches and isinstance(error, PgrfError) and "\n" not in str(error)
     assert f"nothing readable in {UNREADABLE_LIMIT} tries in a row" in str(error)
     assert "image is 16x16, the card's resolution is 32x32" in str(error)
+
+
+def test_a_png_over_the_pixel_limit_is_skipped_before_it_is_decoded(shards: Path, tmp_path: Path) -> None:
+    tar_path = tmp_path / "bomb.tar"
+    shutil.copy(sorted(shards.glob("*.tar"))[0], tar_path)
+    odd, count = _replace_last_png(tar_path, bomb_png(10_000, 10_000))
+    with pytest.warns(UserWarning, match=f"skipping corrupt sample {odd}: {odd}: 10000x10000 pixels, over the limit of 89478485"):
+        batches = list(exact_loader(tar_path, 2))
+    assert odd not in _keys(batches) and len(_keys(batches)) == count - 1
