@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import struct
 import tracemalloc
 import zipfile
 from pathlib import Path
@@ -274,3 +275,20 @@ def _png_bytes(image: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def test_a_jpeg_whose_header_is_over_the_pixel_limit_is_left_out_before_it_is_decoded(tmp_path: Path) -> None:
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), (50, 60, 70)).save(buffer, format="JPEG")
+    data = bytearray(buffer.getvalue())
+    frame = data.index(b"\xff\xc0")  # SOF0: length, precision, height, width
+    data[frame + 5:frame + 9] = struct.pack(">HH", 10_000, 10_000)
+    small = np.full((8, 8, 3), 50, np.uint8)
+    angles = {"small_000000.png": [0.1, 1.0, 0.0], "big_000000.jpg": [0.2, 1.0, 0.0]}
+    archive = _zip(tmp_path / "jpeg.zip", {"small_000000.png": small, "big_000000.jpg": bytes(data)}, {"camera_angles": angles})
+    with pytest.warns(Image.DecompressionBombWarning):  # Pillow warns at open; pgrf refuses before decoding
+        result = import_zip(archive, tmp_path / "out", PackOptions(resolution=8, name="j", skip_bad=True, mirror=False),
+                            ZipOptions())
+    assert result.problems == [f"{archive}:big_000000.jpg: 10000x10000 pixels, over the limit of 89478485; not decoded "
+                               "(--max-pixels raises the limit); left out"]
+    assert sorted(_samples(tmp_path / "out")) == ["small_v0000"] and result.card.skipped_bad.samples == 0
