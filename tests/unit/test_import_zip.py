@@ -292,3 +292,16 @@ def test_a_jpeg_whose_header_is_over_the_pixel_limit_is_left_out_before_it_is_de
     assert result.problems == [f"{archive}:big_000000.jpg: 10000x10000 pixels, over the limit of 89478485; not decoded "
                                "(--max-pixels raises the limit); left out"]
     assert sorted(_samples(tmp_path / "out")) == ["small_v0000"] and result.card.skipped_bad.samples == 0
+
+
+def test_small_members_that_compress_well_are_not_held_to_the_ratio(tmp_path: Path) -> None:
+    image = np.full((8, 8, 3), 50, np.uint8)
+    archive = tmp_path / "labels.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as handle:
+        handle.writestr("img000000.png", _png_bytes(image))
+        document = json.dumps({"camera_angles": {"img000000.png": [0.1, 1.0, 0.0]}}, indent=2) + " " * 1_000_000
+        handle.writestr("dataset.json", document)  # a MB of json, deflated far more than 100x
+        info = handle.getinfo("dataset.json")
+    assert info.file_size < 1 << 20 and info.file_size > 100 * info.compress_size
+    result = import_zip(archive, tmp_path / "out", PackOptions(resolution=8, name="s", mirror=False), ZipOptions())
+    assert result.card.counts.samples == 1
