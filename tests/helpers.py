@@ -3,14 +3,17 @@ analytic fields for volume rendering. Test modules import from here, never from 
 
 from __future__ import annotations
 
+import struct
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from pgrf.evaluate.mesh import Mesh
+from pgrf.formats.images import PNG_SIGNATURE
 from pgrf.model.patches import full_image_patches
 from pgrf.model.rays import patch_rays
 from pgrf.model.volume import Field, Rendered, render_rays
@@ -81,3 +84,19 @@ def spheres_field(centres: torch.Tensor, radii: torch.Tensor) -> Field:
 def render_full(field: Field, c2w: torch.Tensor, k: torch.Tensor, resolution: int, fine: int = 16) -> Rendered:
     rays = patch_rays(c2w, k, full_image_patches(c2w.shape[0]), resolution)
     return render_rays(field, rays, coarse_steps=48, fine_steps=fine)
+
+
+def bomb_png(width: int, height: int) -> bytes:
+    """A valid 8-bit greyscale PNG of zeros, ``width`` × ``height``, deflated in pieces (a few hundred kB)."""
+    compressor, row, idat = zlib.compressobj(9), bytes(width + 1), []
+    rows = b"".join([row] * 256)
+    for start in range(0, height, 256):
+        idat.append(compressor.compress(rows if start + 256 <= height else row * (height - start)))
+    idat.append(compressor.flush())
+    data = b"".join(idat)
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(body, zlib.crc32(kind)))
+
+    return (PNG_SIGNATURE + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", data) + chunk(b"IEND", b""))

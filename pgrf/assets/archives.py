@@ -15,6 +15,7 @@ from pathlib import Path, PurePosixPath
 
 from pgrf import fileio, paths
 from pgrf.errors import PgrfError
+from pgrf.limits import check_archive
 
 CACHE_ENV = "PGRF_CACHE"
 NAME_LIMIT = 200
@@ -38,7 +39,8 @@ def file_key(path: Path, length: int = 16) -> str:
 def extracted(archive: Path) -> Path:
     """The folder holding ``archive``'s files, extracting it into the cache on first use.
 
-    A zip that cannot be read, or that holds paths outside its own folder, is a PgrfError naming it.
+    A zip that cannot be read, that holds paths outside its own folder, or whose declared sizes are over the
+    limits (``pgrf.limits.check_archive``, checked before anything is written) is a PgrfError naming it.
     """
     target = cache_root() / "archives" / paths.short_name(f"{archive.stem}-{file_key(archive)}", NAME_LIMIT)
     if target.is_dir():
@@ -54,6 +56,7 @@ def extracted(archive: Path) -> Path:
             if clash:
                 raise PgrfError(f"{archive}: member {clash[1]!r} lies inside {clash[0]!r}, which the zip also holds as "
                                 "a file; re-download it")
+            check_archive(handle.infolist(), str(archive))
             handle.extractall(work)
         os.replace(work, target)
     except (zipfile.BadZipFile, EOFError) as error:

@@ -12,6 +12,7 @@ from rich.markup import escape
 from pgrf.cli.app import App, ConfigOption, app, console, errors, interruptible, note, pick, reporter, with_options
 from pgrf.cli.data import PACK_HELP
 from pgrf.config import Category, load_config
+from pgrf.limits import MAX_PIXELS
 from pgrf.pipeline.import_zip import ZipOptions
 from pgrf.pipeline.options import PackOptions
 
@@ -63,6 +64,7 @@ ZIP_HELP = {
     "radius": f"Camera distance {note('default: the zip, else 3.5')}.",
     "fov": f"Full field of view, radians {note('default: the zip, else π/4')}.",
     "category": f"Category of the samples {note('default: the zip name')}.",
+    "max_pixels": f"Leave out images with more pixels (width × height, read from the header) {note(f'default: {MAX_PIXELS:,}')}.",
 }
 ZIP_PACK = ("resolution", "mirror", "background", "samples_per_shard", "seed", "name", "workers")
 """The PackOptions an import of a zip takes as flags (it always skips unreadable images; no filter applies)."""

@@ -11,13 +11,14 @@ Two modes:
   order, so every sample is seen exactly once across all ranks and workers (statistics, FID of reals).
   Ranks may get different numbers of samples; combine their results with a sum or an all-gather.
 
-Corrupt members (a PNG or json that does not decode, a truncated tar) are skipped with a warning and
-counted in each batch's ``skipped`` field. In training mode, where shards are drawn again and again, a
-stream that meets ``UNREADABLE_LIMIT`` shard failures (tar errors, shards without a sample) or corrupt
-samples in a row stops with a ``PgrfError`` naming those shards, instead of
-spinning forever on a dataset nothing can be read from. Shards are a ``ShardSource`` (pgrf.data.source), or
-what it opens: a pack folder, a brace pattern (``shards/plants-{000000..000009}.tar``), a single tar, or URLs
-WebDataset opens (``pipe:``, ``http://``).
+Corrupt members (a PNG or json that does not decode, a truncated tar, a member whose header declares more
+bytes than the shard holds, an image of another size than the card's resolution, or than the first sample's
+where there is no card) are skipped with a warning and counted in each batch's ``skipped`` field. In
+training mode, where shards are drawn again and again, a stream that meets ``UNREADABLE_LIMIT`` shard failures
+(tar errors, shards without a sample) or corrupt samples in a row stops with a ``PgrfError`` naming those
+shards, instead of spinning forever on a dataset nothing can be read from. Shards are a ``ShardSource``
+(pgrf.data.source), or what it opens: a pack folder, a brace pattern (``shards/plants-{000000..000009}.tar``),
+a single tar, or URLs WebDataset opens (``pipe:``, ``http://``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import random
+import tarfile
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,7 +37,7 @@ import torch
 import webdataset as wds
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from pgrf.data.source import Shards, as_source
+from pgrf.data.source import Shards, ShardSource, as_source
 from pgrf.errors import PgrfError
 from pgrf.formats.images import BadImage, decode_png
 from pgrf.formats.schema import FormatError
@@ -54,10 +56,11 @@ Batch = dict[str, Any]
 class _Stream(IterableDataset):
     """One (rank, worker)'s stream of decoded samples, batched in the worker."""
 
-    def __init__(self, urls: list[str], batch_size: int, context: Context, seed: int, training: bool, mirror: bool,
+    def __init__(self, source: ShardSource, batch_size: int, context: Context, seed: int, training: bool, mirror: bool,
                  shuffle_buffer: int, epoch: int = 0, offset: int = 0) -> None:
         super().__init__()
-        self.urls, self.batch_size, self.context, self.seed = urls, batch_size, context, seed
+        self.urls, self.batch_size, self.context, self.seed = source.urls, batch_size, context, seed
+        self.resolution = source.card.resolution if source.card is not None else None
         self.training, self.mirror, self.shuffle_buffer = training, mirror, shuffle_buffer
         self.epoch, self.offset = epoch, offset
 
@@ -79,7 +82,8 @@ class _Stream(IterableDataset):
         flips = (self.mirror and (not self.training or rng.random() < 0.5) for _ in itertools.count())
         raw = itertools.islice(zip(wds.DataPipeline(*stages), flips), skip, None)  # flips drawn before the skip
         raw = itertools.takewhile(lambda _: not counter.stuck, raw)
-        decoded = (s for raw_sample, flip in raw for s in _decode(raw_sample, counter, flip, both=not self.training))
+        side = _Side(self.resolution)
+        decoded = (s for raw_sample, flip in raw for s in _decode(raw_sample, counter, side, flip, both=not self.training))
         while True:
             chunk = list(itertools.islice(decoded, self.batch_size))
             if counter.stuck:
@@ -113,7 +117,10 @@ class _Skipped:
         for shard in shards:
             self.current = shard["url"]
             found = False
-            for sample in wds.tariterators.tarfile_samples(iter([shard]), handler=self.tar_error):
+            opened = wds.tariterators.url_opener(iter([shard]), handler=self.tar_error)
+            bounded = ({**source, "stream": _EndOfShard(source["stream"])} for source in opened)
+            files = wds.tariterators.tar_file_expander(bounded, handler=self.tar_error)
+            for sample in wds.tariterators.group_by_keys(files, handler=self.tar_error):
                 found, self.shard_failures = True, 0
                 yield sample
             if not found:
@@ -159,6 +166,25 @@ class _Skipped:
         return count
 
 
+class _EndOfShard:
+    """A shard's stream that raises ``tarfile.ReadError`` when read again after its end. tarfile skips a member by
+    reading it, so a header declaring more bytes than the shard holds (base-256 sizes reach 2^60 and beyond) would
+    otherwise cost endless empty reads at the end of the stream, 10 kB at a time."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream, self.ended = stream, False
+
+    def read(self, size: int = -1) -> bytes:
+        if self.ended:
+            raise tarfile.ReadError("a member runs past the end of the shard (its header declares more bytes than the shard holds)")
+        data = self.stream.read(size)
+        self.ended = size != 0 and not data
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
 def _seed(*parts: int) -> int:
     return int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:8], "little")
 
@@ -175,13 +201,32 @@ class _Decoded:
         return _Decoded(np.ascontiguousarray(self.image[:, ::-1]), self.meta.mirrored_copy())
 
 
-def _decode(raw: dict[str, Any], counter: _Skipped, flip: bool, both: bool) -> Iterator[_Decoded]:
+class _Side:
+    """The side every image of a stream must have: the card's resolution, else (no card) the first image's."""
+
+    def __init__(self, resolution: int | None) -> None:
+        self.side, self.source = resolution, "the card's resolution"
+
+    def mismatch(self, image: np.ndarray) -> str | None:
+        """Why ``image`` has the wrong size, or None."""
+        height, width = image.shape[:2]
+        if self.side is None:
+            self.side, self.source = height, "the stream's first image"
+        if (height, width) == (self.side, self.side):
+            return None
+        return f"image is {width}x{height}, {self.source} is {self.side}x{self.side}"
+
+
+def _decode(raw: dict[str, Any], counter: _Skipped, side: _Side, flip: bool, both: bool) -> Iterator[_Decoded]:
     """The decoded sample; when ``flip``, its mirrored copy instead (or as well, when ``both``)."""
     key = raw.get("__key__", "?")
     try:
         sample = _Decoded(decode_png(raw["png"], "RGB", key), SampleMeta.parse(raw["json"], key))
     except (KeyError, BadImage, FormatError) as error:
         reason = f"no {error} member" if isinstance(error, KeyError) else str(error) or type(error).__name__
+        counter.bad_sample(key, raw.get("__url__", "?"), reason)
+        return
+    if reason := side.mismatch(sample.image):
         counter.bad_sample(key, raw.get("__url__", "?"), reason)
         return
     counter.good()
@@ -213,10 +258,10 @@ def train_loader(shards: Shards, batch_size: int, batches_per_epoch: int, *,
     ``mirror`` flips each sample with probability ½ (mirrored camera included), for shards packed with
     ``--no-mirror``. ``start_batch`` resumes the stream after that many batches of this rank.
     """
-    urls, context = as_source(shards).urls, context or Context.current()
+    source, context = as_source(shards), context or Context.current()
     epoch, offset = divmod(start_batch, batches_per_epoch)
     while True:
-        stream = _Stream(urls, batch_size, context, seed, True, mirror, shuffle_buffer, epoch, offset)
+        stream = _Stream(source, batch_size, context, seed, True, mirror, shuffle_buffer, epoch, offset)
         loader = DataLoader(stream, batch_size=None, num_workers=workers, generator=_own_generator(seed, epoch))
         for batch in itertools.islice(loader, batches_per_epoch - offset):
             if isinstance(batch, Unreadable):
@@ -228,7 +273,7 @@ def train_loader(shards: Shards, batch_size: int, batches_per_epoch: int, *,
 def exact_loader(shards: Shards, batch_size: int, *, context: Context | None = None, workers: int = 0,
                  mirror: bool = False) -> Iterator[Batch]:
     """Every sample of the shards exactly once across all ranks and workers (the last batches may be short)."""
-    stream = _Stream(as_source(shards).urls, batch_size, context or Context.current(), 0, False, mirror, 0)
+    stream = _Stream(as_source(shards), batch_size, context or Context.current(), 0, False, mirror, 0)
     yield from DataLoader(stream, batch_size=None, num_workers=workers, generator=_own_generator(0, 0))
 
 

@@ -22,6 +22,7 @@ from isal import isal_zlib
 from PIL import Image
 
 from pgrf.errors import PgrfError
+from pgrf.limits import MAX_PIXELS, check_member
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -30,43 +31,86 @@ class BadImage(PgrfError):
     """A PNG that cannot be decoded (corrupt or truncated)."""
 
 
-def decode_png(data: bytes, mode: str, name: str) -> np.ndarray:
-    """PNG bytes → uint8 array in ``mode`` ("RGB" or "RGBA"); ``name`` is used in the error."""
+class TooLarge(BadImage):
+    """An image or zip member over a size limit (``pgrf.limits``), refused before it was decoded or read."""
+
+
+def image_size(data: bytes, name: str) -> tuple[int, int]:
+    """(width, height) of encoded image bytes, from the header alone (PNG's IHDR; Pillow's lazy open for the rest)."""
+    if data.startswith(PNG_SIGNATURE):
+        if len(data) < 24 or data[12:16] != b"IHDR":
+            raise BadImage(f"{name}: not a readable PNG (no IHDR chunk); re-create the file")
+        width, height = struct.unpack(">II", data[16:24])
+        return width, height
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return image.size
+    except Image.DecompressionBombError:
+        raise TooLarge(f"{name}: more than twice Pillow's MAX_IMAGE_PIXELS; not decoded") from None
+    except (OSError, ValueError) as error:
+        raise BadImage(f"{name}: not a readable image ({type(error).__name__}); re-create the file") from None
+
+
+def check_pixels(data: bytes, name: str, max_pixels: int, fix: str = "re-create it smaller") -> None:
+    """Refuse encoded image bytes whose header gives more than ``max_pixels`` pixels, before anything is decoded;
+    ``fix`` ends the error."""
+    width, height = image_size(data, name)
+    if width * height > max_pixels:
+        raise TooLarge(f"{name}: {width}x{height} pixels, over the limit of {max_pixels}; not decoded ({fix})")
+
+
+def decode_png(data: bytes, mode: str, name: str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """PNG bytes → uint8 array in ``mode`` ("RGB" or "RGBA"); ``name`` is used in the error. The size in the header is
+    checked against ``max_pixels`` first (libspng has no limit of its own)."""
+    if data.startswith(PNG_SIGNATURE):
+        check_pixels(data, name, max_pixels)
     try:
         return pyspng.load(data, format=mode)
     except RuntimeError as error:
         raise BadImage(f"{name}: not a readable PNG ({error}); re-create the file") from None
 
 
-def read_rgba(path: Path) -> np.ndarray:
+def read_rgba(path: Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """The PNG at ``path`` as uint8 RGBA (H, W, 4)."""
     try:
         data = path.read_bytes()
     except OSError as error:
         raise BadImage(f"{path}: cannot be read ({error.strerror}); re-render the model") from None
     try:
-        return decode_png(data, "RGBA", str(path))
+        return decode_png(data, "RGBA", str(path), max_pixels)
+    except TooLarge:
+        raise
     except BadImage:
         raise BadImage(f"{path}: corrupt or truncated PNG; re-render the model (pgrf render --force) or pack with --skip-bad") from None
 
 
 def read_member(path: Path, member: str) -> bytes:
-    """The bytes of ``member`` of the zip at ``path``; an unreadable one is a BadImage naming both."""
+    """The bytes of ``member`` of the zip at ``path``; an unreadable one, or one over the size limits
+    (``pgrf.limits.check_member``), is a BadImage naming both."""
     try:
-        return _archive(path).read(member)
+        archive = _archive(path)
+        info = archive.getinfo(member)
+        try:
+            check_member(info, str(path))
+        except PgrfError as error:
+            raise TooLarge(str(error)) from None
+        return archive.read(info)
     except (OSError, KeyError, zipfile.BadZipFile) as error:
         raise BadImage(f"{path}:{member}: cannot be read ({type(error).__name__}); check the zip (unzip -t)") from None
 
 
-def read_member_rgba(path: Path, member: str) -> np.ndarray:
+def read_member_rgba(path: Path, member: str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """The image ``member`` of the zip at ``path`` (PNG, or any format Pillow reads) as uint8 RGBA (H, W, 4)."""
-    return decode_image(read_member(path, member), f"{path}:{member}")
+    return decode_image(read_member(path, member), f"{path}:{member}", max_pixels)
 
 
-def decode_image(data: bytes, name: str) -> np.ndarray:
-    """Encoded image bytes (PNG, or any format Pillow reads) → uint8 RGBA (H, W, 4); ``name`` is used in the error."""
+def decode_image(data: bytes, name: str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Encoded image bytes (PNG, or any format Pillow reads) → uint8 RGBA (H, W, 4); ``name`` is used in the error.
+    The size from the header is checked against ``max_pixels`` before decoding (other formats than PNG also stay
+    under Pillow's own limit, twice its ``MAX_IMAGE_PIXELS``)."""
     if data.startswith(PNG_SIGNATURE):
-        return decode_png(data, "RGBA", name)
+        return decode_png(data, "RGBA", name, max_pixels)
+    check_pixels(data, name, max_pixels)
     try:
         with Image.open(io.BytesIO(data)) as image:
             return np.asarray(image.convert("RGBA"))

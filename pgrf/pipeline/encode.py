@@ -17,11 +17,13 @@ from pgrf.pipeline.shards import write_shard
 
 @dataclass(frozen=True)
 class EncodeSettings:
-    """How pixels are produced; part of every shard's digest."""
+    """How pixels are produced; resolution and background are part of every shard's digest."""
 
     resolution: int
     background: str
     skip_bad: bool
+    max_pixels: int
+    """Source images whose header gives more pixels are refused before decoding (not part of the digest)."""
 
 
 def encode_shard(out: Path, plan: ShardPlan, settings: EncodeSettings, progress: Callable[[int], None]) -> ShardRecord:
@@ -58,7 +60,8 @@ def _members(plan: ShardPlan, settings: EncodeSettings, result: ShardRecord,
 def _encode(twins: list[Sample], settings: EncodeSettings) -> dict[str, bytes]:
     """PNGs of every sample of this shard made from one source image (a view and its mirrored copy)."""
     source = twins[0]
-    rgba = read_member_rgba(source.image, source.member) if source.member else read_rgba(source.image)
+    rgba = (read_member_rgba(source.image, source.member, settings.max_pixels) if source.member
+            else read_rgba(source.image, settings.max_pixels))
     image = composite(rgba, settings.resolution, settings.background)
     return {s.key: encode_png(image.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if s.meta.mirrored != s.flipped else image)
             for s in twins}

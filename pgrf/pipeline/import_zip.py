@@ -43,10 +43,11 @@ from pgrf.cameras import (
 from pgrf.choices import check_choices
 from pgrf.errors import PgrfError
 from pgrf.formats.card import DatasetCard
-from pgrf.formats.images import BadImage, decode_image, may_be_transparent, read_member
+from pgrf.formats.images import BadImage, TooLarge, check_pixels, decode_image, may_be_transparent, read_member
 from pgrf.formats.schema import FormatError
 from pgrf.formats.shards import SampleMeta
 from pgrf.formats.stylegan import DATASET_FILE, StyleganDataset, match_names, parse_dataset
+from pgrf.limits import MAX_PIXELS, check_member
 from pgrf.pipeline.import_renders import safe_id
 from pgrf.pipeline.options import PackOptions
 from pgrf.pipeline.pack import Collected, write_dataset
@@ -72,9 +73,13 @@ class ZipOptions:
     fov: float | None = None
     category: str = ""
     """Category of the samples; empty: the zip's name."""
+    max_pixels: int = MAX_PIXELS
+    """Images whose header gives more pixels are left out before decoding (``pgrf.limits.MAX_PIXELS``)."""
 
     def __post_init__(self) -> None:
         check_choices(self)
+        if self.max_pixels <= 0:
+            raise PgrfError("--max-pixels must be positive")
 
 
 @dataclass
@@ -129,12 +134,17 @@ def import_zip(path: Path, out: Path, pack: PackOptions, options: ZipOptions, re
             problems.append(f"{path}:{image}: gives sample key {meta.key} like {samples[meta.key].member}; left out")
             continue
         samples[meta.key] = Sample(path, meta, 0.0, image, flipped=mirrored)
+    if not samples:
+        for problem in problems:
+            reporter.note(problem, kind="problem")
+        raise PgrfError(f"{path}: no image with a camera; give a zip whose dataset.json has camera labels or camera_angles")
+    mean_alpha, refused = _model_alphas(path, list(samples.values()), pack.workers, options.max_pixels, reporter)
+    problems.extend(f"{reason}; left out" for reason in refused.values())
     for problem in problems:
         reporter.note(problem, kind="problem")
-    if not samples:
-        raise PgrfError(f"{path}: no image with a camera; give a zip whose dataset.json has camera labels or camera_angles")
-    mean_alpha = _model_alphas(path, list(samples.values()), pack.workers, reporter)
-    ordered = [replace(s, mean_alpha=mean_alpha[s.meta.model_id]) for s in samples.values()]
+    ordered = [replace(s, mean_alpha=mean_alpha[s.meta.model_id]) for s in samples.values() if s.member not in refused]
+    if not ordered:
+        raise PgrfError(f"{path}: every image is over the size limits; raise --max-pixels if the images are meant to be that large")
     if pack.mirror:  # a mirrored copy of every image whose mirrored sample the zip does not hold already
         keys = {s.key for s in ordered}
         ordered += [Sample(path, twin, s.mean_alpha, s.member) for s in list(ordered)  # flipped by the encoder
@@ -142,43 +152,54 @@ def import_zip(path: Path, out: Path, pack: PackOptions, options: ZipOptions, re
     collected = Collected(ordered, class_names, len({s.meta.model_id for s in ordered}),
                           {"min_mean_alpha": 0, "min_dim_product": 0, "exclude": 0},
                           {"min_mean_alpha": {}, "min_dim_product": None, "exclude": {}})
-    return ZipImport(write_dataset(collected, out, pack, [str(path)], reporter), problems)
+    return ZipImport(write_dataset(collected, out, pack, [str(path)], reporter, options.max_pixels), problems)
 
 
-def _model_alphas(path: Path, samples: list[Sample], workers: int, reporter: Reporter) -> dict[str, float]:
-    """Each model's mean alpha over its images (in [0, 1]), as ``pgrf render`` measures it: images that cannot hold
-    transparency (by their headers) count as 1 without decoding, the others are decoded in ``workers`` processes.
-    Images that do not read are left out here (the shard writer reports them)."""
+def _model_alphas(path: Path, samples: list[Sample], workers: int, max_pixels: int,
+                  reporter: Reporter) -> tuple[dict[str, float], dict[str, str]]:
+    """Each model's mean alpha over its images (in [0, 1]), as ``pgrf render`` measures it, and the members refused
+    (over a size limit: ``pgrf.limits``) with the reason. Images that cannot hold transparency (by their headers)
+    count as 1 without decoding, the others are decoded in ``workers`` processes. Images that do not read are left
+    out here (the shard writer reports them)."""
     members = sorted({s.member for s in samples})
     chunks = [members[i:i + ALPHA_CHUNK] for i in range(0, len(members), ALPHA_CHUNK)]
     alphas: dict[str, float] = {}
+    refused: dict[str, str] = {}
+
+    def take(chunk: list[str], values: list[float | str | None]) -> None:
+        alphas.update((m, a) for m, a in zip(chunk, values) if isinstance(a, float))
+        refused.update((m, a) for m, a in zip(chunk, values) if isinstance(a, str))
+        advance(len(chunk))
+
     with reporter.task("alpha", total=len(members), unit="images") as advance:
         if workers <= 1 or len(chunks) <= 1:
-            results = (_member_alphas(path, chunk) for chunk in chunks)
-            for chunk, values in zip(chunks, results):
-                alphas.update((m, a) for m, a in zip(chunk, values) if a is not None)
-                advance(len(chunk))
+            for chunk in chunks:
+                take(chunk, _member_alphas(path, chunk, max_pixels))
         else:
             with ProcessPoolExecutor(min(workers, len(chunks)), multiprocessing.get_context("spawn")) as pool:
-                for chunk, values in zip(chunks, pool.map(_member_alphas, [path] * len(chunks), chunks)):
-                    alphas.update((m, a) for m, a in zip(chunk, values) if a is not None)
-                    advance(len(chunk))
+                for chunk, values in zip(chunks, pool.map(_member_alphas, [path] * len(chunks), chunks,
+                                                          [max_pixels] * len(chunks))):
+                    take(chunk, values)
     per_model: dict[str, list[float]] = {}
     for sample in samples:
         if sample.member in alphas:
             per_model.setdefault(sample.meta.model_id, []).append(alphas[sample.member])
     return {s.meta.model_id: float(np.mean(per_model[s.meta.model_id])) if s.meta.model_id in per_model else 0.0
-            for s in samples}
+            for s in samples}, refused
 
 
-def _member_alphas(path: Path, members: list[str]) -> list[float | None]:
-    """Mean alpha of each member (None: unreadable)."""
-    values: list[float | None] = []
+def _member_alphas(path: Path, members: list[str], max_pixels: int) -> list[float | str | None]:
+    """Mean alpha of each member; a str: why it is refused (over a size limit); None: unreadable."""
+    values: list[float | str | None] = []
     for member in members:
         try:
             data = read_member(path, member)
+            check_pixels(data, f"{path}:{member}", max_pixels, "--max-pixels raises the limit")
             transparent = may_be_transparent(data)
-            values.append(float(decode_image(data, member)[..., 3].mean(dtype=np.float64) / 255) if transparent else 1.0)
+            values.append(float(decode_image(data, member, max_pixels)[..., 3].mean(dtype=np.float64) / 255)
+                          if transparent else 1.0)
+        except TooLarge as error:
+            values.append(str(error))
         except BadImage:
             values.append(None)
     return values
@@ -190,6 +211,8 @@ def _read(path: Path) -> tuple[list[str], StyleganDataset]:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
             documents = sorted((n for n in names if PurePosixPath(n).name == DATASET_FILE), key=lambda n: (len(n), n))
+            if documents:
+                check_member(archive.getinfo(documents[0]), str(path))
             raw = archive.read(documents[0]) if documents else b"{}"
     except FileNotFoundError:
         raise PgrfError(f"{path}: no such file; give a StyleGAN-family dataset zip") from None

@@ -29,6 +29,7 @@ from pgrf.formats import renders as records
 from pgrf.formats.card import CARD_SCHEMA, CameraModel, Counts, DatasetCard, Filters, ShardEntry, SkippedBad, write_card
 from pgrf.formats.renders import Cameras, Status
 from pgrf.formats.shards import INDEX_FILE, SampleMeta, ShardRecord, index_row
+from pgrf.limits import MAX_PIXELS
 from pgrf.pipeline.encode import EncodeSettings, encode_shard
 from pgrf.pipeline.filters import AppliedFilters, category_filters
 from pgrf.pipeline.options import PackOptions
@@ -139,11 +140,11 @@ def pack(render_dirs: list[Path], out: Path, config: Config, options: PackOption
 
 
 def write_dataset(collected: Collected, out: Path, options: PackOptions, inputs: list[str],
-                  reporter: Reporter = QUIET) -> DatasetCard:
+                  reporter: Reporter = QUIET, max_pixels: int = MAX_PIXELS) -> DatasetCard:
     """Write the collected samples to ``out`` as shards, index and card (resuming an interrupted run); ``inputs``
     name where they came from (``pgrf pack``: the render folders, ``pgrf import zip``: the zip). The task ``pack``
-    counts the samples of the shards written now."""
-    settings = EncodeSettings(options.resolution, options.background, options.skip_bad)
+    counts the samples of the shards written now; source images over ``max_pixels`` are not decoded."""
+    settings = EncodeSettings(options.resolution, options.background, options.skip_bad, max_pixels)
     digest_settings = {"resolution": options.resolution, "background": options.background}
     plans = plan_shards(collected.samples, options.samples_per_shard, options.seed, options.name, digest_settings)
     out.mkdir(parents=True, exist_ok=True)

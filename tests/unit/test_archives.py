@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from pgrf import limits
 from pgrf.assets import archives
 from pgrf.errors import PgrfError
 
@@ -67,3 +68,42 @@ def test_a_zip_holding_a_file_and_a_member_inside_it_is_one_problem_of_discovery
     assert [(p.path, p.reason) for p in catalog.problems] == [
         (str(clashing), f"{clashing}: member {inside!r} lies inside {file!r}, which the zip also holds as a file; "
                         "re-download it")]
+
+
+def test_a_zip_inflating_beyond_the_limits_is_refused_before_anything_is_written(tmp_path: Path,
+                                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(archives.CACHE_ENV, str(tmp_path / "cache"))
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as handle:
+        handle.writestr("bomb/bomb.json", b"{}")
+        with handle.open("bomb/bomb_Albedo.exr", "w") as member:  # 64 MiB of zeros: ~64 kB deflated
+            for _ in range(64):
+                member.write(bytes(1 << 20))
+    assert bomb.stat().st_size < 1 << 20
+    with pytest.raises(PgrfError, match=r"bomb\.zip:bomb/bomb_Albedo\.exr: inflates \d+ bytes to 67108864, over 100x; "
+                                        r"not read") as error:
+        archives.extracted(bomb)
+    assert "\n" not in str(error.value)
+    assert not [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]  # no disk spent
+
+    monkeypatch.setattr(limits, "MAX_ARCHIVE_BYTES", 3 << 20)  # members that compress as textures do, too many bytes
+    many = _zip(tmp_path / "many.zip", {f"many/{i}.png": os.urandom(1 << 20) for i in range(4)})
+    with pytest.raises(PgrfError, match=r"many\.zip: declares 4194304 bytes inflated, over the limit of 3145728; not extracted"):
+        archives.extracted(many)
+    monkeypatch.setattr(limits, "MAX_MEMBER_BYTES", 1 << 19)
+    with pytest.raises(PgrfError, match=r"many\.zip:many/0\.png: declares 1048576 bytes inflated, over the limit of 524288"):
+        archives.extracted(many)
+    assert not [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+
+
+def test_a_member_inflating_past_its_declared_size_is_not_extracted_past_it(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(archives.CACHE_ENV, str(tmp_path / "cache"))
+    lying = _zip(tmp_path / "lying.zip", {"lying/lying.json": os.urandom(1 << 20)})
+    data = bytearray(lying.read_bytes())
+    central = data.index(b"PK\x01\x02")
+    data[central + 24:central + 28] = (1000).to_bytes(4, "little")  # the directory declares 1000 bytes inflated
+    lying.write_bytes(bytes(data))
+    with pytest.raises(PgrfError, match=r"lying\.zip: not a readable zip \(Bad CRC-32"):
+        archives.extracted(lying)
+    assert not [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]

@@ -17,13 +17,14 @@ from PIL import Image
 from pgrf import cameras
 from pgrf.config import Category, load_config
 from pgrf.errors import PgrfError
+from pgrf.formats import images as images_module
 from pgrf.formats import renders as records
 from pgrf.formats.renders import Status
 from pgrf.pipeline import import_renders as importer
 from pgrf.pipeline.import_renders import import_renders
 from pgrf.pipeline.pack import PackOptions, pack
 from pgrf.pipeline.stats import compute_stats
-from tests.helpers import run_pgrf
+from tests.helpers import bomb_png, run_pgrf
 from tests.libraries.epigraf_renders import write_raw
 
 MODELS = {"Coll A": ["Thing 1", "Thing 2"], "collB": ["Other_LOD0"]}
@@ -196,3 +197,17 @@ def test_a_category_that_would_leave_the_output_folder_is_refused(raw, tmp_path:
     result = run_pgrf("import", "epigraf-renders", str(raw[0]), "--category", "../../x", "--out", str(out))
     assert result.returncode == 2 and "category '../../x' cannot name a folder" in result.stderr.replace("\n", " ")
     assert not (tmp_path / "x").exists() and not out.exists()
+
+
+def test_a_view_over_the_pixel_limit_is_left_out_before_it_is_decoded(raw, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    root, _ = raw
+    bomb = root / "Coll_A" / "Thing_2" / "000002.png"
+    bomb.write_bytes(bomb_png(10_000, 10_000))
+    decoded: list[int] = []
+    real_load = images_module.pyspng.load
+    monkeypatch.setattr(images_module.pyspng, "load", lambda data, **kw: decoded.append(len(data)) or real_load(data, **kw))
+    problems = _import(root, tmp_path / "renders").problems
+    assert problems == [f"{bomb}: 10000x10000 pixels, over the limit of 89478485; not decoded (re-create it smaller); "
+                        "view left out"]
+    assert len(decoded) == 11 and bomb.stat().st_size not in decoded  # the other views only

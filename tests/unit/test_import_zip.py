@@ -7,6 +7,8 @@ from __future__ import annotations
 import io
 import json
 import math
+import struct
+import tracemalloc
 import zipfile
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from PIL import Image
 from pgrf import cameras
 from pgrf.config import Category, load_config
 from pgrf.errors import PgrfError
+from pgrf.formats import images as images_module
 from pgrf.formats import renders as records
 from pgrf.formats.card import read_card
 from pgrf.formats.images import may_be_transparent
@@ -31,7 +34,7 @@ from pgrf.pipeline.pack import PackOptions, pack
 from pgrf.pipeline.shards import iter_samples
 from pgrf.pipeline.stats import compute_stats
 from pgrf.pipeline.verify import verify
-from tests.helpers import CONFIG, run_pgrf
+from tests.helpers import CONFIG, bomb_png, run_pgrf
 from tests.libraries.epigraf_renders import build_processed_zip, write_raw
 
 MODELS = {"Coll A": ["Thing 1", "Thing 2"], "collB": ["Other_LOD0"]}
@@ -210,3 +213,95 @@ def test_cli_import_zip_after_export(imported, tmp_path: Path) -> None:
     assert "12 samples (3 models, 2 classes) in 1 shards" in result.stdout and "0 problems" in result.stdout
     result = run_pgrf("import", "zip", str(tmp_path / "nothing.zip"), "--out", str(tmp_path / "x"))
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "no such file" in result.stderr
+
+
+def test_an_image_over_the_pixel_limit_is_left_out_before_it_is_decoded(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    decoded: list[int] = []
+    real_load = images_module.pyspng.load
+    monkeypatch.setattr(images_module.pyspng, "load", lambda data, **kw: decoded.append(len(data)) or real_load(data, **kw))
+    small = np.full((8, 8, 3), 50, np.uint8)
+    angles = {"small_000000.png": [0.1, 1.0, 0.0], "bomb_000000.png": [0.2, 1.0, 0.0]}
+    archive = _zip(tmp_path / "bomb.zip", {"small_000000.png": small, "bomb_000000.png": bomb_png(10_000, 10_000)},
+                   {"camera_angles": angles})
+    assert archive.stat().st_size < 1_000_000  # 10⁸ pixels in a small zip
+    result = import_zip(archive, tmp_path / "out", PackOptions(resolution=8, name="b", skip_bad=True, mirror=False), ZipOptions())
+    assert result.problems == [f"{archive}:bomb_000000.png: 10000x10000 pixels, over the limit of 89478485; not decoded "
+                               "(--max-pixels raises the limit); left out"]
+    assert sorted(_samples(tmp_path / "out")) == ["small_v0000"] and result.card.skipped_bad.samples == 0
+    assert decoded and max(decoded) < 1000  # only the small image reached libspng
+    assert ZipOptions().max_pixels == Image.MAX_IMAGE_PIXELS
+    lowered = import_zip(archive, tmp_path / "low", PackOptions(resolution=8, name="l", skip_bad=True, mirror=False),
+                         ZipOptions(max_pixels=64))  # 8x8 is at the limit: kept
+    assert sorted(_samples(tmp_path / "low")) == ["small_v0000"] and len(lowered.problems) == 1
+    with pytest.raises(PgrfError, match="every image is over the size limits; raise --max-pixels"):
+        import_zip(archive, tmp_path / "none", PackOptions(resolution=8, name="n", mirror=False), ZipOptions(max_pixels=63))
+    with pytest.raises(PgrfError, match="--max-pixels must be positive"):
+        ZipOptions(max_pixels=0)
+
+
+def test_a_zip_member_inflating_far_beyond_its_size_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    archive = tmp_path / "inflating.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as handle:
+        handle.writestr("good_000000.png", _png_bytes(np.full((8, 8, 3), 50, np.uint8)))
+        with handle.open("big_000000.png", "w") as member:  # 64 MiB of zeros: ~64 kB deflated
+            for _ in range(64):
+                member.write(bytes(1 << 20))
+        handle.writestr("dataset.json", json.dumps({"camera_angles": {"good_000000.png": [0.1, 1.0, 0.0],
+                                                                      "big_000000.png": [0.2, 1.0, 0.0]}}))
+    assert archive.stat().st_size < 1 << 20
+    tracemalloc.start()
+    try:
+        result = import_zip(archive, tmp_path / "out", PackOptions(resolution=8, name="z", skip_bad=True, mirror=False),
+                            ZipOptions())
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20  # the 64 MiB member was never inflated into memory
+    assert len(result.problems) == 1 and "\n" not in result.problems[0]
+    assert result.problems[0].startswith(f"{archive}:big_000000.png: inflates ")
+    assert "over 100x; not read" in result.problems[0] and sorted(_samples(tmp_path / "out")) == ["good_v0000"]
+
+    document = tmp_path / "document.zip"
+    with zipfile.ZipFile(document, "w", zipfile.ZIP_DEFLATED) as handle:
+        handle.writestr("a.png", _png_bytes(np.zeros((4, 4, 3), np.uint8)))
+        handle.writestr("dataset.json", b" " * (64 << 20))
+    with pytest.raises(PgrfError, match=r"document\.zip:dataset\.json: inflates \d+ bytes to 67108864, over 100x") as error:
+        import_zip(document, tmp_path / "doc", PackOptions(name="d"), ZipOptions())
+    assert "\n" not in str(error.value)
+
+
+def _png_bytes(image: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_a_jpeg_whose_header_is_over_the_pixel_limit_is_left_out_before_it_is_decoded(tmp_path: Path) -> None:
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), (50, 60, 70)).save(buffer, format="JPEG")
+    data = bytearray(buffer.getvalue())
+    frame = data.index(b"\xff\xc0")  # SOF0: length, precision, height, width
+    data[frame + 5:frame + 9] = struct.pack(">HH", 10_000, 10_000)
+    small = np.full((8, 8, 3), 50, np.uint8)
+    angles = {"small_000000.png": [0.1, 1.0, 0.0], "big_000000.jpg": [0.2, 1.0, 0.0]}
+    archive = _zip(tmp_path / "jpeg.zip", {"small_000000.png": small, "big_000000.jpg": bytes(data)}, {"camera_angles": angles})
+    with pytest.warns(Image.DecompressionBombWarning):  # Pillow warns at open; pgrf refuses before decoding
+        result = import_zip(archive, tmp_path / "out", PackOptions(resolution=8, name="j", skip_bad=True, mirror=False),
+                            ZipOptions())
+    assert result.problems == [f"{archive}:big_000000.jpg: 10000x10000 pixels, over the limit of 89478485; not decoded "
+                               "(--max-pixels raises the limit); left out"]
+    assert sorted(_samples(tmp_path / "out")) == ["small_v0000"] and result.card.skipped_bad.samples == 0
+
+
+def test_small_members_that_compress_well_are_not_held_to_the_ratio(tmp_path: Path) -> None:
+    image = np.full((8, 8, 3), 50, np.uint8)
+    archive = tmp_path / "labels.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as handle:
+        handle.writestr("img000000.png", _png_bytes(image))
+        document = json.dumps({"camera_angles": {"img000000.png": [0.1, 1.0, 0.0]}}, indent=2) + " " * 1_000_000
+        handle.writestr("dataset.json", document)  # a MB of json, deflated far more than 100x
+        info = handle.getinfo("dataset.json")
+    assert info.file_size < 1 << 20 and info.file_size > 100 * info.compress_size
+    result = import_zip(archive, tmp_path / "out", PackOptions(resolution=8, name="s", mirror=False), ZipOptions())
+    assert result.card.counts.samples == 1

@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import torch
+from PIL import Image
 
 from pgrf.config import load_config
 from pgrf.data.loader import UNREADABLE_LIMIT, exact_loader, train_loader
@@ -25,7 +26,7 @@ from pgrf.errors import PgrfError
 from pgrf.pipeline.pack import PackOptions, pack
 from pgrf.pipeline.synthetic import fake_renders
 from pgrf.runtime import Context
-from tests.helpers import CONFIG, REPO
+from tests.helpers import CONFIG, REPO, bomb_png
 
 
 @pytest.fixture(scope="module")
@@ -240,3 +241,93 @@ def test_shards_as_folder_brace_pattern_tar_or_pipe(shards: Path) -> None:
     with pytest.raises(PgrfError, match="dataset.json: missing"):
         ShardSource.open(shards.parent / "empty")
     assert np.all(np.diff([int(Path(t).stem.rsplit("-", 1)[1]) for t in tars]) == 1)
+
+
+HUGE_MEMBER_SCRIPT = """
+import itertools, sys, warnings
+warnings.simplefilter("ignore")
+from pgrf.data.loader import exact_loader, train_loader
+trained = list(itertools.islice(train_loader([sys.argv[1]], 2, 3), 3))
+exact = list(exact_loader([sys.argv[1]], 2))
+print(len(trained), sum(b["skipped"] for b in trained) > 0, sum(len(b["key"]) for b in exact), sum(b["skipped"] for b in exact))
+"""
+
+
+def test_a_member_declaring_2_to_the_60_bytes_is_skipped_not_spun_on(shards: Path, tmp_path: Path) -> None:
+    source = sorted(shards.glob("*.tar"))[0]
+    with tarfile.open(source) as tar:
+        members = [(m, tar.extractfile(m).read()) for m in tar.getmembers()]
+    huge = tmp_path / "huge.tar"
+    with huge.open("wb") as handle:
+        for info, data in members:
+            handle.write(info.tobuf(tarfile.GNU_FORMAT) + data + bytes(-len(data) % tarfile.BLOCKSIZE))
+        info = tarfile.TarInfo("zzz.png")
+        info.size = 2**60  # a base-256 size field
+        handle.write(info.tobuf(tarfile.GNU_FORMAT) + bytes(4096))
+    assert huge.stat().st_size < 1 << 20
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    try:
+        done = subprocess.run([sys.executable, "-c", HUGE_MEMBER_SCRIPT, str(huge)], capture_output=True, text=True,
+                              timeout=120, env=env)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the loader spins on a member declaring 2^60 bytes")
+    assert done.returncode == 0, done.stderr
+    trained, skipped, exact, exact_skipped = done.stdout.split()
+    assert (trained, skipped, exact) == ("3", "True", str(len(members) // 3)) and int(exact_skipped) >= 1
+
+
+def _png(side: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (side, side), (10, 20, 30)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _replace_last_png(tar_path: Path, png: bytes) -> tuple[str, int]:
+    """Rewrite a shard with its last sample's PNG replaced; returns that sample's key and the shard's sample count."""
+    with tarfile.open(tar_path) as tar:
+        members = [(m.name, tar.extractfile(m).read()) for m in tar.getmembers()]
+    odd = members[-1][0].split(".")[0]
+    with tarfile.open(tar_path, "w") as tar:
+        for name, data in members:
+            data = png if name == f"{odd}.png" else data
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return odd, len(members) // 3
+
+
+def test_a_sample_of_another_size_is_skipped_and_counted(shards: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "mixed"
+    shutil.copytree(shards, folder)
+    tar_path = sorted(folder.glob("*.tar"))[0]
+    odd, count = _replace_last_png(tar_path, _png(8))  # one 8x8 image among 16x16 ones
+    with pytest.warns(UserWarning, match=f"skipping corrupt sample {odd}: image is 8x8, the card's resolution is 16x16"):
+        batches = list(exact_loader(folder, 2))
+    samples = json.loads((shards / "dataset.json").read_text())["counts"]["samples"]
+    assert odd not in _keys(batches) and len(_keys(batches)) == samples - 1 and sum(b["skipped"] for b in batches) == 1
+    assert all(b["image"].shape[2:] == (16, 16) for b in batches)
+    with pytest.warns(UserWarning, match="image is 8x8, the stream's first image is 16x16"):  # no card: the first image's size
+        loose = list(exact_loader(tar_path, 2))
+    assert odd not in _keys(loose) and len(_keys(loose)) == count - 1
+
+
+def test_a_card_whose_resolution_disagrees_with_the_images_stops_training_at_the_start(shards: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "lying"
+    shutil.copytree(shards, folder)
+    card = json.loads((folder / "dataset.json").read_text())
+    card["resolution"] = 32
+    (folder / "dataset.json").write_text(json.dumps(card))
+    with pytest.warns(UserWarning, match="image is 16x16, the card's resolution is 32x32"):
+        batches, error = _pull(train_loader(folder, 2, 10), 1)
+    assert not batches and isinstance(error, PgrfError) and "\n" not in str(error)
+    assert f"nothing readable in {UNREADABLE_LIMIT} tries in a row" in str(error)
+    assert "image is 16x16, the card's resolution is 32x32" in str(error)
+
+
+def test_a_png_over_the_pixel_limit_is_skipped_before_it_is_decoded(shards: Path, tmp_path: Path) -> None:
+    tar_path = tmp_path / "bomb.tar"
+    shutil.copy(sorted(shards.glob("*.tar"))[0], tar_path)
+    odd, count = _replace_last_png(tar_path, bomb_png(10_000, 10_000))
+    with pytest.warns(UserWarning, match=f"skipping corrupt sample {odd}: {odd}: 10000x10000 pixels, over the limit of 89478485"):
+        batches = list(exact_loader(tar_path, 2))
+    assert odd not in _keys(batches) and len(_keys(batches)) == count - 1

@@ -6,6 +6,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -525,3 +526,15 @@ def test_model_flags_override_the_preset(shards: Path, tmp_path: Path) -> None:
     c = torch.eye(config.c_dim)[:2] if config.c_dim else None
     with pytest.raises(ValueError, match="yaw, pitch"):
         run.D.eval()(img, torch.tensor([[1.0, 0.0, 0.0]] * 2), c)
+
+
+def test_training_on_a_card_whose_resolution_disagrees_with_the_images_is_a_one_line_error(shards: Path,
+                                                                                          tmp_path: Path) -> None:
+    folder = tmp_path / "lying"
+    shutil.copytree(shards, folder)
+    card = json.loads((folder / "dataset.json").read_text())
+    card["resolution"] = 32  # the images are 16x16
+    (folder / "dataset.json").write_text(json.dumps(card))
+    with pytest.warns(UserWarning, match="skipping corrupt sample"), pytest.raises(PgrfError) as error:
+        loop.train(_options(folder, tmp_path / "out"))
+    assert "image is 16x16, the card's resolution is 32x32" in str(error.value) and "\n" not in str(error.value)

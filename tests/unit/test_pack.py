@@ -217,7 +217,7 @@ def test_each_view_is_decoded_once_for_itself_and_its_mirrored_copy(renders: lis
     from pgrf.pipeline import encode
 
     decoded: list[Path] = []
-    monkeypatch.setattr(encode, "read_rgba", lambda path: decoded.append(path) or read_rgba(path))
+    monkeypatch.setattr(encode, "read_rgba", lambda path, *limit: decoded.append(path) or read_rgba(path, *limit))
     card = pack(renders, tmp_path / "shards", load_config(CONFIG), PackOptions(resolution=16, samples_per_shard=4))
     assert card.counts.samples == 18
     assert 9 <= len(decoded) <= 9 + len(card.shards) - 1  # a pair cut by a shard boundary is decoded in both shards
