@@ -80,7 +80,7 @@ def test_a_failed_import_names_the_importers_error_not_bpys_location(tmp_path: P
     gltf = two_boxes().write_gltf(tmp_path / "short.gltf")
     gltf.with_suffix(".bin").write_bytes(gltf.with_suffix(".bin").read_bytes()[:40])
     script = ("import sys\nfrom pathlib import Path\nfrom pgrf.render.blender.importing import ImportFailed, import_files\n"
-              "try:\n    import_files((sys.argv[1],), (), Path(sys.argv[2]))\nexcept ImportFailed as error:\n"
+              "try:\n    import_files((sys.argv[1],), (), Path(sys.argv[2]), Path(sys.argv[1]).parent)\nexcept ImportFailed as error:\n"
               "    print('REASON', error)\n")
     result = subprocess.run([sys.executable, "-c", script, str(gltf), str(tmp_path / "scratch")], capture_output=True,
                             text=True, cwd=REPO)
