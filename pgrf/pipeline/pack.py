@@ -35,6 +35,7 @@ from pgrf.pipeline.filters import AppliedFilters, category_filters
 from pgrf.pipeline.options import PackOptions
 from pgrf.pipeline.plan import Sample, ShardPlan, plan_shards
 from pgrf.pipeline.shards import sha256
+from pgrf.processes import exit_with_parent
 from pgrf.progress import QUIET, Reporter
 
 
@@ -236,6 +237,7 @@ _ticks: Any = None
 def _init_worker(ticks: Any) -> None:
     global _ticks
     _ticks = ticks
+    exit_with_parent()
 
 
 def _encode_in_worker(out: Path, plan: ShardPlan, settings: EncodeSettings) -> ShardRecord:
