@@ -153,7 +153,8 @@ def import_zip(path: Path, out: Path, pack: PackOptions, options: ZipOptions, re
     collected = Collected(ordered, class_names, len({s.meta.model_id for s in ordered}),
                           {"min_mean_alpha": 0, "min_dim_product": 0, "exclude": 0},
                           {"min_mean_alpha": {}, "min_dim_product": None, "exclude": {}})
-    return ZipImport(write_dataset(collected, out, pack, [str(path)], reporter, options.max_pixels), problems)
+    return ZipImport(write_dataset(collected, out, pack, [str(path)], reporter, options.max_pixels,
+                                   "pgrf import zip"), problems)
 
 
 def _model_alphas(path: Path, samples: list[Sample], workers: int, max_pixels: int,

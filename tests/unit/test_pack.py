@@ -374,3 +374,28 @@ def test_kill_9_of_pack_ends_its_workers_and_resource_tracker(tmp_path: Path) ->
         process.kill()
         for pid in filter(_alive, children):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_a_second_pack_with_other_settings_stops_while_the_first_writes(tmp_path: Path) -> None:
+    plants = fake_renders(tmp_path / "renders", "plants", {f"m{i}_var1": 0.5 for i in range(16)}, views=16, resolution=64)
+    out = tmp_path / "out"
+    first = subprocess.Popen([sys.executable, "-m", "pgrf", "pack", str(plants), "--out", str(out), "--resolution", "512",
+                              "--samples-per-shard", "8"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not list(out.glob(".lock-*")) + list(out.glob(".tmp-*")) and first.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        second = run_pgrf("pack", str(plants), "--out", str(out), "--resolution", "64", "--samples-per-shard", "8", timeout=120)
+        assert first.poll() is None, "the first pack ended before the second started"
+        assert second.returncode == 2, second.stderr
+        line = second.stderr.strip()
+        assert "\n" not in line and str(out) in line and "pgrf pack" in line and str(first.pid) in line, line
+        assert "resolution 512 there, 64 here" in line and "choose another output folder" in line, line
+        assert first.wait(timeout=300) == 0, first.stderr.read()
+    finally:
+        first.kill()
+    assert not list(out.glob(".lock-*")), "the lock outlived its run"
+    verified = run_pgrf("verify", str(out))
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    again = run_pgrf("pack", str(plants), "--out", str(out), "--resolution", "64", "--samples-per-shard", "8")
+    assert again.returncode == 0, again.stderr  # one after the other, new settings are fine
