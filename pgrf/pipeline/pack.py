@@ -149,7 +149,7 @@ def write_dataset(collected: Collected, out: Path, options: PackOptions, inputs:
     settings = EncodeSettings(options.resolution, options.background, options.skip_bad, max_pixels)
     digest_settings = {"resolution": options.resolution, "background": options.background}
     plans = plan_shards(collected.samples, options.samples_per_shard, options.seed, options.name, digest_settings)
-    shaping = {**{k: v for k, v in asdict(options).items() if k != "workers"}, "inputs": inputs}
+    shaping = {**{k: v for k, v in asdict(options).items() if k != "workers"}, "inputs": [str(Path(i).resolve()) for i in inputs]}
     with fileio.output_lock(out, command, shaping):
         fileio.remove_stale_work(out)
         _remove_outdated_shards(out, options.name, {p.file for p in plans})

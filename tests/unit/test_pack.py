@@ -377,7 +377,7 @@ def test_kill_9_of_pack_ends_its_workers_and_resource_tracker(tmp_path: Path) ->
 
 
 def test_a_second_pack_with_other_settings_stops_while_the_first_writes(tmp_path: Path) -> None:
-    plants = fake_renders(tmp_path / "renders", "plants", {f"m{i}_var1": 0.5 for i in range(16)}, views=16, resolution=64)
+    plants = fake_renders(tmp_path / "renders", "plants", {f"m{i}_var1": 0.5 for i in range(16)}, views=24, resolution=64)
     out = tmp_path / "out"
     first = subprocess.Popen([sys.executable, "-m", "pgrf", "pack", str(plants), "--out", str(out), "--resolution", "512",
                               "--samples-per-shard", "8"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
