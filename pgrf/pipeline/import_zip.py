@@ -52,6 +52,7 @@ from pgrf.pipeline.import_renders import safe_id
 from pgrf.pipeline.options import PackOptions
 from pgrf.pipeline.pack import Collected, write_dataset
 from pgrf.pipeline.plan import Sample
+from pgrf.processes import exit_with_parent
 from pgrf.progress import QUIET, Reporter
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
@@ -152,7 +153,8 @@ def import_zip(path: Path, out: Path, pack: PackOptions, options: ZipOptions, re
     collected = Collected(ordered, class_names, len({s.meta.model_id for s in ordered}),
                           {"min_mean_alpha": 0, "min_dim_product": 0, "exclude": 0},
                           {"min_mean_alpha": {}, "min_dim_product": None, "exclude": {}})
-    return ZipImport(write_dataset(collected, out, pack, [str(path)], reporter, options.max_pixels), problems)
+    return ZipImport(write_dataset(collected, out, pack, [str(path)], reporter, options.max_pixels,
+                                   "pgrf import zip"), problems)
 
 
 def _model_alphas(path: Path, samples: list[Sample], workers: int, max_pixels: int,
@@ -176,7 +178,8 @@ def _model_alphas(path: Path, samples: list[Sample], workers: int, max_pixels: i
             for chunk in chunks:
                 take(chunk, _member_alphas(path, chunk, max_pixels))
         else:
-            with ProcessPoolExecutor(min(workers, len(chunks)), multiprocessing.get_context("spawn")) as pool:
+            with ProcessPoolExecutor(min(workers, len(chunks)), multiprocessing.get_context("spawn"),
+                                     initializer=exit_with_parent) as pool:
                 for chunk, values in zip(chunks, pool.map(_member_alphas, [path] * len(chunks), chunks,
                                                           [max_pixels] * len(chunks))):
                     take(chunk, values)

@@ -14,7 +14,7 @@ import queue
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from pgrf.pipeline.filters import AppliedFilters, category_filters
 from pgrf.pipeline.options import PackOptions
 from pgrf.pipeline.plan import Sample, ShardPlan, plan_shards
 from pgrf.pipeline.shards import sha256
+from pgrf.processes import exit_with_parent
 from pgrf.progress import QUIET, Reporter
 
 
@@ -140,27 +141,29 @@ def pack(render_dirs: list[Path], out: Path, config: Config, options: PackOption
 
 
 def write_dataset(collected: Collected, out: Path, options: PackOptions, inputs: list[str],
-                  reporter: Reporter = QUIET, max_pixels: int = MAX_PIXELS) -> DatasetCard:
+                  reporter: Reporter = QUIET, max_pixels: int = MAX_PIXELS, command: str = "pgrf pack") -> DatasetCard:
     """Write the collected samples to ``out`` as shards, index and card (resuming an interrupted run); ``inputs``
     name where they came from (``pgrf pack``: the render folders, ``pgrf import zip``: the zip). The task ``pack``
-    counts the samples of the shards written now; source images over ``max_pixels`` are not decoded."""
+    counts the samples of the shards written now; source images over ``max_pixels`` are not decoded. ``out`` is locked
+    meanwhile for ``command`` (fileio.output_lock): a concurrent writer with other options or inputs stops with one line."""
     settings = EncodeSettings(options.resolution, options.background, options.skip_bad, max_pixels)
     digest_settings = {"resolution": options.resolution, "background": options.background}
     plans = plan_shards(collected.samples, options.samples_per_shard, options.seed, options.name, digest_settings)
-    out.mkdir(parents=True, exist_ok=True)
-    fileio.remove_stale_work(out)
-    _remove_outdated_shards(out, options.name, {p.file for p in plans})
-    finished = _finished_shards(out, plans, options.skip_bad)
-    todo = [p for p in plans if p.file not in finished]
-    results = {**finished, **_write_shards(out, todo, settings, options.workers, reporter)}
-    ordered = [results[p.file] for p in plans]
-    written = [_written(plan, set(result.keys)) for plan, result in zip(plans, ordered)]
-    rows = [index_row(sample.meta, plan.file, position, sample.mean_alpha)
-            for plan, samples in zip(plans, written) for position, sample in enumerate(samples)]
-    with fileio.atomic_path(out / INDEX_FILE) as partial:
-        pq.write_table(pa.Table.from_pylist(rows), partial)
-    card = _card(collected, options, ordered, [sample for samples in written for sample in samples], inputs)
-    write_card(out, card)
+    shaping = {**{k: v for k, v in asdict(options).items() if k != "workers"}, "inputs": [str(Path(i).resolve()) for i in inputs]}
+    with fileio.output_lock(out, command, shaping):
+        fileio.remove_stale_work(out)
+        _remove_outdated_shards(out, options.name, {p.file for p in plans})
+        finished = _finished_shards(out, plans, options.skip_bad)
+        todo = [p for p in plans if p.file not in finished]
+        results = {**finished, **_write_shards(out, todo, settings, options.workers, reporter)}
+        ordered = [results[p.file] for p in plans]
+        written = [_written(plan, set(result.keys)) for plan, result in zip(plans, ordered)]
+        rows = [index_row(sample.meta, plan.file, position, sample.mean_alpha)
+                for plan, samples in zip(plans, written) for position, sample in enumerate(samples)]
+        with fileio.atomic_path(out / INDEX_FILE) as partial:
+            pq.write_table(pa.Table.from_pylist(rows), partial)
+        card = _card(collected, options, ordered, [sample for samples in written for sample in samples], inputs)
+        write_card(out, card)
     return card
 
 
@@ -236,6 +239,7 @@ _ticks: Any = None
 def _init_worker(ticks: Any) -> None:
     global _ticks
     _ticks = ticks
+    exit_with_parent()
 
 
 def _encode_in_worker(out: Path, plan: ShardPlan, settings: EncodeSettings) -> ShardRecord:

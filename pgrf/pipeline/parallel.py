@@ -9,6 +9,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
 
 from pgrf.errors import PgrfError
+from pgrf.processes import exit_with_parent
 from pgrf.progress import Reporter
 
 T = TypeVar("T")
@@ -18,7 +19,8 @@ R = TypeVar("R")
 def run_parallel(jobs: list[T], work: Callable[[T], R], workers: int, label: str, reporter: Reporter, kept: str,
                  count: Callable[[T], int] = lambda job: 1) -> Iterator[tuple[T, R]]:
     """Run ``work`` (a module-level function) on every job, in this process (one worker or one job) or in
-    ``workers`` spawned processes, reporting the task ``label`` advanced by ``count(job)``; yields (job, result) as
+    ``workers`` spawned processes (which exit when this one dies),
+    reporting the task ``label`` advanced by ``count(job)``; yields (job, result) as
     jobs finish. On Ctrl-C or an error nothing new starts; a dead worker is a PgrfError saying ``kept`` (what stays
     done) and how to go on."""
     with reporter.task(label, total=sum(count(job) for job in jobs)) as advance:
@@ -27,7 +29,8 @@ def run_parallel(jobs: list[T], work: Callable[[T], R], workers: int, label: str
                 yield job, work(job)
                 advance(count(job))
             return
-        with ProcessPoolExecutor(min(workers, len(jobs)), multiprocessing.get_context("spawn")) as pool:
+        with ProcessPoolExecutor(min(workers, len(jobs)), multiprocessing.get_context("spawn"),
+                                 initializer=exit_with_parent) as pool:
             pending: dict[Future, T] = {pool.submit(work, job): job for job in jobs}
             try:
                 while pending:

@@ -11,14 +11,13 @@ import os
 import resource
 import signal
 import sys
-import threading
-import time
 import traceback
 from dataclasses import replace
 from multiprocessing.connection import Connection
 from pathlib import Path
 
 from pgrf.formats.renders import RenderRecord, Status
+from pgrf.processes import exit_with_parent
 
 LOG_DIR = ".logs"
 TAIL_LINES = 20
@@ -36,17 +35,6 @@ def output_tail(path: Path, lines: int = TAIL_LINES) -> str:
     return "\n".join(line for line in text[-lines:] if not line.startswith("Fra:"))
 
 
-def _exit_with_parent() -> None:
-    parent = os.getppid()
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        os._exit(1)
-
-    threading.Thread(target=watch, daemon=True).start()
-
-
 def _redirect_output(path: Path) -> None:
     """Point this process's stdout and stderr (the file descriptors, which Blender writes to) at ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -62,7 +50,7 @@ def worker_main(conn: Connection) -> None:
     """Receive RenderJobs until None; answer ('start', None), then ('view', index) per view, then ('done', RenderRecord)
     or, for a setting no model can satisfy, ('fatal', reason)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _exit_with_parent()
+    exit_with_parent()
     from pgrf.errors import PgrfError
     from pgrf.render.blender.importing import ImportFailed
     from pgrf.render.blender.model import render_model  # imports bpy

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
 import resource
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +15,7 @@ import pytest
 import torch
 
 from pgrf import fileio
+from pgrf.errors import PgrfError
 from pgrf.formats.card import DatasetInfo
 from pgrf.formats.checkpoint import CheckpointMeta, Counters
 from pgrf.pipeline.synthetic import fake_renders
@@ -69,3 +72,39 @@ def test_a_checkpoint_that_cannot_be_written_keeps_the_previous_one(tmp_path: Pa
     with pytest.raises(fileio.WriteFailed, match=r"latest\.pt: cannot be written \(\[enforce fail"):
         save_checkpoint(path, meta, {"step": 2})
     assert path.read_bytes() == before and not list(tmp_path.glob(".tmp-*"))
+
+
+def _lock_of(folder: Path, host: str, pid: int, settings: dict) -> Path:
+    path = folder / f"{fileio.LOCK_PREFIX}{host}@{pid}"
+    path.write_text(json.dumps({"command": "pgrf pack", "settings": settings}))
+    return path
+
+
+def _dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", ""])
+    process.wait()
+    return process.pid
+
+
+def test_an_output_lock_is_shared_by_equal_settings_and_released_on_error(tmp_path: Path) -> None:
+    other = _lock_of(tmp_path, socket.gethostname(), os.getppid(), {"resolution": 64})
+    with pytest.raises(KeyboardInterrupt), fileio.output_lock(tmp_path, "pgrf pack", {"resolution": 64}):
+        assert len(list(tmp_path.glob(f"{fileio.LOCK_PREFIX}*"))) == 2
+        raise KeyboardInterrupt
+    assert list(tmp_path.glob(f"{fileio.LOCK_PREFIX}*")) == [other]
+
+
+def test_a_lock_of_a_dead_process_on_this_host_is_taken_over(tmp_path: Path) -> None:
+    stale = _lock_of(tmp_path, socket.gethostname(), _dead_pid(), {"resolution": 64})
+    with fileio.output_lock(tmp_path, "pgrf pack", {"resolution": 128}):
+        assert not stale.exists()
+
+
+def test_a_holder_on_another_host_is_named_with_how_to_remove_its_lock(tmp_path: Path) -> None:
+    held = _lock_of(tmp_path, "elsewhere.example", 4242, {"resolution": 64})
+    with pytest.raises(PgrfError) as caught, fileio.output_lock(tmp_path, "pgrf import zip", {"resolution": 128}):
+        pass
+    line = str(caught.value)
+    assert "\n" not in line and "pid 4242 on elsewhere.example" in line and "resolution 64 there, 128 here" in line
+    assert f"delete {held}" in line
+    assert list(tmp_path.glob(f"{fileio.LOCK_PREFIX}*")) == [held]

@@ -5,7 +5,12 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
+import signal
+import subprocess
+import sys
 import tarfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -318,3 +323,79 @@ def test_verify_reports_a_class_index_outside_the_class_names(renders: list[Path
     problems = verify(out).problems
     assert f"{first.name}:{sample}: class {outside} is outside dataset.json's class_names (0 to {outside - 1}); " \
            "re-run pgrf pack" in problems
+
+
+def _descendants(pid: int) -> set[int]:
+    """The living processes below ``pid`` (read from /proc), its children's children included."""
+    found: set[int] = set()
+    for children in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            for child in map(int, children.read_text().split()):
+                found |= {child, *_descendants(child)}
+        except OSError:  # the task ended while being read
+            continue
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _is_pool_worker(pid: int) -> bool:
+    try:
+        return b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def test_kill_9_of_pack_ends_its_workers_and_resource_tracker(tmp_path: Path) -> None:
+    plants = fake_renders(tmp_path / "renders", "plants", {f"m{i}_var1": 0.5 for i in range(8)}, views=24, resolution=128)
+    process = subprocess.Popen([sys.executable, "-m", "pgrf", "pack", str(plants), "--out", str(tmp_path / "out"),
+                                "--resolution", "128", "--samples-per-shard", "8", "--workers", "2"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    children: set[int] = set()
+    try:
+        deadline = time.monotonic() + 60
+        while not any(map(_is_pool_worker, children)) and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.05)
+            children = _descendants(process.pid)
+        assert process.poll() is None and any(map(_is_pool_worker, children)), "pack ended before a worker started"
+        children = _descendants(process.pid)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while any(map(_alive, children)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(map(_alive, children)), "pack's workers or its resource tracker outlived it"
+    finally:
+        process.kill()
+        for pid in filter(_alive, children):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_a_second_pack_with_other_settings_stops_while_the_first_writes(tmp_path: Path) -> None:
+    plants = fake_renders(tmp_path / "renders", "plants", {f"m{i}_var1": 0.5 for i in range(16)}, views=24, resolution=64)
+    out = tmp_path / "out"
+    first = subprocess.Popen([sys.executable, "-m", "pgrf", "pack", str(plants), "--out", str(out), "--resolution", "512",
+                              "--samples-per-shard", "8"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not list(out.glob(".lock-*")) + list(out.glob(".tmp-*")) and first.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        second = run_pgrf("pack", str(plants), "--out", str(out), "--resolution", "64", "--samples-per-shard", "8", timeout=120)
+        assert first.poll() is None, "the first pack ended before the second started"
+        assert second.returncode == 2, second.stderr
+        line = second.stderr.strip()
+        assert "\n" not in line and str(out) in line and "pgrf pack" in line and str(first.pid) in line, line
+        assert "resolution 512 there, 64 here" in line and "choose another output folder" in line, line
+        assert first.wait(timeout=300) == 0, first.stderr.read()
+    finally:
+        first.kill()
+    assert not list(out.glob(".lock-*")), "the lock outlived its run"
+    verified = run_pgrf("verify", str(out))
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    again = run_pgrf("pack", str(plants), "--out", str(out), "--resolution", "64", "--samples-per-shard", "8")
+    assert again.returncode == 0, again.stderr  # one after the other, new settings are fine
