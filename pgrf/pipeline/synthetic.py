@@ -36,8 +36,8 @@ def fake_renders(root: Path, category: str, models: dict[str, float], views: int
         (category_dir / model_id / "views").mkdir(parents=True)
         for index in range(views):
             rgba = np.zeros((resolution, resolution, 4), np.uint8)
-            rgba[..., 0] = 40 * index
-            rgba[int(8 * unit):int(24 * unit), int(4 * unit):int((4 + 28 * alpha) * unit)] = (200, 50 * i, 10, 255)
+            rgba[..., 0] = 40 * index % 256  # a shade per view and model (wrapping as uint8 does)
+            rgba[int(8 * unit):int(24 * unit), int(4 * unit):int((4 + 28 * alpha) * unit)] = (200, 50 * i % 256, 10, 255)
             Image.fromarray(rgba, "RGBA").save(category_dir / model_id / records.view_file(index))
         normalisation = records.Normalisation(1.0, [0.0, 0.0, 0.0], [2.0, 2.0, 2.0], 8.0)
         doc = records.cameras_document(spec, settings, sampled, [alpha] * views, normalisation, "CPU", "5.0.1")

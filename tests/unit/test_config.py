@@ -251,6 +251,7 @@ def test_a_category_name_that_is_not_one_folder_name_is_refused(tmp_path: Path, 
     assert str(error.value).startswith(f"{path}: ") and "\n" not in str(error.value)
 
 
+@pytest.mark.render
 def test_render_of_a_category_named_to_leave_the_output_folder_stops_in_one_line(tmp_path: Path) -> None:
     path = _write(tmp_path, '[categories."../../x"]\nsource = "folders"\nlibrary = "."\n')
     result = run_pgrf("render", "-c", "../../x", "--config", str(path), "--out", str(tmp_path / "a" / "renders"))
