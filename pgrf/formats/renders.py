@@ -237,10 +237,10 @@ class RenderRecord:
     worker_peak_rss_mb: float | None = None
     blender_tail: str | None = None
 
-    def too_small_for(self, settings: RenderSettings) -> bool:
-        """A size-filtered model that ``settings`` would still filter out (judged from its logged normalisation)."""
+    def too_small_for(self, min_dim_product: float) -> bool:
+        """A size-filtered model that ``min_dim_product`` would still filter out (judged from its logged normalisation)."""
         return (self.status is Status.SKIPPED_SMALL and self.normalisation is not None
-                and self.normalisation.dims_product < settings.min_dim_product)
+                and self.normalisation.dims_product < min_dim_product)
 
 
 def append_record(category_dir: Path, record: RenderRecord) -> None:

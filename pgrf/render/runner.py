@@ -70,7 +70,7 @@ def plan(catalog: Catalog, category_dir: Path, settings: RenderSettings, run: Re
             result.finished.append(spec.model_id)
             if records.read_cameras(finished[spec.model_id]).settings_differ(settings):
                 result.other_settings.append(spec.model_id)
-        elif spec.model_id in latest and latest[spec.model_id].too_small_for(settings):
+        elif spec.model_id in latest and latest[spec.model_id].too_small_for(settings.min_dim_product):
             result.filtered.append(spec.model_id)
         else:
             result.todo.append(spec)

@@ -209,7 +209,7 @@ class _Judge:
             limit = filters.min_dim_product
             if limit is None:
                 return f"dims product {dims:.3g} below min_dim_product when rendered: not rendered", False
-            if record.normalisation is not None and record.normalisation.dims_product < limit:
+            if record.too_small_for(limit):
                 return f"dims product {dims:.3g} < min_dim_product {limit:g}: not rendered", False
             return f"dims product {dims:.3g} is not below min_dim_product {limit:g} now: the next pgrf render renders it", False
         if status.error:
