@@ -40,13 +40,14 @@ from pgrf.formats.images import BadImage, read_rgba
 from pgrf.formats.renders import (
     CAMERAS_SCHEMA,
     Cameras,
+    CategoryFilters,
     RenderedView,
     RenderInfo,
     RenderRecord,
     Status,
     view_file,
 )
-from pgrf.formats.schema import FormatError
+from pgrf.formats.schema import FormatError, to_json
 from pgrf.pipeline.parallel import run_parallel
 from pgrf.progress import QUIET, Reporter
 
@@ -267,12 +268,21 @@ def _cameras(job: ModelJob, views: list[RenderedView], resolution: int, passes: 
 def import_renders(root: Path, category: Category, out: Path, *, copy: bool = False, workers: int = 1,
                    reporter: Reporter = QUIET) -> ImportOutcome:
     """Import every model under ``root`` into ``out/<category>`` (resuming an earlier run); returns what was done.
-    Each problem is also a ``problem`` note to ``reporter``, which gets the task ``import`` (models imported)."""
+    Each problem is also a ``problem`` note to ``reporter``, which gets the task ``import`` (models imported).
+    The category folder is locked meanwhile (fileio.output_lock): an import of another root, or a render, stops there."""
     check_category_name(category.name, str(out))
     category_dir = out / category.name
-    category_dir.mkdir(parents=True, exist_ok=True)
+    filters = records.filters_record(category, None, "pgrf import epigraf-renders")
+    shaping = {"root": str(root.resolve()), "copy": copy, "filters": to_json(filters)}
+    with fileio.output_lock(category_dir, "pgrf import epigraf-renders", shaping):
+        return _import(root, category, category_dir, filters, copy, workers, reporter)
+
+
+def _import(root: Path, category: Category, category_dir: Path, filters: CategoryFilters, copy: bool, workers: int,
+            reporter: Reporter) -> ImportOutcome:
+    """import_renders' work, with ``category_dir`` held."""
     fileio.remove_stale_work(category_dir)
-    records.write_filters(category_dir, records.filters_record(category, None, "pgrf import epigraf-renders"))
+    records.write_filters(category_dir, filters)
     start = time.monotonic()
     found = scan(root, category, category_dir, copy)
     outcome = ImportOutcome(problems=list(found.problems), collections=found.collections)

@@ -13,7 +13,7 @@ import multiprocessing as mp
 import os
 import time
 from collections import Counter, deque
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
@@ -24,12 +24,16 @@ from pgrf.formats import manifest
 from pgrf.formats import renders as records
 from pgrf.formats.catalog import Catalog, ModelSpec
 from pgrf.formats.renders import RenderRecord, Status
+from pgrf.formats.schema import to_json
 from pgrf.progress import QUIET, Reporter
 from pgrf.render.blender.job import RenderJob
 from pgrf.render.options import RenderRun
 from pgrf.render.worker import log_path, output_tail, worker_main
 
 KILL_GRACE = 5.0
+RUN_ONLY = frozenset({"device", "workers", "timeout", "recycle_after"})
+"""Render settings that say how a run works, not what it writes: runs differing only in these (or in their share of
+the models, e.g. SLURM array tasks on mixed CPU and GPU nodes) may write one category folder together."""
 
 
 def in_shard(model_id: str, shard_index: int, num_shards: int) -> bool:
@@ -128,10 +132,16 @@ class Runner:
         self.attempts = Counter(r.model_id for r in records.read_records(category_dir))
 
     def run(self, plan: Plan) -> Outcome:
-        self.category_dir.mkdir(parents=True, exist_ok=True)
+        """Render ``plan`` with the category folder held (fileio.output_lock): a concurrent render with other
+        output-shaping settings, or an import, stops with one line; runs sharing the settings share the folder."""
+        filters = records.filters_record(self.category, self.settings.min_dim_product, "pgrf render")
+        shaping = {**{k: v for k, v in asdict(self.settings).items() if k not in RUN_ONLY}, "filters": to_json(filters)}
+        with fileio.output_lock(self.category_dir, "pgrf render", shaping):
+            return self._run(plan, filters)
+
+    def _run(self, plan: Plan, filters: records.CategoryFilters) -> Outcome:
         fileio.remove_stale_work(self.category_dir)
-        records.write_filters(self.category_dir, records.filters_record(self.category, self.settings.min_dim_product,
-                                                                        "pgrf render"))
+        records.write_filters(self.category_dir, filters)
         start = time.monotonic()
         for spec in plan.unusable:
             self._log(spec, RenderRecord(spec.model_id, Status.FAILED, reason="; ".join(spec.problems), seconds=0.0))

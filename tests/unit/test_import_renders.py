@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -211,3 +212,32 @@ def test_a_view_over_the_pixel_limit_is_left_out_before_it_is_decoded(raw, tmp_p
     assert problems == [f"{bomb}: 10000x10000 pixels, over the limit of 89478485; not decoded (re-create it smaller); "
                         "view left out"]
     assert len(decoded) == 11 and bomb.stat().st_size not in decoded  # the other views only
+
+
+def test_an_import_holds_its_category_folder_against_other_roots_and_renders(raw, tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    root, _ = raw
+    category = tmp_path / "renders" / "plants"
+    held: list[dict] = []
+    real = importer.import_model
+
+    def watched(job):
+        held.extend(json.loads(p.read_text()) for p in category.glob(".lock-*"))
+        return real(job)
+
+    monkeypatch.setattr(importer, "import_model", watched)
+    _import(root, tmp_path / "renders")
+    assert held and all(lock == held[0] for lock in held) and held[0]["command"] == "pgrf import epigraf-renders"
+    assert held[0]["settings"]["root"] == str(root.resolve()) and held[0]["settings"]["copy"] is False
+    assert not list(category.glob(".lock-*")), "the lock outlived its run"
+
+    other = category / f".lock-{socket.gethostname()}@{os.getppid()}"  # a live process of this host
+    other.write_text(json.dumps(held[0]))
+    assert _import(root, tmp_path / "renders").finished == 3  # the same import shares the folder
+    with pytest.raises(PgrfError, match=r"being written by pgrf import epigraf-renders .*copy False there, True here"):
+        _import(root, tmp_path / "renders", copy=True)
+    other.write_text(json.dumps({"command": "pgrf render", "settings": {"resolution": 1024}}))
+    log = (category / records.LOG_FILE).read_bytes()
+    with pytest.raises(PgrfError, match=r"being written by pgrf render .*resolution 1024 there, None here"):
+        _import(root, tmp_path / "renders")
+    assert (category / records.LOG_FILE).read_bytes() == log
