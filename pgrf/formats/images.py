@@ -25,6 +25,8 @@ from pgrf.errors import PgrfError
 from pgrf.limits import MAX_PIXELS, check_member
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+HEAD_BYTES = 64 * 1024
+"""What ``read_member(..., head=True)`` reads: enough for the size and colour type of any PNG or JPEG header."""
 
 
 class BadImage(PgrfError):
@@ -64,6 +66,8 @@ def decode_png(data: bytes, mode: str, name: str, max_pixels: int = MAX_PIXELS) 
     checked against ``max_pixels`` first (libspng has no limit of its own)."""
     if data.startswith(PNG_SIGNATURE):
         check_pixels(data, name, max_pixels)
+        if mode == "RGBA" and len(data) > 25 and data[25] not in (4, 6) and may_be_transparent(data):
+            return _decode_with_pillow(data, name)  # a tRNS chunk: pyspng's RGBA ignores it (every alpha 255)
     try:
         return pyspng.load(data, format=mode)
     except RuntimeError as error:
@@ -84,9 +88,9 @@ def read_rgba(path: Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
         raise BadImage(f"{path}: corrupt or truncated PNG; re-render the model (pgrf render --force) or pack with --skip-bad") from None
 
 
-def read_member(path: Path, member: str) -> bytes:
-    """The bytes of ``member`` of the zip at ``path``; an unreadable one, or one over the size limits
-    (``pgrf.limits.check_member``), is a BadImage naming both."""
+def read_member(path: Path, member: str, head: bool = False) -> bytes:
+    """The bytes of ``member`` of the zip at ``path`` (``head``: only its first ``HEAD_BYTES``, inflated as a stream);
+    an unreadable one, or one over the size limits (``pgrf.limits.check_member``), is a BadImage naming both."""
     try:
         archive = _archive(path)
         info = archive.getinfo(member)
@@ -94,9 +98,27 @@ def read_member(path: Path, member: str) -> bytes:
             check_member(info, str(path))
         except PgrfError as error:
             raise TooLarge(str(error)) from None
+        if head:
+            with archive.open(info) as stream:
+                return stream.read(HEAD_BYTES)
         return archive.read(info)
     except (OSError, KeyError, zipfile.BadZipFile) as error:
         raise BadImage(f"{path}:{member}: cannot be read ({type(error).__name__}); check the zip (unzip -t)") from None
+
+
+def read_member_header(path: Path, member: str) -> bytes:
+    """The first bytes of the image ``member`` of the zip at ``path``: enough for ``image_size`` and
+    ``may_be_transparent`` (the whole member where its header does not fit in ``HEAD_BYTES``)."""
+    head = read_member(path, member, head=True)
+    if len(head) < HEAD_BYTES:
+        return head
+    try:
+        image_size(head, f"{path}:{member}")
+    except TooLarge:
+        return head
+    except BadImage:  # e.g. a JPEG whose EXIF block comes before its size
+        return read_member(path, member)
+    return head
 
 
 def read_member_rgba(path: Path, member: str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
@@ -111,6 +133,11 @@ def decode_image(data: bytes, name: str, max_pixels: int = MAX_PIXELS) -> np.nda
     if data.startswith(PNG_SIGNATURE):
         return decode_png(data, "RGBA", name, max_pixels)
     check_pixels(data, name, max_pixels)
+    return _decode_with_pillow(data, name)
+
+
+def _decode_with_pillow(data: bytes, name: str) -> np.ndarray:
+    """Encoded image bytes whose size was checked → uint8 RGBA (H, W, 4), by Pillow."""
     try:
         with Image.open(io.BytesIO(data)) as image:
             return np.asarray(image.convert("RGBA"))
@@ -119,8 +146,9 @@ def decode_image(data: bytes, name: str, max_pixels: int = MAX_PIXELS) -> np.nda
 
 
 def may_be_transparent(data: bytes) -> bool:
-    """Whether encoded image bytes can hold transparency: a PNG of colour type 4 or 6 or with a tRNS chunk
-    (read from the chunk headers, nothing decoded); JPEG never; any other format may."""
+    """Whether encoded image bytes (or their first bytes) can hold transparency: a PNG of colour type 4 or 6 or with a
+    tRNS chunk (read from the chunk headers, nothing decoded; bytes ending before the first IDAT may); JPEG never; any
+    other format may."""
     if data.startswith(b"\xff\xd8"):
         return False
     if not data.startswith(PNG_SIGNATURE) or len(data) < 26:
@@ -135,7 +163,7 @@ def may_be_transparent(data: bytes) -> bool:
         if kind in (b"IDAT", b"IEND"):
             return False
         position += 12 + length
-    return False
+    return True
 
 
 @functools.lru_cache(maxsize=4)

@@ -43,7 +43,15 @@ from pgrf.cameras import (
 from pgrf.choices import check_choices
 from pgrf.errors import PgrfError
 from pgrf.formats.card import DatasetCard
-from pgrf.formats.images import BadImage, TooLarge, check_pixels, decode_image, may_be_transparent, read_member
+from pgrf.formats.images import (
+    BadImage,
+    TooLarge,
+    check_pixels,
+    decode_image,
+    may_be_transparent,
+    read_member,
+    read_member_header,
+)
 from pgrf.formats.schema import FormatError
 from pgrf.formats.shards import SampleMeta
 from pgrf.formats.stylegan import DATASET_FILE, StyleganDataset, match_names, parse_dataset
@@ -192,15 +200,18 @@ def _model_alphas(path: Path, samples: list[Sample], workers: int, max_pixels: i
 
 
 def _member_alphas(path: Path, members: list[str], max_pixels: int) -> list[float | str | None]:
-    """Mean alpha of each member; a str: why it is refused (over a size limit); None: unreadable."""
+    """Mean alpha of each member; a str: why it is refused (over a size limit); None: unreadable. Only the first bytes
+    of a member are inflated to judge its size and whether it can be transparent; only those that can are read whole."""
     values: list[float | str | None] = []
     for member in members:
         try:
-            data = read_member(path, member)
-            check_pixels(data, f"{path}:{member}", max_pixels, "--max-pixels raises the limit")
-            transparent = may_be_transparent(data)
-            values.append(float(decode_image(data, member, max_pixels)[..., 3].mean(dtype=np.float64) / 255)
-                          if transparent else 1.0)
+            head = read_member_header(path, member)
+            check_pixels(head, f"{path}:{member}", max_pixels, "--max-pixels raises the limit")
+            if not may_be_transparent(head):
+                values.append(1.0)
+            else:
+                alpha = decode_image(read_member(path, member), member, max_pixels)[..., 3]
+                values.append(float(alpha.mean(dtype=np.float64) / 255))
         except TooLarge as error:
             values.append(str(error))
         except BadImage:

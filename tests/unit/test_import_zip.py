@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pyspng
 import pytest
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 from pgrf import cameras
 from pgrf.config import Category, load_config
@@ -194,7 +194,48 @@ def test_transparency_is_read_from_the_headers() -> None:
     assert not may_be_transparent(encoded(rgb.convert("L")))
     assert may_be_transparent(encoded(rgb.convert("RGBA"))) and may_be_transparent(encoded(rgb.convert("LA")))
     assert may_be_transparent(encoded(rgb.convert("P"), transparency=0))  # a tRNS chunk
+    keyed = encoded(Image.new("P", (4, 4), 0), transparency=0)
+    assert (images_module.decode_image(keyed, "keyed.png")[..., 3] == 0).all()  # and it is applied when decoded
     assert not may_be_transparent(encoded(rgb.convert("P")))
+
+
+def _png_with_text_before_pixels(image: Image.Image, text_bytes: int, **kwargs) -> bytes:
+    """A PNG whose first IDAT comes after a tEXt chunk of ``text_bytes`` (metadata a header read must not trust)."""
+    info = PngImagePlugin.PngInfo()
+    info.add_text("comment", "x" * text_bytes)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", pnginfo=info, **kwargs)
+    return buffer.getvalue()
+
+
+def test_the_alpha_pass_inflates_only_the_headers_of_opaque_images(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    opaque = np.full((8, 8, 3), 90, np.uint8)
+    half = np.zeros((8, 8, 4), np.uint8)
+    half[:4, :, 3] = 255
+    images = {"rgb_000000.png": opaque, "jpg_000000.jpg": opaque, "rgba_000000.png": half,
+              "late_000000.png": _png_with_text_before_pixels(Image.new("P", (8, 8), 0), 100_000, transparency=0)}
+    archive = _zip(tmp_path / "mixed.zip", images, {"camera_angles": {n: [0.1, 1.0, 0.0] for n in images}})
+    whole: list[str] = []
+    real = images_module.read_member
+
+    def counted(path: Path, member: str, head: bool = False) -> bytes:
+        data = real(path, member, head)
+        if not head:
+            whole.append(member)
+        return data
+
+    monkeypatch.setattr(images_module, "read_member", counted)
+    monkeypatch.setattr(import_zip_module, "read_member", counted)
+    alphas = import_zip_module._member_alphas(archive, sorted(images), images_module.MAX_PIXELS)
+    assert dict(zip(sorted(images), alphas)) == {"jpg_000000.jpg": 1.0, "late_000000.png": 0.0, "rgb_000000.png": 1.0,
+                                                 "rgba_000000.png": 0.5}
+    assert sorted(whole) == ["late_000000.png", "rgba_000000.png"]  # the tRNS came after the first 64 KiB
+
+
+def test_a_header_cut_off_by_the_head_is_judged_on_the_whole_member() -> None:
+    rgb = Image.new("RGB", (4, 4), (1, 2, 3))
+    late = _png_with_text_before_pixels(rgb, 100_000)
+    assert not may_be_transparent(late) and may_be_transparent(late[:images_module.HEAD_BYTES])
 
 
 def test_file_names_give_model_and_view() -> None:
