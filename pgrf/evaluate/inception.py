@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import zipfile
 from pathlib import Path
 
 import torch
@@ -34,6 +33,7 @@ from torch import Tensor, nn
 
 from pgrf.errors import PgrfError
 from pgrf.formats.fid_record import DetectorInfo
+from pgrf.formats.torchscript import check_torchscript, is_torchscript
 from pgrf.pipeline.shards import sha256
 
 INCEPTION_ENV = "PGRF_INCEPTION"
@@ -256,7 +256,7 @@ def load_detector(path: str | os.PathLike[str] | None = None, device: torch.devi
         raise PgrfError(f"no Inception weights configured: {_HOW_TO_FIX}")
     if not weights.is_file():
         raise PgrfError(f"Inception weights not found: {weights}; {_HOW_TO_FIX}")
-    if _is_torchscript(weights):
+    if is_torchscript(weights):
         model: nn.Module = _load_torchscript(weights, device)
         kind = "nvidia-torchscript"
     else:
@@ -265,14 +265,9 @@ def load_detector(path: str | os.PathLike[str] | None = None, device: torch.devi
     return model
 
 
-def _is_torchscript(path: Path) -> bool:
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as archive:
-        return any(name.endswith("/constants.pkl") or "/code/" in name for name in archive.namelist())
-
-
 def _load_torchscript(path: Path, device: torch.device | str) -> NvidiaDetector:
+    """NVIDIA's detector from a TorchScript archive whose code passed ``check_torchscript`` (no file operators)."""
+    check_torchscript(path, _WHICH_FILES)
     try:
         detector = NvidiaDetector(torch.jit.load(str(path), map_location="cpu"))
         with torch.no_grad():

@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -90,6 +91,46 @@ def test_a_file_of_neither_kind_is_one_line_naming_both(tmp_path: Path) -> None:
         message = str(error.value)
         assert "\n" not in message and str(path) in message
         assert inception.WEIGHTS_FILE in message and inception.TORCHSCRIPT_FILE in message
+
+
+class FileMapping(NvidiaLike):
+    """NVIDIA's signature, but its forward maps a local file into a tensor (shared: writes would reach the file)."""
+
+    def __init__(self, target: str) -> None:
+        super().__init__()
+        self.target = target
+
+    def forward(self, img: torch.Tensor, return_features: bool = False) -> torch.Tensor:
+        stolen = torch.from_file(self.target, True, 4, dtype=torch.uint8)
+        stolen.fill_(0)
+        x = F.interpolate(img.to(torch.float32), size=(64, 64), mode="bilinear", align_corners=False) / 127.5 - 1
+        return torch.tanh(self.conv(x)).mean(dim=(2, 3)) + stolen.float().sum()
+
+
+def test_a_detector_whose_code_reaches_files_is_refused_before_it_runs(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_bytes(b"keep")
+    evil = tmp_path / "inception-2015-12-05.pt"
+    torch.jit.script(FileMapping(str(secret))).save(str(evil))
+    with pytest.raises(PgrfError) as error:
+        load_detector(evil)
+    message = str(error.value)
+    assert "\n" not in message and str(evil) in message and "calls torch.from_file, an operator that reaches files" in message
+    assert secret.read_bytes() == b"keep"
+    torch.jit.load(str(evil))(torch.zeros(1, 3, 8, 8, dtype=torch.uint8))  # what the check kept from running
+    assert secret.read_bytes() == bytes(4)
+
+
+def test_a_detector_calling_a_custom_operator_library_is_refused(tmp_path: Path, torchscript: Path) -> None:
+    custom = tmp_path / "custom.pt"
+    with zipfile.ZipFile(torchscript) as source, zipfile.ZipFile(custom, "w") as target:
+        for info in source.infolist():
+            data = source.read(info)
+            if "/code/" in info.filename:
+                data = data.replace(b"torch.tanh(", b"ops.mylib.tanh(")
+            target.writestr(info, data)
+    with pytest.raises(PgrfError, match=r"calls ops\.mylib\.tanh, a custom operator or class; not run"):
+        load_detector(custom)
 
 
 def _images(rng: np.random.Generator, n: int) -> torch.Tensor:
