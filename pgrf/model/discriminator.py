@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pgrf.model.draws import Draws
 from pgrf.model.layers import Conv2d, FullyConnected
 from pgrf.model.mapping import ConditionMapping
 from pgrf.model.presets import ModelConfig
@@ -49,12 +50,14 @@ class ScalarEncoder(nn.Module):
         return torch.cat([angles.sin(), angles.cos(), self.embedding(index)], dim=2).flatten(1)
 
 
-def camera_features(angles: torch.Tensor, freqs: int, training: bool) -> torch.Tensor:
+def camera_features(angles: torch.Tensor, freqs: int, training: bool, draws: Draws | None = None) -> torch.Tensor:
     """(yaw, pitch) (B, 2) → (B, 2·(1 + 2·freqs)): the angles with their sines and cosines at integer
-    frequencies 1 … ``freqs`` (periodic in 2π), with dropout 0.5 in training."""
+    frequencies 1 … ``freqs`` (periodic in 2π), with dropout 0.5 in training (its mask from ``draws`` when given)."""
     angles = angles.float()
     scaled = angles[:, :, None] * torch.arange(1, freqs + 1, device=angles.device, dtype=angles.dtype)
     features = torch.cat([angles, scaled.sin().flatten(1), scaled.cos().flatten(1)], dim=1)
+    if training and draws is not None:
+        return features * (draws.rand(features.shape[1]) >= 0.5).to(features.dtype) * 2.0
     return F.dropout(features, 0.5, training)
 
 
@@ -162,7 +165,7 @@ class Discriminator(nn.Module):
         return self.out(self.fc(x.flatten(1).float()))
 
     def condition(self, encoding: torch.Tensor | None, c: torch.Tensor | None,
-                  camera: torch.Tensor | None) -> torch.Tensor | None:
+                  camera: torch.Tensor | None, draws: Draws | None = None) -> torch.Tensor | None:
         """The projection head's embedding (B, 4×4 channels), or None when D is unconditional."""
         if self.head is None:
             return None
@@ -174,16 +177,17 @@ class Discriminator(nn.Module):
         if self.config.camera_cond:
             if camera is None:
                 raise ValueError("a camera-conditioned discriminator needs (yaw, pitch)")
-            parts.append(camera_features(camera, self.config.camera_freqs, self.training))
+            parts.append(camera_features(camera, self.config.camera_freqs, self.training, draws))
         return self.head(torch.cat(parts, dim=1))
 
     def forward(self, img: torch.Tensor, patch: torch.Tensor, c: torch.Tensor | None = None,
-                camera: torch.Tensor | None = None) -> torch.Tensor:
+                camera: torch.Tensor | None = None, draws: Draws | None = None) -> torch.Tensor:
+        """Logits (B, 1); ``draws``: where the camera features' dropout mask comes from in training."""
         if img.shape[-1] != self.patch_resolution or img.shape[-2] != self.patch_resolution:
             raise ValueError(f"D expects {self.patch_resolution}² patches, got {tuple(img.shape[-2:])}")
         encoding = self.patch_encoder(patch) if self.patch_encoder is not None else None
         h = self.features(img, encoding)
-        embedding = self.condition(encoding, c, camera)
+        embedding = self.condition(encoding, c, camera, draws)
         if embedding is None:
             return h
         return (h * embedding).sum(dim=1, keepdim=True) / math.sqrt(h.shape[1])

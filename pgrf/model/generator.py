@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from pgrf.model.draws import Draws
 from pgrf.model.mapping import MappingNetwork
 from pgrf.model.patches import full_image_patches
 from pgrf.model.presets import ModelConfig
@@ -50,27 +51,31 @@ class Generator(nn.Module):
         self.decoder = TriPlaneDecoder(config.plane_channels, config.decoder_hidden, config.rgb_activation)
 
     def planes(self, z: torch.Tensor, c: torch.Tensor | None = None, psi: float = 1.0,
-               noise_mode: str | None = None) -> torch.Tensor:
-        """Tri-planes (B, 3, C, R_p, R_p) for latents z (truncated toward the average w by ``psi``)."""
+               noise_mode: str | None = None, draws: Draws | None = None) -> torch.Tensor:
+        """Tri-planes (B, 3, C, R_p, R_p) for latents z (truncated toward the average w by ``psi``); random
+        synthesis noise comes from ``draws`` (or torch's global generator)."""
         ws = self.mapping(z, c, psi=psi)
-        return self.synthesis(ws, noise_mode or ("random" if self.training else "const"))
+        return self.synthesis(ws, noise_mode or ("random" if self.training else "const"), draws)
 
     def render(self, planes: torch.Tensor, rays: Rays, jitter: bool, density_noise_std: float = 0.0,
-               generator: torch.Generator | None = None) -> Rendered:
+               draws: Draws | None = None) -> Rendered:
         """Volume-render ``rays`` through tri-planes (colours in [0, 1] units)."""
         def field(points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             return self.decoder(sample_triplanes(planes, points))
 
         return render_rays(field, rays, self.config.coarse_steps, self.config.fine_steps, jitter=jitter,
-                           density_noise_std=density_noise_std, background=self.background, generator=generator)
+                           density_noise_std=density_noise_std, background=self.background, draws=draws)
 
     def forward(self, z: torch.Tensor, c: torch.Tensor | None, c2w: torch.Tensor, intrinsics: torch.Tensor,
-                patch: torch.Tensor, psi: float = 1.0, density_noise_std: float = 0.0) -> torch.Tensor:
-        """RGB patches (B, 3, r, r), [-1, 1] units; ``density_noise_std``: see ``density_noise_at``."""
-        planes = self.planes(z, c, psi)
+                patch: torch.Tensor, psi: float = 1.0, density_noise_std: float = 0.0,
+                draws: Draws | None = None) -> torch.Tensor:
+        """RGB patches (B, 3, r, r), [-1, 1] units; ``density_noise_std``: see ``density_noise_at``. Training's
+        random numbers (synthesis noise, ray jitter, density noise) come from ``draws`` when given (a round of
+        ``pgrf.model.draws``), else from torch's global generator."""
+        planes = self.planes(z, c, psi, draws=draws)
         size = self.patch_resolution
         out = self.render(planes, patch_rays(c2w, intrinsics, patch, size), jitter=self.training,
-                          density_noise_std=density_noise_std)
+                          density_noise_std=density_noise_std, draws=draws)
         return _to_image(out.rgb, size)
 
     @torch.no_grad()

@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pgrf.model.draws import Draws
+
 LRELU_GAIN = math.sqrt(2.0)
 """Gain after a leaky ReLU so activations keep unit variance."""
 
@@ -151,8 +153,10 @@ class ModulatedConv2d(nn.Module):
         if noise:
             self.register_buffer("noise_const", torch.randn(resolution, resolution))
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "random") -> torch.Tensor:
-        """``noise_mode``: 'random' (fresh noise), 'const' (the stored noise image) or 'none'."""
+    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "random",
+                draws: Draws | None = None) -> torch.Tensor:
+        """``noise_mode``: 'random' (fresh noise, from ``draws`` or torch's global generator), 'const' (the stored
+        noise image) or 'none'."""
         styles = self.affine(w)
         if not self.demodulate:  # toRGB: the gain goes on the styles, as in StyleGAN2
             styles = styles * self.weight_gain
@@ -162,7 +166,8 @@ class ModulatedConv2d(nn.Module):
         x = modulated_conv2d(x, weight, styles, demodulate=self.demodulate, padding=self.padding, up=self.up)
         if self.noise_strength is not None and noise_mode != "none":
             if noise_mode == "random":
-                noise = torch.randn(x.shape[0], 1, self.resolution, self.resolution, device=x.device, dtype=x.dtype)
+                noise = (draws.randn(1, self.resolution, self.resolution, dtype=x.dtype) if draws is not None else
+                         torch.randn(x.shape[0], 1, self.resolution, self.resolution, device=x.device, dtype=x.dtype))
             elif noise_mode == "const":
                 noise = self.noise_const
             else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from pgrf.model.draws import Draws
 from pgrf.model.layers import ModulatedConv2d, upsample2x
 
 
@@ -30,14 +31,14 @@ class SynthesisBlock(nn.Module):
         self.num_conv = 1 if self.first else 2
 
     def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor,
-                noise_mode: str) -> tuple[torch.Tensor, torch.Tensor]:
+                noise_mode: str, draws: Draws | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """``ws`` (B, num_conv + 1, w_dim): one w per conv and one for the output layer."""
         if self.first:
             x = self.const.unsqueeze(0).expand(ws.shape[0], -1, -1, -1)
-            x = self.conv1(x, ws[:, 0], noise_mode)
+            x = self.conv1(x, ws[:, 0], noise_mode, draws)
         else:
-            x = self.conv0(x, ws[:, 0], noise_mode)
-            x = self.conv1(x, ws[:, 1], noise_mode)
+            x = self.conv0(x, ws[:, 0], noise_mode, draws)
+            x = self.conv1(x, ws[:, 1], noise_mode, draws)
         y = self.torgb(x, ws[:, self.num_conv])
         img = y if img is None else upsample2x(img) + y
         return x, img
@@ -60,10 +61,10 @@ class SynthesisNetwork(nn.Module):
         self.blocks = nn.ModuleList(blocks)
         self.num_ws = sum(b.num_conv for b in blocks) + 1
 
-    def forward(self, ws: torch.Tensor, noise_mode: str = "random") -> torch.Tensor:
+    def forward(self, ws: torch.Tensor, noise_mode: str = "random", draws: Draws | None = None) -> torch.Tensor:
         x = img = None
         index = 0
         for block in self.blocks:
-            x, img = block(x, img, ws[:, index:index + block.num_conv + 1], noise_mode)
+            x, img = block(x, img, ws[:, index:index + block.num_conv + 1], noise_mode, draws)
             index += block.num_conv
         return img.reshape(img.shape[0], 3, self.plane_channels, *img.shape[2:])

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from pgrf.model.draws import Draws
 from pgrf.model.rays import Rays
 
 Field = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
@@ -36,12 +37,14 @@ class Rendered:
 
 
 def stratified_samples(near: torch.Tensor, far: torch.Tensor, shape: tuple[int, int], steps: int,
-                       jitter: bool, generator: torch.Generator | None = None) -> torch.Tensor:
-    """(B, N, steps) distances, one per equal bin of [near, far]: random in the bin, or its centre."""
+                       jitter: bool, draws: Draws | None = None) -> torch.Tensor:
+    """(B, N, steps) distances, one per equal bin of [near, far]: random in the bin (from ``draws``, or torch's global
+    generator), or its centre."""
     batch, rays = shape
     edges = torch.linspace(0.0, 1.0, steps + 1, device=near.device, dtype=near.dtype)
     if jitter:
-        u = torch.rand(batch, rays, steps, device=near.device, dtype=near.dtype, generator=generator)
+        u = (draws.rand(rays, steps, dtype=near.dtype) if draws is not None
+             else torch.rand(batch, rays, steps, device=near.device, dtype=near.dtype))
     else:
         u = torch.full((batch, rays, steps), 0.5, device=near.device, dtype=near.dtype)
     unit = edges[:-1] + (edges[1:] - edges[:-1]) * u
@@ -49,7 +52,7 @@ def stratified_samples(near: torch.Tensor, far: torch.Tensor, shape: tuple[int, 
 
 
 def importance_samples(edges: torch.Tensor, weights: torch.Tensor, steps: int, jitter: bool,
-                       generator: torch.Generator | None = None) -> torch.Tensor:
+                       draws: Draws | None = None) -> torch.Tensor:
     """Inverse-CDF samples (B, N, steps) of the piecewise-constant pdf ∝ ``weights`` (B, N, S) over ``edges`` (…, S + 1).
 
     Without ``jitter`` the quantiles are the fixed (k + 0.5) / steps, so rendering is deterministic.
@@ -59,7 +62,8 @@ def importance_samples(edges: torch.Tensor, weights: torch.Tensor, steps: int, j
     cdf = torch.cat([torch.zeros_like(pdf[..., :1]), pdf.cumsum(dim=-1)], dim=-1).clamp(max=1.0)
     shape = (*weights.shape[:-1], steps)
     if jitter:
-        u = torch.rand(shape, device=weights.device, dtype=weights.dtype, generator=generator)
+        u = (draws.rand(*shape[1:], dtype=weights.dtype) if draws is not None
+             else torch.rand(shape, device=weights.device, dtype=weights.dtype))
     else:
         u = ((torch.arange(steps, device=weights.device, dtype=weights.dtype) + 0.5) / steps).expand(shape)
     index = torch.searchsorted(cdf.contiguous(), u.contiguous(), right=True).clamp(1, weights.shape[-1])
@@ -83,11 +87,13 @@ def composite(rgb: torch.Tensor, sigma: torch.Tensor, t: torch.Tensor, far: torc
 
 
 def _evaluate(field: Field, rays: Rays, t: torch.Tensor, noise_std: float,
-              generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+              draws: Draws | None) -> tuple[torch.Tensor, torch.Tensor]:
     points = rays.origins[:, None, None, :] + rays.directions[:, :, None, :] * t[..., None]
     rgb, raw = field(points.reshape(points.shape[0], -1, 3))
     if noise_std > 0:
-        raw = raw + torch.randn(raw.shape, device=raw.device, dtype=raw.dtype, generator=generator) * noise_std
+        noise = (draws.randn(*raw.shape[1:], dtype=raw.dtype) if draws is not None
+                 else torch.randn(raw.shape, device=raw.device, dtype=raw.dtype))
+        raw = raw + noise * noise_std
     inside = (points.abs() <= 1.0).all(dim=-1).reshape(raw.shape)
     sigma = F.softplus(raw) * inside
     return rgb.reshape(*t.shape, 3), sigma.reshape(t.shape)
@@ -95,20 +101,20 @@ def _evaluate(field: Field, rays: Rays, t: torch.Tensor, noise_std: float,
 
 def render_rays(field: Field, rays: Rays, coarse_steps: int, fine_steps: int, jitter: bool = False,
                 density_noise_std: float = 0.0, background: float = 1.0,
-                generator: torch.Generator | None = None) -> Rendered:
+                draws: Draws | None = None) -> Rendered:
     """Render ``rays`` through ``field``: stratified coarse samples, importance samples from their
     (detached) weights, all composited together. Deterministic when ``jitter`` is off and the
-    density noise std is 0."""
+    density noise std is 0; otherwise the random numbers come from ``draws`` (or torch's global generator)."""
     batch, count = rays.directions.shape[:2]
     near, far = rays.near.expand(batch, count), rays.far.expand(batch, count)
-    t = stratified_samples(near, far, (batch, count), coarse_steps, jitter, generator)
-    rgb, sigma = _evaluate(field, rays, t, density_noise_std, generator)
+    t = stratified_samples(near, far, (batch, count), coarse_steps, jitter, draws)
+    rgb, sigma = _evaluate(field, rays, t, density_noise_std, draws)
     if fine_steps > 0:
         edges = near[..., None] + (far - near)[..., None] * torch.linspace(
             0.0, 1.0, coarse_steps + 1, device=t.device, dtype=t.dtype)
         coarse = composite(rgb.detach(), sigma.detach(), t, far, background)
-        t_fine = importance_samples(edges, coarse.weights, fine_steps, jitter, generator).detach()
-        rgb_fine, sigma_fine = _evaluate(field, rays, t_fine, density_noise_std, generator)
+        t_fine = importance_samples(edges, coarse.weights, fine_steps, jitter, draws).detach()
+        rgb_fine, sigma_fine = _evaluate(field, rays, t_fine, density_noise_std, draws)
         t, order = torch.cat([t, t_fine], dim=-1).sort(dim=-1)
         rgb = torch.cat([rgb, rgb_fine], dim=-2).gather(-2, order[..., None].expand(-1, -1, -1, 3))
         sigma = torch.cat([sigma, sigma_fine], dim=-1).gather(-1, order)

@@ -9,12 +9,17 @@ appendix B: each op is applied per sample with probability p (arbitrary rotation
 
 Geometric ops are accumulated into one inverse matrix per sample (output pixel -> input pixel, in
 pixels, origin at the image centre, x right, y down) and applied with a single resampling: reflect
-padding, 2x upsampling, bilinear sampling on the fine grid, filtered 2x downsampling. The
+padding (by the image size less one, the most StyleGAN2-ADA pads), 2x upsampling, bilinear sampling on
+the fine grid, filtered 2x downsampling. The
 up/down filters are the symmetric biorthogonal 9/7-M pair (4-point interpolating up-filter,
 9-tap analysis down-filter) for which ``down(up(x)) == x``; being symmetric and centred on the
 pixels, integer translations and 90° rotations of any square size come out exact up to float
 rounding. Images are NCHW (3 channels for the colour ops) in [-1, 1], any size, CPU or GPU;
 everything is differentiable w.r.t. the images (twice, for R1 through the augmentation).
+
+Nothing waits for the device: p may be a tensor on it, every sample is transformed and the untouched ones
+are taken back from the input (``torch.where``), the padding does not depend on the drawn transforms, and the
+random numbers come from a training step's ``Draws`` (or a ``torch.Generator``) on the images' device.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from pgrf.model.draws import Draws
+
 GEOMETRIC_OPS = ("rotate90", "xint", "scale", "rotate", "aniso", "xfrac")
 COLOR_OPS = ("brightness", "contrast", "lumaflip", "hue", "saturation")
 OPS = GEOMETRIC_OPS + COLOR_OPS
@@ -35,7 +42,6 @@ OPS = GEOMETRIC_OPS + COLOR_OPS
 UP_FILTER = (-1 / 16, 0.0, 9 / 16, 1.0, 9 / 16, 0.0, -1 / 16)
 DOWN_FILTER = (1 / 64, 0.0, -8 / 64, 16 / 64, 46 / 64, 16 / 64, -8 / 64, 0.0, 1 / 64)
 _UP_HALF, _DOWN_HALF = len(UP_FILTER) // 2, len(DOWN_FILTER) // 2
-_LUMA = torch.tensor([1.0, 1.0, 1.0, 0.0], dtype=torch.float64) / math.sqrt(3.0)
 
 
 @dataclass(frozen=True)
@@ -54,7 +60,8 @@ class AugmentParams:
 
 
 class AugmentPipe:
-    """The ADA pipeline (without x-flip); ``pipe(images, p, generator)`` augments a batch."""
+    """The ADA pipeline (without x-flip); ``pipe(images, p, source)`` augments a batch, its random numbers drawn from
+    ``source`` (a training step's ``Draws``, a ``torch.Generator``, or None: torch's global generator)."""
 
     def __init__(self, ops: Iterable[str] = OPS, *, xint_max: float = 0.125, scale_std: float = 0.2,
                  rotate_max: float = 1.0, aniso_std: float = 0.2, xfrac_std: float = 0.125,
@@ -69,24 +76,31 @@ class AugmentPipe:
         self.brightness_std, self.contrast_std = brightness_std, contrast_std
         self.hue_max, self.saturation_std = hue_max, saturation_std
 
-    def __call__(self, images: Tensor, p: float, generator: torch.Generator | None = None) -> Tensor:
+    def __call__(self, images: Tensor, p: float | Tensor, source: Draws | torch.Generator | None = None) -> Tensor:
         n, _, h, w = images.shape
-        return self.apply(images, self.sample(n, h, w, p, generator))
+        return self.apply(images, self.sample(n, h, w, p, source))
 
-    def sample(self, batch: int, height: int, width: int, p: float,
-               generator: torch.Generator | None = None) -> AugmentParams:
-        """Draw per-sample transforms; the same generator state gives the same params on any device."""
-        if not 0.0 <= p <= 1.0:
+    def sample(self, batch: int, height: int, width: int, p: float | Tensor,
+               source: Draws | torch.Generator | None = None) -> AugmentParams:
+        """Draw per-sample transforms with probability ``p`` (a float in [0, 1], or a 0-dim tensor, unchecked), on the
+        device of ``source``; the same generator state (or step seed) gives the same params on any device."""
+        if not isinstance(p, Tensor) and not 0.0 <= p <= 1.0:
             raise ValueError(f"augmentation probability p must be in [0, 1], got {p}")
-        device = generator.device if generator is not None else torch.device("cpu")
+        if isinstance(source, Draws) and source.count != batch:
+            raise ValueError(f"draws for {source.count} samples, not {batch}")
+        device = source.device if source is not None else torch.device("cpu")
 
         def rand(*shape: int) -> Tensor:
-            return torch.rand(shape, generator=generator, device=device, dtype=torch.float64)
+            if isinstance(source, Draws):
+                return source.rand(*shape[1:], dtype=torch.float64)
+            return torch.rand(shape, generator=source, device=device, dtype=torch.float64)
 
         def randn(*shape: int) -> Tensor:
-            return torch.randn(shape, generator=generator, device=device, dtype=torch.float64)
+            if isinstance(source, Draws):
+                return source.randn(*shape[1:], dtype=torch.float64)
+            return torch.randn(shape, generator=source, device=device, dtype=torch.float64)
 
-        def gate(values: Tensor, identity: float, prob: float = p) -> Tensor:
+        def gate(values: Tensor, identity: float, prob: float | Tensor = p) -> Tensor:
             keep = rand(batch) < prob
             return torch.where(keep.view(-1, *[1] * (values.ndim - 1)), values, torch.full_like(values, identity))
 
@@ -100,7 +114,7 @@ class AugmentPipe:
         if "scale" in ops:
             s = gate(torch.exp2(randn(batch) * self.scale_std), 1.0)
             g = g @ _scale2d(1 / s, 1 / s)
-        p_rot = 1 - math.sqrt(1 - p)
+        p_rot = 1 - (1 - p) ** 0.5
         if "rotate" in ops:
             g = g @ _rotate2d(-gate((rand(batch) * 2 - 1) * math.pi * self.rotate_max, 0.0, p_rot))
         if "aniso" in ops:
@@ -113,7 +127,8 @@ class AugmentPipe:
             g = g @ _translate2d(-t[:, 0] * width, -t[:, 1] * height)
 
         c = torch.eye(4, dtype=torch.float64, device=device).repeat(batch, 1, 1)
-        luma = _LUMA.to(device)
+        luma = torch.full((4,), 1 / math.sqrt(3.0), dtype=torch.float64, device=device)
+        luma[3] = 0.0
         axis = torch.outer(luma, luma)
         if "brightness" in ops:
             b = gate(randn(batch) * self.brightness_std, 0.0)
@@ -133,77 +148,76 @@ class AugmentPipe:
         return AugmentParams(g, c)
 
     def apply(self, images: Tensor, params: AugmentParams) -> Tensor:
-        """Apply drawn params to NCHW images; samples whose transforms are identities are untouched."""
+        """Apply drawn params to NCHW images; samples whose transforms are identities are untouched (bit for bit).
+        The colour ops need 3-channel images whenever the pipe has any (whatever was drawn: nothing is read back)."""
         if images.ndim != 4 or images.shape[0] != params.geom.shape[0]:
             raise ValueError(f"expected NCHW images for {params.geom.shape[0]} params, got {tuple(images.shape)}")
-        eye3 = torch.eye(3, dtype=params.geom.dtype, device=params.geom.device)
-        eye4 = torch.eye(4, dtype=params.color.dtype, device=params.color.device)
-        moved = (params.geom != eye3).any(dim=2).any(dim=1)
-        recoloured = (params.color != eye4).any(dim=2).any(dim=1)
-        if recoloured.any() and images.shape[1] != 3:
+        if self.ops & set(COLOR_OPS) and images.shape[1] != 3:
             raise ValueError(f"colour augmentation needs 3-channel images, got {images.shape[1]} channels")
         dtype = images.dtype  # resampling coordinates need at least float32
-        out = _on_subset(images.float(), moved, params.geom, _warp)
-        return _on_subset(out, recoloured, params.color, _recolour).to(dtype)
+        out = images.float()
+        if self.ops & set(GEOMETRIC_OPS):
+            eye3 = torch.eye(3, dtype=params.geom.dtype, device=params.geom.device)
+            moved = (params.geom != eye3).any(dim=2).any(dim=1).to(out.device)
+            out = torch.where(moved[:, None, None, None], _warp(out, params.geom), out)
+        if self.ops & set(COLOR_OPS):
+            out = _recolour(out, params.color)  # an identity matrix gives its input exactly
+        return out.to(dtype)
 
 
 class AdaptiveP:
     """ADA's p controller: p moves toward E[sign(D(real))] == target, by sign only.
 
-    ``observe`` D's real logits every D step (no host sync); ``update`` at the adjustment steps: once
+    ``observe`` D's real logits every D step; ``update`` at the adjustment steps: once
     ``interval`` real images were observed, p += sign(r_t - target) * images / (speed_kimg * 1000),
     clamped to [0, 1] (so p can go 0 -> 1 in ``speed_kimg`` kimg). Under DDP pass ``reduce`` (an
     all-reduce sum of a 2-vector): r_t, the image count and the ``interval`` test are then over all
     ranks, so with ``interval`` = 4 × the global batch p moves every 4 steps whatever the world size
     (StyleGAN2-ADA's ``ada_interval``). Every rank must call ``update`` at the same steps.
+
+    Neither waits for the device: the sums, the interval test and p itself (``p_tensor``) stay where the logits
+    are; the property ``p`` reads p back (for ticks and checkpoints).
     """
 
     def __init__(self, target: float = 0.6, interval: int = 256, speed_kimg: float = 500.0, p: float = 0.0) -> None:
         if interval < 1 or speed_kimg <= 0 or not 0.0 <= p <= 1.0:
             raise ValueError("AdaptiveP needs interval >= 1, speed_kimg > 0 and p in [0, 1]")
-        self.target, self.interval, self.speed_kimg, self.p = target, interval, speed_kimg, p
-        self._sign_sum: Tensor | float = 0.0
-        self._count = 0
+        self.target, self.interval, self.speed_kimg = target, interval, speed_kimg
+        self.p_tensor = torch.tensor(p, dtype=torch.float64)
+        self._stats = torch.zeros(2, dtype=torch.float64)
+        """Signs summed and images counted since the last adjustment (of this rank)."""
+
+    @property
+    def p(self) -> float:
+        """The current p (reads it back from the device)."""
+        return float(self.p_tensor)
 
     def observe(self, real_logits: Tensor) -> None:
         """Accumulate the signs of D's outputs on real images (one value per image)."""
-        self._sign_sum = self._sign_sum + torch.sign(real_logits.detach()).sum(dtype=torch.float64)
-        self._count += real_logits.numel()
+        logits = real_logits.detach()
+        self._stats = self._stats.to(logits.device) + torch.stack([
+            torch.sign(logits).sum(dtype=torch.float64),
+            torch.tensor(float(logits.numel()), dtype=torch.float64, device=logits.device)])
 
-    def update(self, reduce: Callable[[Tensor], Tensor] | None = None) -> float:
-        """Adjust p if a full interval has been observed (over all ranks with ``reduce``); returns the current p."""
-        sign_sum = torch.as_tensor(self._sign_sum, dtype=torch.float64).reshape(())
-        stats = torch.stack([sign_sum, torch.tensor(float(self._count), dtype=torch.float64, device=sign_sum.device)])
-        if reduce is not None:
-            stats = reduce(stats)
-        sign_sum, count = stats.tolist()
-        if count < self.interval or count == 0:
-            return self.p
-        r_t = sign_sum / count
-        step = math.copysign(1.0, r_t - self.target) if r_t != self.target else 0.0
-        self.p = min(max(self.p + step * count / (self.speed_kimg * 1000), 0.0), 1.0)
-        self._sign_sum, self._count = 0.0, 0
-        return self.p
+    def update(self, reduce: Callable[[Tensor], Tensor] | None = None) -> None:
+        """Adjust p if a full interval has been observed (over all ranks with ``reduce``, an all-reduce sum)."""
+        stats = reduce(self._stats) if reduce is not None else self._stats
+        sign_sum, count = stats[0], stats[1]
+        ready = (count >= self.interval) & (count > 0)
+        step = torch.sign(sign_sum / count.clamp(min=1) - self.target) * count / (self.speed_kimg * 1000)
+        p = self.p_tensor.to(stats.device)
+        self.p_tensor = torch.where(ready, (p + step).clamp(0.0, 1.0), p)
+        self._stats = torch.where(ready, torch.zeros_like(self._stats), self._stats)
 
     def state_dict(self) -> dict[str, float | int]:
+        sign_sum, count = self._stats.tolist()
         return {"p": self.p, "target": self.target, "interval": self.interval, "speed_kimg": self.speed_kimg,
-                "sign_sum": float(self._sign_sum), "count": self._count}
+                "sign_sum": sign_sum, "count": int(count)}
 
     def load_state_dict(self, state: dict[str, float | int]) -> None:
-        self.p, self.target = float(state["p"]), float(state["target"])
-        self.interval, self.speed_kimg = int(state["interval"]), float(state["speed_kimg"])
-        self._sign_sum, self._count = float(state["sign_sum"]), int(state["count"])
-
-
-def _on_subset(images: Tensor, mask: Tensor, matrices: Tensor, fn: Callable[[Tensor, Tensor], Tensor]) -> Tensor:
-    """``fn`` on the masked samples only, the rest passed through as they are."""
-    index = mask.nonzero().flatten()
-    if index.numel() == 0:
-        return images
-    if index.numel() == images.shape[0]:
-        return fn(images, matrices)
-    on_device = index.to(images.device)
-    return images.index_copy(0, on_device, fn(images.index_select(0, on_device), matrices[index]))
+        self.target, self.interval, self.speed_kimg = float(state["target"]), int(state["interval"]), float(state["speed_kimg"])
+        self.p_tensor = torch.tensor(float(state["p"]), dtype=torch.float64)
+        self._stats = torch.tensor([float(state["sign_sum"]), float(state["count"])], dtype=torch.float64)
 
 
 def _warp(images: Tensor, g_inv: Tensor) -> Tensor:
@@ -211,21 +225,18 @@ def _warp(images: Tensor, g_inv: Tensor) -> Tensor:
     h, w = images.shape[2:]
     # The outermost output fine samples lie 1.5 px beyond the image (down-filter support); the input
     # needs 1 px more for complete up-filter taps and the bilinear neighbour. Like StyleGAN2-ADA, the
-    # padding is capped at the image size; the rare farther reach reflects about the padded border.
-    margin = _DOWN_HALF / 2 - 0.5
-    corners = torch.tensor([[sx * (w / 2 + margin), sy * (h / 2 + margin), 1.0] for sx in (-1, 1) for sy in (-1, 1)],
-                           dtype=torch.float64)
-    reach = (g_inv.cpu().double() @ corners.T)[:, :2].abs()
-    overhang = max(float((reach[:, 0] - w / 2).max()), float((reach[:, 1] - h / 2).max()), 0.0)
-    pad = min(math.ceil(overhang) + 2, min(h, w) - 1)
+    # padding is capped at the image size; the rare farther reach reflects about the padded border. The cap is
+    # always taken (the reach is not read back from the device): a sample that reaches less is the same either way.
+    pad = min(h, w) - 1
     fine = _upsample(F.pad(images, (pad, pad, pad, pad), mode="reflect"))
 
     # Output fine samples q cover each output pixel's down-filter taps; map them to input fine indices.
     def out_coords(size: int) -> Tensor:
-        return (torch.arange(2 * size + 2 * _DOWN_HALF - 1, dtype=torch.float64) - _DOWN_HALF) / 2 + 0.5 - size / 2
+        steps = torch.arange(2 * size + 2 * _DOWN_HALF - 1, dtype=torch.float64, device=images.device)
+        return (steps - _DOWN_HALF) / 2 + 0.5 - size / 2
 
     v, u = torch.meshgrid(out_coords(h), out_coords(w), indexing="ij")
-    points = torch.stack([u, v, torch.ones_like(u)], dim=-1).to(images.device)
+    points = torch.stack([u, v, torch.ones_like(u)], dim=-1)
     source = torch.einsum("nij,hwj->nhwi", g_inv.to(device=images.device, dtype=torch.float64), points)
     fine_x = 2 * (source[..., 0] + w / 2 - 0.5 + pad)
     fine_y = 2 * (source[..., 1] + h / 2 - 0.5 + pad)
@@ -261,7 +272,8 @@ def _recolour(images: Tensor, color: Tensor) -> Tensor:
 
 
 def _matrix(rows: list[list[Tensor | float]], like: Tensor) -> Tensor:
-    return torch.stack([torch.stack([torch.as_tensor(e, dtype=like.dtype, device=like.device).expand_as(like)
+    """(N, rows, columns) matrices of per-sample tensor entries and constants (filled on ``like``'s device)."""
+    return torch.stack([torch.stack([e.expand_as(like) if isinstance(e, Tensor) else torch.full_like(like, e)
                                      for e in row], dim=-1) for row in rows], dim=-2)
 
 
@@ -279,10 +291,9 @@ def _rotate2d(theta: Tensor) -> Tensor:
 
 
 def _rotate90(k: Tensor) -> Tensor:
-    """Rotation by k quarter turns with exact 0/±1 entries (cos/sin tables, not trigonometry)."""
-    k = k.long() % 4
-    cos = torch.tensor([1.0, 0.0, -1.0, 0.0], dtype=torch.float64, device=k.device)[k]
-    sin = torch.tensor([0.0, 1.0, 0.0, -1.0], dtype=torch.float64, device=k.device)[k]
+    """Rotation by k quarter turns with exact 0/±1 entries (the cosine and sine rounded)."""
+    angle = (k.long() % 4).double() * (math.pi / 2)
+    cos, sin = torch.cos(angle).round(), torch.sin(angle).round()
     return _matrix([[cos, -sin, 0.0], [sin, cos, 0.0], [0.0, 0.0, 1.0]], cos)
 
 

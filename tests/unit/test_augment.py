@@ -202,9 +202,11 @@ def test_adaptive_p_rises_above_target_and_falls_below() -> None:
         ada.update()
     assert ada.p == pytest.approx(64 / 500_000)  # one full interval of 64 images so far
     ada.observe(torch.tensor([1.0] * 16 + [-1.0] * 16))  # r_t = 0.0 < 0.6
-    assert ada.update() == pytest.approx(0.0)
+    ada.update()
+    assert ada.p == pytest.approx(0.0)
     ada.observe(torch.full((64,), -1.0))
-    assert ada.update() == 0.0  # clamped at 0
+    ada.update()
+    assert ada.p == 0.0  # clamped at 0
 
 
 def test_adaptive_p_state_round_trip_mid_interval() -> None:
@@ -215,14 +217,16 @@ def test_adaptive_p_state_round_trip_mid_interval() -> None:
     restored.load_state_dict(ada.state_dict())
     for controller in (ada, restored):
         controller.observe(torch.ones(40))
-    assert restored.update() == ada.update() == pytest.approx(0.6)
+        controller.update()
+    assert restored.p == ada.p == pytest.approx(0.6)
     assert restored.state_dict() == ada.state_dict()
 
 
 def test_adaptive_p_reduces_across_ranks() -> None:
     ada = AdaptiveP(interval=10, speed_kimg=1)
     ada.observe(torch.ones(10))
-    assert ada.update(reduce=lambda stats: stats * 2) == pytest.approx(0.02)  # two ranks' images
+    ada.update(reduce=lambda stats: stats * 2)
+    assert ada.p == pytest.approx(0.02)  # two ranks' images
 
 
 def test_adaptive_p_interval_counts_the_images_of_every_rank() -> None:
@@ -238,7 +242,9 @@ def test_adaptive_p_interval_counts_the_images_of_every_rank() -> None:
         one_rank.observe(torch.ones(batch))
         two_ranks.observe(torch.ones(batch // world))  # this rank's half; the other rank saw the same
         if step % ADA_INTERVAL_STEPS == 0:
-            history.append((one_rank.update(), two_ranks.update(reduce=lambda stats: stats * world)))
+            one_rank.update()
+            two_ranks.update(reduce=lambda stats: stats * world)
+            history.append((one_rank.p, two_ranks.p))
     step = ADA_INTERVAL_STEPS * batch / 500_000  # 256 images at 500 kimg per unit of p
     assert history == [(pytest.approx(step), pytest.approx(step)), (pytest.approx(2 * step), pytest.approx(2 * step))]
 
