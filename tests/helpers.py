@@ -100,3 +100,24 @@ def bomb_png(width: int, height: int) -> bytes:
 
     return (PNG_SIGNATURE + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
             + chunk(b"IDAT", data) + chunk(b"IEND", b""))
+
+
+HOST_SYNCS = frozenset({"item", "tolist", "cpu", "numpy", "__bool__", "__float__", "__int__", "nonzero"})
+"""Tensor operations that make the host wait for the device (on a GPU); ``to`` a CPU device from another counts too."""
+
+
+class HostSyncs(torch.overrides.TorchFunctionMode):
+    """Records the operations that would wait for the device (``HOST_SYNCS``), by name, while it is active."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[str] = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        kwargs = kwargs or {}
+        name = getattr(func, "__name__", "")
+        to_host = (name == "to" and isinstance(args[0], torch.Tensor) and args[0].device.type != "cpu"
+                   and any(str(a).startswith("cpu") for a in (*args[1:], kwargs.get("device", ""))))
+        if name in HOST_SYNCS or to_host:
+            self.seen.append(name)
+        return func(*args, **kwargs)

@@ -19,6 +19,8 @@ HELP: dict[str, str] = {
     "name": f"Run name {note('default: <dataset>-<preset>')}.",
     "kimg": "Train until this many thousand images have been seen.",
     "batch": "Images per step over all processes.",
+    "batch_gpu": "Samples per process per round of gradient accumulation "
+                 "(default: the whole per-process batch; on CUDA what fits the card).",
     "preset": "Model sizes: paper | small | tiny.",
     "patch_res": f"Patch resolution r {note('default: the preset')}.",
     "gamma": "R1 weight γ.",

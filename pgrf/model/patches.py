@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from pgrf.model.draws import Draws
+
 FULL_IMAGE = (1.0, 0.0, 0.0)
 """Patch parameters of the whole image."""
 
@@ -67,7 +69,10 @@ class PatchSampler:
 
     def scales(self, n: int, kimg: float, generator: torch.Generator | None = None) -> torch.Tensor:
         """n scales (float64) drawn at ``kimg``."""
-        u = torch.rand(n, generator=generator, dtype=torch.float64)
+        return self._scales(torch.rand(n, generator=generator, dtype=torch.float64), kimg)
+
+    def _scales(self, u: torch.Tensor, kimg: float) -> torch.Tensor:
+        """The scales of uniform numbers ``u`` at ``kimg`` (inverse CDF)."""
         if self.schedule == "beta":
             beta = beta_at(kimg, self.anneal_kimg, self.beta_start, self.beta_end)
             # inverse CDF of Beta(1, β): F(x) = 1 − (1 − x)^β; 1 − u is also uniform
@@ -76,13 +81,17 @@ class PatchSampler:
         low = min_scale_at(kimg, self.anneal_kimg, self.min_scale)
         return low + (1.0 - low) * u
 
-    def sample(self, n: int, kimg: float, group_size: int = 1, generator: torch.Generator | None = None,
+    def sample(self, n: int, kimg: float, group_size: int = 1, generator: torch.Generator | Draws | None = None,
                device: torch.device | str = "cpu") -> torch.Tensor:
-        """(n, 3) float32 patch parameters (s, δx, δy); groups of ``group_size`` consecutive rows are equal."""
-        groups = math.ceil(n / group_size)
-        scale = self.scales(groups, kimg, generator)
-        offsets = torch.rand(groups, 2, generator=generator, dtype=torch.float64) * (1.0 - scale)[:, None]
-        patch = torch.cat([scale[:, None], offsets], dim=1).float()
+        """(n, 3) float32 patch parameters (s, δx, δy); groups of ``group_size`` consecutive rows are equal. Drawn
+        with a ``torch.Generator`` on the host (then moved to ``device``), or from a training step's ``Draws`` for
+        its ``n`` rows on their device (each group takes its first row's numbers)."""
+        if isinstance(generator, Draws):
+            u = generator.rand(3, dtype=torch.float64)[::group_size]
+        else:
+            u = torch.rand(math.ceil(n / group_size), 3, generator=generator, dtype=torch.float64)
+        scale = self._scales(u[:, 0], kimg)
+        patch = torch.cat([scale[:, None], u[:, 1:] * (1.0 - scale)[:, None]], dim=1).float()
         return patch.repeat_interleave(group_size, dim=0)[:n].to(device)
 
 

@@ -18,14 +18,12 @@ import json
 import math
 import resource
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 
 from pgrf import __version__, runtime
 from pgrf.data.loader import Batch, train_loader
@@ -37,9 +35,10 @@ from pgrf.formats.checkpoint import CheckpointMeta, Counters
 from pgrf.formats.stats_log import StatsLine, append_stats
 from pgrf.model.checkpoint import LATEST, Checkpoint, load_checkpoint
 from pgrf.model.discriminator import Discriminator
+from pgrf.model.draws import Draws, step_seed
 from pgrf.model.generator import Generator, density_noise_at
 from pgrf.model.patches import PatchSampler, beta_at, extract_patches
-from pgrf.model.poses import sample_poses
+from pgrf.model.poses import draw_poses
 from pgrf.model.presets import ModelConfig, preset
 from pgrf.progress import QUIET, Reporter
 from pgrf.train.augment import AdaptiveP, AugmentPipe
@@ -77,8 +76,6 @@ class Run:
     ada: AdaptiveP
     augment: AugmentPipe
     sampler: PatchSampler
-    torch_rng: torch.Generator
-    numpy_rng: np.random.Generator
     progress: Counters = field(default_factory=Counters)
 
     @property
@@ -118,11 +115,8 @@ def build(options: TrainOptions, context: runtime.Context, checkpoint: Checkpoin
         overrides = {"hyper": options.hyper, "camera_cond": options.camera_cond, "patch_schedule": options.schedule,
                      "patch_resolution": options.patch_res}
         config = config.override(**{name: value for name, value in overrides.items() if value is not None})
-    per_rank, group = options.batch // context.world, config.mbstd_group
-    if options.batch % context.world or (per_rank > group and per_rank % group):
-        raise PgrfError(f"--batch {options.batch} must split into equal per-process batches ({context.world} processes) "
-                        f"that are multiples of the minibatch-stddev group ({group}); try {group * context.world * 2}")
-    torch.manual_seed(options.seed)
+    check_batch(options, context.world, config.mbstd_group)
+    torch.manual_seed(options.seed)  # the same initial networks on every rank (broadcast from rank 0 all the same)
     background = background_level(card.background)  # G composites over the reals' background
     G = Generator(config, background).to(context.device).train()
     D = Discriminator(config).to(context.device).train()
@@ -130,21 +124,41 @@ def build(options: TrainOptions, context: runtime.Context, checkpoint: Checkpoin
     G_ema.load_state_dict(G.state_dict())
     for module in (G, D, G_ema):
         runtime.broadcast_module(module, context)
+    torch.manual_seed(options.seed * context.world + context.rank)  # then each rank its own numbers (the reference's)
     # R1 is added to the ordinary D step every r1_interval steps (its weight × r1_interval), not taken as an extra
     # optimiser step as in StyleGAN2, so D makes one Adam step per iteration and needs no lr/beta compensation.
     betas = (0.0, 0.99)
     return Run(
         options=options, context=context, config=config, source=source, folder=run_folder(options, card),
         G=G, D=D, G_ema=G_ema,
-        opt_G=torch.optim.Adam(G.parameters(), lr=options.lr, betas=betas, eps=1e-8),
-        opt_D=torch.optim.Adam(D.parameters(), lr=options.lr, betas=betas, eps=1e-8),
+        opt_G=_adam(G, options.lr, betas, context.device),
+        opt_D=_adam(D, options.lr, betas, context.device),
         ada=AdaptiveP(options.ada_target, interval=ADA_INTERVAL_STEPS * options.batch, speed_kimg=options.ada_kimg),
         augment=AugmentPipe(),
         sampler=PatchSampler(config.resolution, config.patch_resolution, config.patch_schedule, config.anneal_kimg,
                              config.beta_start, config.beta_end),
-        torch_rng=torch.Generator().manual_seed(options.seed * 1000 + context.rank),
-        numpy_rng=np.random.default_rng([options.seed, context.rank]),
     )
+
+
+def _adam(module: torch.nn.Module, lr: float, betas: tuple[float, float], device: torch.device) -> torch.optim.Adam:
+    """Adam over ``module``'s parameters, fused where torch has the kernel (CPU, CUDA): one kernel for all of them and
+    its step counts kept beside them, so a step never reads a count back (the unfused forms call ``item`` per
+    parameter). The state dicts of both forms are the same, so checkpoints move between them."""
+    fused = device.type in ("cpu", "cuda")
+    return torch.optim.Adam(module.parameters(), lr=lr, betas=betas, eps=1e-8, fused=fused)
+
+
+def check_batch(options: TrainOptions, world: int, group: int) -> None:
+    """One line unless ``--batch`` splits into equal per-process batches, and those into ``--batch-gpu`` rounds, each
+    a multiple of the minibatch-stddev ``group`` (or smaller than it)."""
+    per_rank = options.batch // world
+    if options.batch % world or (per_rank > group and per_rank % group):
+        raise PgrfError(f"--batch {options.batch} must split into equal per-process batches ({world} processes) "
+                        f"that are multiples of the minibatch-stddev group ({group}); try {group * world * 2}")
+    size = options.batch_gpu
+    if size is not None and (per_rank % size or (size < per_rank and size % group)):
+        raise PgrfError(f"--batch-gpu {size} must divide the per-process batch ({per_rank}) into rounds that are "
+                        f"multiples of the minibatch-stddev group ({group}); try {min(group, per_rank)}")
 
 
 def run_folder(options: TrainOptions, card: DatasetCard) -> Path:
@@ -184,7 +198,7 @@ def train(options: TrainOptions, reporter: Reporter = QUIET) -> Path:
         runtime.teardown()
 
 
-RUN_SETTINGS = ("kimg", "workers", "device", "tick_kimg", "snapshot_kimg", "sample_kimg", "fid_kimg", "fid_num",
+RUN_SETTINGS = ("kimg", "batch_gpu", "workers", "device", "tick_kimg", "snapshot_kimg", "sample_kimg", "fid_kimg", "fid_num",
                 "inception", "out", "name", "resume", "shards")
 """Options a resumed run takes from the command line; every other one (what the training computes) from the checkpoint."""
 
@@ -295,6 +309,20 @@ def _reals(batch: Batch, device: torch.device) -> dict[str, torch.Tensor]:
 
 
 @dataclass(frozen=True)
+class FakeInputs:
+    """What G is given for one step's fakes, drawn for the whole per-process batch: z, cameras and patches."""
+
+    z: torch.Tensor
+    c2w: torch.Tensor
+    intrinsics: torch.Tensor
+    angles: torch.Tensor
+    patch: torch.Tensor
+
+    def rows(self, rows: slice) -> FakeInputs:
+        return FakeInputs(self.z[rows], self.c2w[rows], self.intrinsics[rows], self.angles[rows], self.patch[rows])
+
+
+@dataclass(frozen=True)
 class Fakes:
     """Fake patches and what D is told about them: their patch parameters and (camera-conditioned D) angles."""
 
@@ -303,25 +331,43 @@ class Fakes:
     angles: torch.Tensor | None
 
 
-def render_fakes(run: Run, reals: dict[str, torch.Tensor], c: torch.Tensor | None, kimg: float) -> Fakes:
-    """G's patches for new z, cameras (``fake_poses``) and patch parameters; classes are the reals' (the data's
-    frequencies). Drawn from the run's RNGs in a fixed order: cameras, patches, z."""
+class StepDraws:
+    """The named random streams (``pgrf.model.draws``) of one rank's step: each a function of the run's seed, the
+    rank and the step only, so a resumed run, and any ``--batch-gpu``, draws the same numbers."""
+
+    def __init__(self, run: Run, batch: int) -> None:
+        self.seed, self.rank, self.step, self.batch = run.options.seed, run.context.rank, run.progress.step, batch
+        self.device = run.context.device
+
+    def __call__(self, stream: str, rows: slice | None = None) -> Draws:
+        whole = Draws(step_seed(self.seed, self.rank, self.step, stream), self.batch, self.device)
+        return whole if rows is None else whole.rows(rows.start, rows.stop)
+
+
+def fake_inputs(run: Run, reals: dict[str, torch.Tensor], kimg: float, draws: Draws) -> FakeInputs:
+    """z, cameras (``fake_poses``) and patch parameters of a step's fakes, drawn on the device in a fixed order:
+    cameras, patches, z."""
     options, config, device = run.options, run.config, run.context.device
-    n = reals["image"].shape[0]
     if options.fake_poses == "data":
         c2w, intrinsics, angles = reals["c2w"], reals["intrinsics"], reals["angles"]
     else:
-        camera = run.card.camera
-        c2w, intrinsics, angles = (t.to(device) for t in sample_poses(n, camera.radius, camera.fov, run.numpy_rng))
-    patch = run.sampler.sample(n, kimg, group_size=config.mbstd_group, generator=run.torch_rng, device=device)
-    z = torch.randn(n, config.z_dim, generator=run.torch_rng).to(device)
-    images = run.G(z, c, c2w, intrinsics, patch, density_noise_std=density_noise_at(kimg, config))
-    return Fakes(images, patch, angles if config.camera_cond else None)
+        c2w, intrinsics, angles = draw_poses(draws, run.card.camera.radius, run.card.camera.fov)
+    patch = run.sampler.sample(draws.count, kimg, group_size=config.mbstd_group, generator=draws, device=device)
+    return FakeInputs(draws.randn(config.z_dim), c2w, intrinsics, angles, patch)
+
+
+def render_fakes(run: Run, inputs: FakeInputs, c: torch.Tensor | None, kimg: float, draws: Draws) -> Fakes:
+    """G's patches of ``inputs`` (one round's rows) for classes ``c``, with G's random numbers from ``draws``; G's
+    tracked average w is left alone (``track_w_avg`` does it once per step)."""
+    with _w_avg_kept(run.G):
+        images = run.G(inputs.z, c, inputs.c2w, inputs.intrinsics, inputs.patch,
+                       density_noise_std=density_noise_at(kimg, run.config), draws=draws)
+    return Fakes(images, inputs.patch, inputs.angles if run.config.camera_cond else None)
 
 
 @contextlib.contextmanager
 def _w_avg_kept(generator: Generator) -> Iterator[None]:
-    """G's tracked average w is not updated inside (it is tracked once per step, at G's step)."""
+    """G's tracked average w is not updated inside."""
     generator.mapping.eval()
     try:
         yield
@@ -329,56 +375,100 @@ def _w_avg_kept(generator: Generator) -> Iterator[None]:
         generator.mapping.train(generator.training)
 
 
-def step(run: Run, batch: Batch) -> dict[str, float]:
-    """One G step and one D step (with R1 every ``r1_interval`` steps); returns the losses."""
+@torch.no_grad()
+def track_w_avg(run: Run, inputs: FakeInputs, c: torch.Tensor | None) -> None:
+    """Move G's tracked average w toward the mean w of the step's whole batch (one update a step, whatever the
+    rounds: the mean of equal rounds' means is the batch's)."""
+    run.G.mapping(inputs.z, c, update_w_avg=True)
+
+
+def rounds(batch: int, batch_gpu: int | None) -> list[slice]:
+    """The rows of each round of gradient accumulation over a per-process ``batch``."""
+    size = batch_gpu or batch
+    return [slice(start, start + size) for start in range(0, batch, size)]
+
+
+def _one_hot(labels: torch.Tensor, classes: int) -> torch.Tensor:
+    """One-hot float rows (``F.one_hot`` checks the labels' range on the host: a device sync)."""
+    return (labels[:, None] == torch.arange(classes, device=labels.device)).float()
+
+
+def read_back(values: torch.Tensor) -> list[float]:
+    """The step's one device-to-host transfer: its losses and gradient norms."""
+    return values.tolist()
+
+
+def step(run: Run, batch: Batch, read: Callable[[torch.Tensor], list[float]] = read_back) -> dict[str, float]:
+    """One G step and one D step (with R1 every ``r1_interval`` steps), each accumulated over rounds of
+    ``--batch-gpu`` samples; returns the losses. ``read`` brings the step's numbers to the host (its only sync)."""
     options, config, device = run.options, run.config, run.context.device
     reals = _reals(batch, device)
     n = reals["image"].shape[0]
-    kimg = run.kimg
-    c = F.one_hot(reals["label"], config.c_dim).float() if config.c_dim else None
+    kimg, draws = run.kimg, StepDraws(run, n)
+    c = _one_hot(reals["label"], config.c_dim) if config.c_dim else None
     sigma = blur_sigma_at(kimg, options.blur_sigma, options.blur_kimg)
+    parts = rounds(n, options.batch_gpu)
+
+    def rows_of(tensor: torch.Tensor | None, rows: slice) -> torch.Tensor | None:
+        return tensor[rows] if tensor is not None else None
 
     # G: non-saturating loss on D's view of the fake patches
     run.D.requires_grad_(False)
-    fake = render_fakes(run, reals, c, kimg)
-    loss_G = generator_loss(_judge(run, fake.images, fake.patch, c, fake.angles, sigma))
+    inputs = fake_inputs(run, reals, kimg, draws("G inputs"))
     run.opt_G.zero_grad(set_to_none=True)
-    loss_G.backward()
+    loss_G, kept = torch.zeros((), device=device), []
+    for rows in parts:
+        fake = render_fakes(run, inputs.rows(rows), rows_of(c, rows), kimg, draws("G render", rows))
+        logits = _judge(run, fake.images, fake.patch, rows_of(c, rows), fake.angles, sigma, draws("G judge", rows))
+        loss = generator_loss(logits) * ((rows.stop - rows.start) / n)
+        loss.backward()
+        loss_G += loss.detach()
+        if options.reuse_fakes:
+            kept.append(Fakes(fake.images.detach(), fake.patch, fake.angles))
+    track_w_avg(run, inputs, c)
     runtime.average_gradients(run.G, run.context)
     runtime.average_buffers(run.G, run.context)
-    grad_G = _grad_norm(run.G)
+    grad_G = _grad_norm(run.G, device)
     run.opt_G.step()
 
     # D: logistic loss on fakes of the updated G and on real patches, plus lazy R1 on the (un-augmented) reals
     run.D.requires_grad_(True)
-    if options.reuse_fakes:
-        fake = Fakes(fake.images.detach(), fake.patch, fake.angles)
+    fresh = None if options.reuse_fakes else fake_inputs(run, reals, kimg, draws("D inputs"))
+    if options.shared_patches:
+        real_patch = inputs.patch if fresh is None else fresh.patch
     else:
-        with torch.no_grad(), _w_avg_kept(run.G):
-            fake = render_fakes(run, reals, c, kimg)
-    real_patch = fake.patch if options.shared_patches else run.sampler.sample(
-        n, kimg, group_size=config.mbstd_group, generator=run.torch_rng, device=device)
+        real_patch = run.sampler.sample(n, kimg, group_size=config.mbstd_group, generator=draws("real patches"), device=device)
     regularise = options.gamma > 0 and run.progress.step % options.r1_interval == 0
-    real_patches = extract_patches(reals["image"], real_patch, config.patch_resolution)
-    real_patches = real_patches.detach().requires_grad_(regularise)
-    real_logits = _judge(run, real_patches, real_patch, c, reals["angles"] if config.camera_cond else None, sigma)
-    fake_logits = _judge(run, fake.images, fake.patch, c, fake.angles, sigma)
-    loss_D = discriminator_loss(real_logits, fake_logits)
-    r1 = r1_penalty(real_logits, real_patches).mean() if regularise else torch.zeros((), device=device)
     run.opt_D.zero_grad(set_to_none=True)
-    (loss_D + r1 * (options.gamma / 2) * options.r1_interval).backward()
+    loss_D, r1 = torch.zeros((), device=device), torch.zeros((), device=device)
+    for index, rows in enumerate(parts):
+        if fresh is None:
+            fake = kept[index]
+        else:
+            with torch.no_grad():
+                fake = render_fakes(run, fresh.rows(rows), rows_of(c, rows), kimg, draws("D render", rows))
+        real_patches = extract_patches(reals["image"][rows], real_patch[rows], config.patch_resolution)
+        real_patches = real_patches.detach().requires_grad_(regularise)
+        real_logits = _judge(run, real_patches, real_patch[rows], rows_of(c, rows),
+                             reals["angles"][rows] if config.camera_cond else None, sigma, draws("D real", rows))
+        fake_logits = _judge(run, fake.images, fake.patch, rows_of(c, rows), fake.angles, sigma, draws("D fake", rows))
+        share = (rows.stop - rows.start) / n
+        loss = discriminator_loss(real_logits, fake_logits) * share
+        penalty = r1_penalty(real_logits, real_patches).sum() / n if regularise else torch.zeros((), device=device)
+        (loss + penalty * (options.gamma / 2) * options.r1_interval).backward()
+        loss_D, r1 = loss_D + loss.detach(), r1 + penalty.detach()
+        if options.augment:
+            run.ada.observe(real_logits)
     runtime.average_gradients(run.D, run.context)
-    grad_D = _grad_norm(run.D)
+    grad_D = _grad_norm(run.D, device)
     run.opt_D.step()
 
     run.progress.images += options.batch
     run.progress.step += 1
     update_ema(run.G_ema, run.G, ema_beta(options.batch, run.progress.images, options.ema_half_life_kimg, options.ema_rampup))
-    if options.augment:
-        run.ada.observe(real_logits)
-        if run.progress.step % ADA_INTERVAL_STEPS == 0:
-            run.ada.update(lambda t: runtime.all_sum(t, run.context))
-    values = torch.stack([loss_G.detach(), loss_D.detach(), r1.detach(), grad_G, grad_D]).tolist()
+    if options.augment and run.progress.step % ADA_INTERVAL_STEPS == 0:
+        run.ada.update(lambda t: runtime.all_sum(t, run.context))
+    values = read(torch.stack([loss_G, loss_D, r1, grad_G, grad_D]))
     names = ("loss_G", "loss_D", "r1", "grad_norm_G", "grad_norm_D")
     bad = [name for name, value in zip(names, values) if not math.isfinite(value)]
     if bad:
@@ -388,22 +478,24 @@ def step(run: Run, batch: Batch) -> dict[str, float]:
 
 
 def _judge(run: Run, images: torch.Tensor, patch: torch.Tensor, c: torch.Tensor | None, camera: torch.Tensor | None,
-           sigma: float) -> torch.Tensor:
-    """D's logits for patches after blur and ADA (D in bf16 autocast on CUDA, fp32 on CPU)."""
+           sigma: float, draws: Draws) -> torch.Tensor:
+    """D's logits for patches after blur and ADA (D in bf16 autocast on CUDA, fp32 on CPU); the augmentation and D's
+    dropout draw from ``draws``."""
     images = blur(images, sigma)
-    if run.options.augment and run.ada.p > 0:
-        images = run.augment(images, run.ada.p, generator=run.torch_rng)
+    if run.options.augment:
+        images = run.augment(images, run.ada.p_tensor, draws)
     precision = (torch.autocast("cuda", dtype=torch.bfloat16) if run.context.device.type == "cuda"
                  else contextlib.nullcontext())
     with precision:
-        return run.D(images, patch, c, camera).float()
+        return run.D(images, patch, c, camera, draws).float()
 
 
-def _grad_norm(module: torch.nn.Module) -> torch.Tensor:
+def _grad_norm(module: torch.nn.Module, device: torch.device) -> torch.Tensor:
+    """The norm of all of ``module``'s gradients, on ``device`` (read back with the step's other numbers)."""
     grads = [p.grad for p in module.parameters() if p.grad is not None]
     if not grads:
-        return torch.zeros(())
-    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])).cpu()
+        return torch.zeros((), device=device)
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
 
 
 def _periodic(run: Run, final: bool) -> None:
@@ -443,7 +535,7 @@ def run_meta(run: Run) -> CheckpointMeta:
 
 def checkpoint_state(run: Run) -> dict[str, Any]:
     """The state a resume needs besides ``run_meta``: networks, optimisers, ADA, the RNG states of every rank."""
-    rng = {"torch": torch.get_rng_state(), "loop": run.torch_rng.get_state(), "numpy": run.numpy_rng.bit_generator.state,
+    rng = {"torch": torch.get_rng_state(),
            "cuda": torch.cuda.get_rng_state(run.context.device) if run.context.device.type == "cuda" else None}
     return {"G": run.G.state_dict(), "G_ema": run.G_ema.state_dict(), "D": run.D.state_dict(),
             "opt_G": run.opt_G.state_dict(), "opt_D": run.opt_D.state_dict(), "augment": run.ada.state_dict(),
@@ -460,9 +552,7 @@ def restore(run: Run, checkpoint: Checkpoint) -> None:
     run.ada.load_state_dict(state["augment"])
     run.progress = replace(meta.progress)
     rng = state["rng"][run.context.rank]
-    torch.set_rng_state(rng["torch"].cpu())
-    run.torch_rng.set_state(rng["loop"].cpu())
-    run.numpy_rng.bit_generator.state = rng["numpy"]
+    torch.set_rng_state(rng["torch"].cpu())  # a step's own numbers come from its seed (StepDraws), not from state
     if rng["cuda"] is not None and run.context.device.type == "cuda":
         torch.cuda.set_rng_state(rng["cuda"].cpu(), run.context.device)
     run.options = replace(run.options, resume=None)

@@ -25,6 +25,10 @@ class TrainOptions:
     kimg: float = 15000.0
     batch: int = 64
     """Images per step over all ranks (each rank gets batch / world size)."""
+    batch_gpu: int | None = None
+    """Samples each process puts through G and D at once: its batch is accumulated over rounds of this many (the
+    same gradients, to round-off, as one pass). None: the whole per-process batch on the CPU; on CUDA the most that
+    fits the card's free memory (``pgrf.train.memory``). A run setting: a resumed run may change it."""
     preset: Preset = "paper"
     patch_res: int | None = None
     """Patch resolution r; None: the preset's. Like ``schedule``, ``hyper`` and ``camera_cond`` it overrides a ModelConfig field,
@@ -72,8 +76,8 @@ class TrainOptions:
     """'latest' (this run's last checkpoint) or a checkpoint path."""
 
     def __post_init__(self) -> None:
-        if self.kimg <= 0 or self.batch <= 0:
-            raise PgrfError("--kimg and --batch must be positive")
+        if self.kimg <= 0 or self.batch <= 0 or (self.batch_gpu is not None and self.batch_gpu <= 0):
+            raise PgrfError("--kimg, --batch and --batch-gpu must be positive")
         check_choices(self)
         check_device_name(self.device)
         if self.gamma < 0 or self.r1_interval < 1 or self.tick_kimg <= 0:

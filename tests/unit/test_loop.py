@@ -278,6 +278,7 @@ def test_train_cli_writes_a_run_and_refuses_bad_shards(shards: Path, tmp_path: P
 
 DDP_SCRIPT = '''
 import hashlib, json, sys
+import torch
 from pgrf import runtime
 from pgrf.train import loop
 from pgrf.train.options import TrainOptions
@@ -293,6 +294,9 @@ for module in ("G", "D", "G_ema"):
     for value in getattr(run, module).state_dict().values():
         digest.update(value.detach().numpy().tobytes())
     lines.append(f"DIGEST {context.rank} {module} {digest.hexdigest()}\\n")
+noise = {"global": torch.randn(16), "step": loop.StepDraws(run, 2)("G render").randn(8)}  # what each rank draws
+for name, value in noise.items():
+    lines.append(f"NOISE {context.rank} {name} {hashlib.sha256(value.numpy().tobytes()).hexdigest()}\\n")
 with open(f"{options.out}/digests-{context.rank}.txt", "w") as handle:  # one file per rank: no interleaved output
     handle.writelines(lines)
 runtime.teardown()
@@ -313,6 +317,9 @@ def test_ddp_on_cpu_keeps_two_ranks_in_sync(shards: Path, tmp_path: Path) -> Non
     assert result.returncode == 0 and len(digests) == 6, result.stderr[-3000:]
     for module in ("G", "D", "G_ema"):
         assert digests["0", module] == digests["1", module], f"{module} differs between ranks"
+    noise = {tuple(line.split()[1:3]): line.split()[3] for line in written if line.startswith("NOISE")}
+    for name in ("global", "step"):  # but each rank draws its own noise, jitter and augmentation
+        assert noise["0", name] != noise["1", name], f"both ranks draw the same {name} random numbers"
     assert hashlib.sha256(b"").hexdigest() not in digests.values()
 
 
@@ -422,7 +429,8 @@ def _spied_step(run: loop.Run, batch: dict) -> tuple[list[dict], list[dict], lis
         return d_forward(images, patch, *args)
 
     def m_spy(*args, **kwargs):
-        mapping_modes.append(run.G.mapping.training)
+        update = kwargs.get("update_w_avg")
+        mapping_modes.append(run.G.mapping.training if update is None else update)  # whether it updates the average w
         return m_forward(*args, **kwargs)
 
     run.G.forward, run.D.forward, run.G.mapping.forward = g_spy, d_spy, m_spy
@@ -441,11 +449,11 @@ def test_d_judges_fresh_fakes_of_the_updated_g_and_independent_real_patches(shar
     assert len(d) == 3  # G's view of its fakes; D's reals; D's fakes
     assert torch.equal(d[0]["images"], g[0]["out"]) and torch.equal(d[2]["images"], g[1]["out"])
     assert torch.equal(d[2]["patch"], g[1]["patch"]) and not torch.equal(d[1]["patch"], d[2]["patch"])
-    assert modes == [True, False]  # the average w is tracked once per step
+    assert modes == [False, True, False]  # the average w is tracked once per step, after G's rounds
 
     run.options = replace(options, reuse_fakes=True, shared_patches=True)
     g, d, modes = _spied_step(run, next(loop.batches_of(run)))
-    assert len(g) == 1 and len(d) == 3 and modes == [True]
+    assert len(g) == 1 and len(d) == 3 and modes == [False, True]
     assert torch.equal(d[2]["images"], g[0]["out"]) and torch.equal(d[1]["patch"], g[0]["patch"])
 
 
@@ -538,3 +546,84 @@ def test_training_on_a_card_whose_resolution_disagrees_with_the_images_is_a_one_
     with pytest.warns(UserWarning, match="skipping corrupt sample"), pytest.raises(PgrfError) as error:
         loop.train(_options(folder, tmp_path / "out"))
     assert "image is 16x16, the card's resolution is 32x32" in str(error.value) and "\n" not in str(error.value)
+
+
+def _meta_batch(n: int, size: int) -> dict[str, torch.Tensor]:
+    meta = torch.device("meta")
+    return {"image": torch.empty(n, 3, size, size, dtype=torch.uint8, device=meta),
+            "label": torch.empty(n, dtype=torch.long, device=meta), "c2w": torch.empty(n, 4, 4, device=meta),
+            "intrinsics": torch.empty(n, 3, 3, device=meta), "yaw": torch.empty(n, device=meta),
+            "pitch": torch.empty(n, device=meta)}
+
+
+def test_a_whole_step_runs_on_the_meta_device(shards: Path, tmp_path: Path) -> None:
+    """Every tensor of a step (R1, ADA's update, accumulation) on one device: a step that mixed in a host tensor, or
+    read a number back, fails here as it would on CUDA (meta tensors hold no numbers)."""
+    options = _options(shards, tmp_path, r1_interval=1, batch=8, batch_gpu=4, camera_cond=True)
+    run = loop.build(options, runtime.Context(device=torch.device("meta")))
+    run.progress.step = loop.ADA_INTERVAL_STEPS - 1  # this step adjusts ADA's p
+    read: list[torch.Tensor] = []
+    losses = loop.step(run, _meta_batch(8, run.config.resolution), read=lambda t: read.append(t) or [0.0] * t.numel())
+    assert run.progress.step == loop.ADA_INTERVAL_STEPS and set(losses) == {"loss_G", "loss_D", "r1", "grad_norm_G", "grad_norm_D"}
+    assert len(read) == 1 and read[0].device.type == "meta" and read[0].shape == (5,)
+    assert run.ada.p_tensor.device.type == "meta" and next(run.G_ema.parameters()).device.type == "meta"
+
+
+def test_a_step_waits_for_the_device_once(shards: Path, tmp_path: Path) -> None:
+    """Outside ticks a step reads back one thing, its losses (R1, ADA's observation and update included)."""
+    from tests.helpers import HostSyncs
+
+    run = loop.build(_options(shards, tmp_path, r1_interval=1), runtime.setup("cpu"))
+    batches = loop.batches_of(run)
+    for step in (loop.ADA_INTERVAL_STEPS - 1, loop.ADA_INTERVAL_STEPS):
+        run.progress.step = step
+        run.ada.p_tensor = torch.tensor(0.5, dtype=torch.float64)
+        batch = next(batches)
+        with HostSyncs() as syncs:
+            loop.step(run, batch)
+        assert syncs.seen == ["tolist"], syncs.seen
+
+
+def _grads_of_one_step(run: loop.Run, batch: dict) -> tuple[dict[str, float], list[torch.Tensor]]:
+    """The losses and every G and D gradient of one step, taken just before each optimiser step."""
+    grads: list[torch.Tensor] = []
+    for optimiser, module in ((run.opt_G, run.G), (run.opt_D, run.D)):
+        real = optimiser.step
+
+        def recording(*args, real=real, module=module, **kwargs):
+            grads.extend(p.grad.clone() for p in module.parameters() if p.grad is not None)
+            return real(*args, **kwargs)
+
+        optimiser.step = recording
+    return loop.step(run, batch), grads
+
+
+@pytest.mark.parametrize("reuse_fakes", [False, True])
+def test_batch_gpu_rounds_give_the_gradients_of_one_pass(shards: Path, tmp_path: Path, reuse_fakes: bool) -> None:
+    """Batch 8 as 2 × 4 (R1 on, ADA at p = 0.5, minibatch-stddev groups, camera dropout): the same losses and gradients
+    to round-off, and the same tracked average w, because every random number is drawn for the whole batch."""
+    results = []
+    for batch_gpu in (None, 4):
+        options = _options(shards, tmp_path, batch=8, batch_gpu=batch_gpu, r1_interval=1, camera_cond=True,
+                           reuse_fakes=reuse_fakes)
+        run = loop.build(options, runtime.setup("cpu"))
+        run.ada.p_tensor = torch.tensor(0.5, dtype=torch.float64)
+        run.progress.images = 2_000
+        batch = next(loop.batches_of(run))
+        results.append((*_grads_of_one_step(run, batch), run.G.mapping.w_avg.clone()))
+    (losses_1, grads_1, w_1), (losses_2, grads_2, w_2) = results
+    assert losses_1 == pytest.approx(losses_2, rel=1e-5, abs=1e-7) and losses_1["r1"] > 0
+    assert len(grads_1) == len(grads_2) > 0
+    for one, two in zip(grads_1, grads_2):
+        torch.testing.assert_close(two, one, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(w_2, w_1, rtol=1e-5, atol=1e-7)
+    assert run.config.mbstd_group <= 4
+
+
+def test_batch_gpu_is_a_run_setting_and_checked(shards: Path, tmp_path: Path) -> None:
+    saved = asdict(_options(shards, tmp_path, batch=8))
+    assert loop.resumed_options(_options(shards, tmp_path, batch=8, batch_gpu=2), saved).batch_gpu == 2
+    with pytest.raises(PgrfError, match=r"--batch-gpu 3 must divide the per-process batch \(8\)"):
+        loop.build(_options(shards, tmp_path, batch=8, batch_gpu=3), runtime.setup("cpu"))
+    with pytest.raises(PgrfError, match="must be positive"):
+        _options(shards, tmp_path, batch_gpu=0)
