@@ -57,8 +57,8 @@ HELP: dict[str, str] = {
     "resume": "latest (this run's last checkpoint) or a checkpoint file.",
 }
 """The help of each flag; every TrainOptions field has one (a test checks it)."""
-DRY_RUN_HELP = ("Print the resolved config, write the run's config.json (plus parameter counts and forward GFLOPs per "
-                "sample of G and D) and stop before training.")
+DRY_RUN_HELP = ("Print the resolved config, write the run's config.json (plus parameter counts, forward GFLOPs per "
+                "sample of G and D, and the memory a GPU needs at the chosen --batch-gpu) and stop before training.")
 """``--dry-run`` is a flag of the command, not a training option (it is not saved with the run)."""
 
 FLAGS: dict[str, tuple[str, ...]] = {

@@ -53,6 +53,7 @@ from pgrf.train.losses import (
     r1_penalty,
     update_ema,
 )
+from pgrf.train.memory import StepMemory, count_step, pick_batch_gpu, weight_bytes
 from pgrf.train.options import TrainOptions
 
 ADA_INTERVAL_STEPS = 4
@@ -187,9 +188,10 @@ def train(options: TrainOptions, reporter: Reporter = QUIET) -> Path:
     runtime.allow_tf32(options.tf32)
     try:
         run, resumed = _prepare(options, context)
+        reporter = reporter if context.main else QUIET
+        fit_batch_gpu(run, reporter)
         if not resumed and context.main:
             _start_folder(run, resolved_config(run))
-        reporter = reporter if context.main else QUIET
         if options.fid_kimg and not options.inception:
             reporter.note("FID skipped: no Inception weights (give --inception FILE or set PGRF_INCEPTION)")
         _loop(run, reporter)
@@ -229,15 +231,64 @@ def dry_run(options: TrainOptions) -> tuple[Path, dict[str, Any], bool]:
     runtime.allow_tf32(options.tf32)
     try:
         run, resumed = _prepare(options, context)
+        memory = fit_batch_gpu(run)
+        per_rank = run.options.batch // context.world
+        chosen = run.options.batch_gpu or per_rank
         config = {**resolved_config(run),
                   "parameters": {"G": parameter_count(run.G), "D": parameter_count(run.D)},
-                  "gflops_per_sample": forward_gflops(run.G, run.D, run.card.camera)}
+                  "gflops_per_sample": forward_gflops(run.G, run.D, run.card.camera),
+                  "memory_mib": {"per_sample": {"G_step": _mib(memory.g_phase), "D_step": _mib(memory.d_phase)},
+                                 "weights": _mib(memory.weights), "batch_gpu": chosen,
+                                 "per_gpu": _mib(memory.per_gpu(chosen))}}
         written = not resumed and context.main
         if written:
             _start_folder(run, config)
         return run.folder, config, written
     finally:
         runtime.teardown()
+
+
+def step_memory(run: Run) -> StepMemory:
+    """A step's memory (``pgrf.train.memory``), counted by running one on the ``meta`` device: one round of a
+    minibatch-stddev group of samples with R1 and the run's augmentation, networks built on ``meta`` from its config."""
+    meta = runtime.Context(device=torch.device("meta"))
+    samples = run.config.mbstd_group
+    with torch.device("meta"):
+        G, D = Generator(run.config, run.G.background).train(), Discriminator(run.config).train()
+        G_ema = Generator(run.config, run.G.background).eval().requires_grad_(False)
+    probe = replace(run, context=meta, G=G, D=D, G_ema=G_ema, opt_G=_adam(G, 0.0, (0.0, 0.99), meta.device),
+                    opt_D=_adam(D, 0.0, (0.0, 0.99), meta.device), ada=AdaptiveP(interval=1 << 30),
+                    options=replace(run.options, batch=samples, batch_gpu=None, r1_interval=1), progress=Counters())
+    g_phase, d_phase = count_step(lambda: step(probe, empty_batch(samples, run.config.resolution, meta.device),
+                                               read=lambda values: [0.0] * values.numel()), samples)
+    return StepMemory(g_phase, d_phase, weight_bytes(run.G, run.D))
+
+
+def fit_batch_gpu(run: Run, reporter: Reporter = QUIET) -> StepMemory:
+    """The run's step memory; on CUDA without ``--batch-gpu``, the largest round that fits the card's free memory
+    (``pick_batch_gpu``) becomes the run's, in a note to ``reporter``."""
+    memory = step_memory(run)
+    device, per_rank = run.context.device, run.options.batch // run.context.world
+    if device.type == "cuda" and run.options.batch_gpu is None:
+        free = torch.cuda.mem_get_info(device)[0]
+        size = pick_batch_gpu(per_rank, run.config.mbstd_group, memory, free)
+        run.options = replace(run.options, batch_gpu=size if size < per_rank else None)
+        reporter.note(f"--batch-gpu {size}: about {_mib(memory.per_gpu(size)):,} MiB a GPU of {_mib(free):,} MiB free "
+                      f"({_mib(memory.per_sample):,} MiB of activations a sample)")
+    return memory
+
+
+def empty_batch(n: int, resolution: int, device: torch.device) -> Batch:
+    """A batch of the loader's shapes and dtypes with unset values (for ``meta`` runs)."""
+    def empty(*shape: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        return torch.empty(shape, dtype=dtype, device=device)
+
+    return {"image": empty(n, 3, resolution, resolution, dtype=torch.uint8), "label": empty(n, dtype=torch.long),
+            "c2w": empty(n, 4, 4), "intrinsics": empty(n, 3, 3), "yaw": empty(n), "pitch": empty(n)}
+
+
+def _mib(size: float) -> int:
+    return round(size / 2**20)
 
 
 def resolved_config(run: Run) -> dict[str, Any]:

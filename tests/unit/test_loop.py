@@ -497,12 +497,16 @@ def test_dry_run_writes_the_config_of_a_real_run_with_sizes_and_flops(shards: Pa
     assert written["parameters"] == {"G": sum(p.numel() for p in run.G.parameters()),
                                      "D": sum(p.numel() for p in run.D.parameters())}
     assert written["gflops_per_sample"]["G"] > 0 and written["gflops_per_sample"]["D"] > 0
+    memory = written["memory_mib"]
+    assert memory["batch_gpu"] == 4 and memory["weights"] >= 0 and memory["per_sample"]["G_step"] >= 0
+    estimate = loop.step_memory(run)
+    assert memory["per_gpu"] == round(estimate.per_gpu(4) / 2**20)
     real = loop.train(_options(shards, tmp_path / "real", kimg=0.004, batch=4, workers=2, tick_kimg=4.0, snapshot_kimg=200.0,
                                sample_kimg=200.0, r1_interval=16, blur_sigma=10.0, blur_kimg=200.0, device="cpu"))
     expected = json.loads((real / "config.json").read_text())
     for config in (expected, written):
         config["options"]["out"] = config["options"]["kimg"] = None
-    assert {k: v for k, v in written.items() if k not in ("parameters", "gflops_per_sample")} == expected
+    assert {k: v for k, v in written.items() if k not in ("parameters", "gflops_per_sample", "memory_mib")} == expected
 
 
 def test_forward_flops_scale_with_the_patch_resolution() -> None:
