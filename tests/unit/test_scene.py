@@ -84,9 +84,11 @@ def test_auto_without_gpus_renders_and_denoises_on_the_cpu(scene: ModuleType) ->
 
     cycles = _cycles()
     cycles.denoising_use_gpu = True
+    bpy.context.scene.render.threads_mode = "FIXED"
+    bpy.context.scene.render.threads = 1
     description = scene._device("auto", _Preferences(()))
     assert (cycles.device, cycles.denoising_use_gpu) == ("CPU", False)
-    assert description == f"CPU: {bpy.context.scene.render.threads} threads"
+    assert description == "CPU: 1 thread"
 
 
 def test_a_missing_gpu_stops_the_run_in_one_line(scene: ModuleType) -> None:

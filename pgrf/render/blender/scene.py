@@ -90,7 +90,8 @@ def _device(requested: str, prefs: Any) -> str:
         raise PgrfError(f"--device {requested}: no {requested.upper()} device found; use --device auto or cpu")
     cycles.device = "CPU"
     cycles.denoising_use_gpu = False
-    return f"CPU: {bpy.context.scene.render.threads} threads"
+    threads = bpy.context.scene.render.threads
+    return f"CPU: {threads} thread{'' if threads == 1 else 's'}"
 
 
 def _world(settings: RenderSettings) -> None:
