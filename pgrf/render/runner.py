@@ -26,6 +26,7 @@ from pgrf.formats.catalog import Catalog, ModelSpec
 from pgrf.formats.renders import RenderRecord, Status
 from pgrf.formats.schema import to_json
 from pgrf.progress import QUIET, Reporter
+from pgrf.render import gpus
 from pgrf.render.blender.job import RenderJob
 from pgrf.render.options import RenderRun
 from pgrf.render.worker import log_path, output_tail, worker_main
@@ -92,6 +93,8 @@ class _Slot:
 
     process: Any
     conn: Any
+    lane: int
+    """Which of the run's ``workers`` places it holds (its replacement holds it next, on the same GPUs)."""
     spec: ModelSpec | None = None
     started: float = 0.0
     rendered: int = 0
@@ -119,7 +122,8 @@ class Outcome:
 
 class Runner:
     """Render a plan with ``workers`` processes, each replaced after ``recycle_after`` models, reporting the task
-    ``render <category>`` (models done, with the views per second as its status) to ``reporter``."""
+    ``render <category>`` (models done, with the views per second as its status) to ``reporter``. On GPUs each
+    worker is started with its share of them in ``CUDA_VISIBLE_DEVICES`` (``gpus.worker_environments``)."""
 
     def __init__(self, category: Category, category_dir: Path, settings: RenderSettings, *, force: bool = False,
                  reporter: Reporter = QUIET) -> None:
@@ -127,6 +131,7 @@ class Runner:
         self.reporter = reporter
         self.context = mp.get_context("spawn")
         self.threads = max(1, (os.cpu_count() or 1) // settings.workers) if settings.workers > 1 else 0
+        self.environments = gpus.worker_environments(settings.device, settings.workers, os.environ)
         self.outcome = Outcome()
         self.pending: deque[ModelSpec] = deque()
         self.attempts = Counter(r.model_id for r in records.read_records(category_dir))
@@ -177,11 +182,12 @@ class Runner:
             self._stop(slot, kill=False)
             slots.remove(slot)
         while len(slots) < self.settings.workers and len(slots) < len(self.pending) + sum(1 for s in slots if s.spec):
+            lane = min(set(range(self.settings.workers)) - {s.lane for s in slots})
             parent, child = self.context.Pipe()
-            process = self.context.Process(target=worker_main, args=(child,), daemon=True)
+            process = self.context.Process(target=worker_main, args=(child, self.environments[lane]), daemon=True)
             process.start()
             child.close()
-            slots.append(_Slot(process, parent))
+            slots.append(_Slot(process, parent, lane))
         for slot in slots:
             if slot.spec is None and self.pending:
                 slot.spec = self.pending.popleft()

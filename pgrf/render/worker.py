@@ -46,9 +46,11 @@ def _redirect_output(path: Path) -> None:
     os.close(fd)
 
 
-def worker_main(conn: Connection) -> None:
-    """Receive RenderJobs until None; answer ('start', None), then ('view', index) per view, then ('done', RenderRecord)
-    or, for a setting no model can satisfy, ('fatal', reason)."""
+def worker_main(conn: Connection, environment: dict[str, str]) -> None:
+    """Set ``environment`` (e.g. the worker's CUDA_VISIBLE_DEVICES: bpy is not imported yet), then receive RenderJobs
+    until None; answer ('start', None), then ('view', index) per view, then ('done', RenderRecord) or, for a setting no
+    model can satisfy, ('fatal', reason)."""
+    os.environ.update(environment)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     exit_with_parent()
     from pgrf.errors import PgrfError

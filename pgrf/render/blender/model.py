@@ -29,10 +29,7 @@ def render_model(job: RenderJob, on_view: Callable[[int], None] = lambda i: None
     start = time.monotonic()
     spec, settings = job.spec, job.settings
     scene.reset()
-    device = scene.configure(settings)
-    if job.threads:
-        bpy.context.scene.render.threads_mode = "FIXED"
-        bpy.context.scene.render.threads = job.threads
+    device = scene.configure(settings, job.threads)
     category_dir = Path(job.category_dir)
     work = category_dir / temporary_name(spec.model_id)
     shutil.rmtree(work, ignore_errors=True)

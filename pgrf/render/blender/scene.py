@@ -6,6 +6,8 @@ Runs only inside render worker processes (imports bpy).
 from __future__ import annotations
 
 import math
+import os
+from typing import Any
 
 import bpy
 import numpy as np
@@ -17,6 +19,8 @@ from pgrf.errors import PgrfError
 from pgrf.render.blender.hdri import load_hdri
 
 GPU_BACKENDS = {"optix": ["OPTIX"], "cuda": ["CUDA"], "auto": ["OPTIX", "CUDA"]}
+PINNED = "CUDA_VISIBLE_DEVICES"
+"""Set by the orchestrator to the GPUs of this worker (pgrf.render.gpus); they are named in the device description."""
 
 
 def reset() -> None:
@@ -24,8 +28,9 @@ def reset() -> None:
     bpy.ops.wm.read_factory_settings(use_empty=True)
 
 
-def configure(settings: RenderSettings) -> str:
-    """Apply render settings to the current scene; returns a description of the device used."""
+def configure(settings: RenderSettings, threads: int = 0) -> str:
+    """Apply render settings to the current scene (``threads`` CPU threads; 0: as many as the machine has); returns a
+    description of the device used."""
     scene = bpy.context.scene
     scene.render.engine = "CYCLES"
     cycles = scene.cycles
@@ -55,18 +60,19 @@ def configure(settings: RenderSettings) -> str:
     layer = scene.view_layers[0]
     layer.use_pass_z = "depth" in settings.passes
     layer.use_pass_normal = "normal" in settings.passes
+    if threads:
+        scene.render.threads_mode = "FIXED"
+        scene.render.threads = threads
     _world(settings)
-    return _device(settings.device)
+    return _device(settings.device, bpy.context.preferences.addons["cycles"].preferences)
 
 
-def _device(requested: str) -> str:
-    """Enable the requested compute device; ``auto`` takes OptiX, then CUDA, then the CPU."""
-    scene = bpy.context.scene
-    if requested == "cpu":
-        scene.cycles.device = "CPU"
-        return "CPU"
-    prefs = bpy.context.preferences.addons["cycles"].preferences
-    for backend in GPU_BACKENDS[requested]:
+def _device(requested: str, prefs: Any) -> str:
+    """Enable the requested compute device in the Cycles preferences ``prefs``; ``auto`` takes OptiX, then CUDA, then
+    the CPU. On a GPU the denoiser runs there too. Returns e.g. ``OPTIX: NVIDIA H100 80GB HBM3 (GPU 3)``, the
+    ``CUDA_VISIBLE_DEVICES`` of the worker in brackets, or ``CPU: 8 threads``."""
+    cycles = bpy.context.scene.cycles
+    for backend in GPU_BACKENDS.get(requested, []):
         try:
             prefs.compute_device_type = backend
         except TypeError:
@@ -76,12 +82,16 @@ def _device(requested: str) -> str:
         if gpus:
             for device in prefs.devices:
                 device.use = device.type == backend
-            scene.cycles.device = "GPU"
-            return f"{backend}: " + ", ".join(d.name for d in gpus)
-    if requested != "auto":
+            cycles.device = "GPU"
+            cycles.denoising_use_gpu = True
+            pinned = f" (GPU {os.environ[PINNED]})" if os.environ.get(PINNED) else ""
+            return f"{backend}: " + ", ".join(d.name for d in gpus) + pinned
+    if requested not in ("cpu", "auto"):
         raise PgrfError(f"--device {requested}: no {requested.upper()} device found; use --device auto or cpu")
-    scene.cycles.device = "CPU"
-    return "CPU"
+    cycles.device = "CPU"
+    cycles.denoising_use_gpu = False
+    threads = bpy.context.scene.render.threads
+    return f"CPU: {threads} thread{'' if threads == 1 else 's'}"
 
 
 def _world(settings: RenderSettings) -> None:
