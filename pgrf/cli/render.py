@@ -97,7 +97,7 @@ RENDER_HELP = {
     "samples": "Cycles samples per pixel.",
     "denoise": "Denoise renders.",
     "device": "auto | cpu | cuda | optix.",
-    "workers": "Parallel Blender worker processes.",
+    "workers": "Parallel Blender worker processes (on GPUs: at least one per GPU pins each to one card, round-robin).",
     "timeout": "Seconds per model before it is marked timeout.",
     "passes": "Extra passes, comma-separated: depth,normal.",
     "seed": "Camera seed.",
