@@ -189,7 +189,8 @@ def train(options: TrainOptions, reporter: Reporter = QUIET) -> Path:
     try:
         run, resumed = _prepare(options, context)
         reporter = reporter if context.main else QUIET
-        fit_batch_gpu(run, reporter)
+        if context.device.type == "cuda" and run.options.batch_gpu is None:
+            fit_batch_gpu(run, step_memory(run), reporter)
         if not resumed and context.main:
             _start_folder(run, resolved_config(run))
         if options.fid_kimg and not options.inception:
@@ -231,7 +232,8 @@ def dry_run(options: TrainOptions) -> tuple[Path, dict[str, Any], bool]:
     runtime.allow_tf32(options.tf32)
     try:
         run, resumed = _prepare(options, context)
-        memory = fit_batch_gpu(run)
+        memory = step_memory(run)
+        fit_batch_gpu(run, memory)
         per_rank = run.options.batch // context.world
         chosen = run.options.batch_gpu or per_rank
         config = {**resolved_config(run),
@@ -264,10 +266,9 @@ def step_memory(run: Run) -> StepMemory:
     return StepMemory(g_phase, d_phase, weight_bytes(run.G, run.D))
 
 
-def fit_batch_gpu(run: Run, reporter: Reporter = QUIET) -> StepMemory:
-    """The run's step memory; on CUDA without ``--batch-gpu``, the largest round that fits the card's free memory
+def fit_batch_gpu(run: Run, memory: StepMemory, reporter: Reporter = QUIET) -> None:
+    """On CUDA without ``--batch-gpu``, the largest round of ``memory`` that fits the card's free memory
     (``pick_batch_gpu``) becomes the run's, in a note to ``reporter``."""
-    memory = step_memory(run)
     device, per_rank = run.context.device, run.options.batch // run.context.world
     if device.type == "cuda" and run.options.batch_gpu is None:
         free = torch.cuda.mem_get_info(device)[0]
@@ -275,7 +276,6 @@ def fit_batch_gpu(run: Run, reporter: Reporter = QUIET) -> StepMemory:
         run.options = replace(run.options, batch_gpu=size if size < per_rank else None)
         reporter.note(f"--batch-gpu {size}: about {_mib(memory.per_gpu(size)):,} MiB a GPU of {_mib(free):,} MiB free "
                       f"({_mib(memory.per_sample):,} MiB of activations a sample)")
-    return memory
 
 
 def empty_batch(n: int, resolution: int, device: torch.device) -> Batch:

@@ -42,3 +42,29 @@ def test_the_largest_round_that_fits_is_picked(free_gib: int, expected: int) -> 
     memory = StepMemory(g_phase=2**30, d_phase=2**29, weights=2**30)  # 1 GiB a sample, 1 GiB of weights
     assert pick_batch_gpu(64, 4, memory, free_gib * 2**30) == expected  # 40 GiB: 0.85·40 − 2 − 1 = 31 → 16
     assert memory.per_gpu(16) == 17 * 2**30
+
+
+def test_on_cuda_the_run_takes_the_round_that_fits_and_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataclasses import replace
+
+    from pgrf.progress import Reporter
+
+    class Notes(Reporter):
+        def __init__(self) -> None:
+            self.lines: list[str] = []
+
+        def note(self, text: str, kind: str = "note") -> None:
+            self.lines.append(text)
+
+    renders = [fake_renders(tmp_path / "renders", "plants", {"a_var1": 0.5, "b_var1": 0.6}, views=4)]
+    pack(renders, tmp_path / "shards", load_config(CONFIG), PackOptions(resolution=16))
+    run = loop.build(TrainOptions(shards=str(tmp_path / "shards"), out=str(tmp_path), preset="tiny", workers=0, batch=64),
+                     runtime.setup("cpu"))
+    run.context = replace(run.context, device=torch.device("cuda"))  # as the run sees a card; nothing runs on it
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (40 * 2**30, 80 * 2**30))
+    notes = Notes()
+    loop.fit_batch_gpu(run, StepMemory(g_phase=2**30, d_phase=2**29, weights=2**30), notes)
+    assert run.options.batch_gpu == 16 and len(notes.lines) == 1 and notes.lines[0].startswith("--batch-gpu 16: about 17,408 MiB")
+    run.options = replace(run.options, batch_gpu=8)
+    loop.fit_batch_gpu(run, StepMemory(g_phase=2**30, d_phase=2**29, weights=2**30), notes)
+    assert run.options.batch_gpu == 8 and len(notes.lines) == 1  # a given --batch-gpu is kept
