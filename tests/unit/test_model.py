@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from pgrf import cameras
 from pgrf.errors import PgrfError
-from pgrf.model.discriminator import Discriminator, minibatch_stddev
+from pgrf.model.discriminator import Discriminator, half_resolution, minibatch_stddev
 from pgrf.model.generator import Generator, density_noise_at, seeded_latents
 from pgrf.model.layers import (
     Conv2d,
@@ -301,6 +301,41 @@ def test_discriminator_depth_matches_a_full_resolution_d() -> None:
     downs = [block.conv1.down for block in disc.blocks]
     assert downs == [False, False, True, True]  # log2(64/16) blocks stay at 16², then 16 → 8 → 4
     assert disc(torch.randn(2, 3, 16, 16), torch.tensor([[0.25, 0.0, 0.5]] * 2)).shape == (2, 1)
+
+
+def test_half_precision_runs_ds_highest_resolution_blocks_clamped_and_the_rest_in_fp32() -> None:
+    """``half``: blocks at resolutions ≥ max(R/8, 8) (the reference's num_fp16_res = 4) compute in fp16, the
+    others and the head in fp32; the ±256 clamp binds in fp16; logits and parameter gradients are fp32 and
+    the logits agree with fp32's to fp16 accuracy."""
+    assert [half_resolution(r) for r in (16, 64, 128, 256, 512)] == [8, 8, 16, 32, 64]
+    torch.manual_seed(0)
+    config = TINY.override(resolution=256, patch_resolution=16)
+    D = Discriminator(config)
+    assert [b.low_precision for b in D.blocks] == [True] * 4 + [False] * 2  # 256, 128, 64, 32 | 16, 8
+    img, patch = torch.rand(4, 3, 16, 16) * 2 - 1, torch.rand(4, 3)
+    c, camera = labels(4, 3), dataset_cameras(4)[2]
+    D.eval()
+    dtypes: list[tuple[torch.dtype, torch.dtype]] = []
+    hooks = [m.register_forward_hook(lambda _m, args, out: dtypes.append((args[0].dtype, out.dtype)))
+             for m in [*D.blocks, D.conv]]
+    full = D(img, patch, c, camera)
+    assert dtypes == [(torch.float32, torch.float32)] * 7
+    dtypes.clear()
+    half = D(img, patch, c, camera, half=torch.float16)
+    assert dtypes == [(torch.float16, torch.float16)] * 4 + [(torch.float32, torch.float32)] * 3
+    for hook in hooks:
+        hook.remove()
+    assert half.dtype == torch.float32 and not torch.equal(half, full)
+    assert torch.allclose(half, full, rtol=1e-2, atol=1e-2 * full.abs().max().item())
+    half.square().sum().backward()
+    assert all(p.grad.dtype == torch.float32 for p in D.parameters() if p.grad is not None)
+    assert_all_grads(D.blocks[0])
+
+    D.blocks[0].conv0.bias.data.fill_(1000.0)  # lrelu gives 1000·√2, over the clamp
+    clamped = []
+    D.blocks[0].conv0.register_forward_hook(lambda _m, _args, out: clamped.append(out))
+    D(img, patch, c, camera, half=torch.float16)
+    assert clamped[0].dtype == torch.float16 and torch.all(clamped[0] == 256.0)
 
 
 def test_hypernetwork_modulations_depend_on_the_patch() -> None:
