@@ -39,7 +39,8 @@ HELP: dict[str, str] = {
     "workers": "Data loader processes per rank.",
     "shuffle_buffer": "Samples in each loader's shuffle buffer.",
     "lr": "Adam learning rate of G and D.",
-    "tf32": "Allow TF32 in CUDA matmuls and convolutions (off: full fp32, as the reference).",
+    "precision": "reference (G fp32, D's 4 highest-resolution blocks fp16 on CUDA, fp32 on the CPU) | fp32 | "
+                 "bf16 (D under bf16 autocast on CUDA) | tf32 (fp32 with TF32 allowed).",
     "r1_interval": "Apply R1 every this many steps (lazy regularisation).",
     "ema_kimg": f"Half-life of G_ema in kimg {note('default: batch × 10/32, 20 at batch 64, as the reference')}.",
     "ema_rampup": "G_ema's half-life is at most this × images seen.",

@@ -25,6 +25,15 @@ from pgrf.model.presets import ModelConfig
 from pgrf.model.synthesis import channels_at
 
 SQRT_HALF = math.sqrt(0.5)
+NUM_FP16_RES = 4
+"""D's blocks at this many highest resolutions (of the full-resolution D) may run in half precision, as the
+reference's (universome/epigraf: num_fp16_res = 4, conv_clamp = 256)."""
+
+
+def half_resolution(resolution: int) -> int:
+    """The lowest block resolution that runs in half precision for images of ``resolution``², StyleGAN2-ADA's
+    ``max(2 ** (log2 R + 1 - num_fp16_res), 8)``: R/8 for R = 256 (blocks 256 … 32), 8 (every block) for R ≤ 64."""
+    return max(resolution >> (NUM_FP16_RES - 1), 8)
 
 
 class ScalarEncoder(nn.Module):
@@ -65,12 +74,15 @@ class DiscriminatorBlock(nn.Module):
     """ResNet block: conv 3×3, conv 3×3 (↓2 when ``down``), plus a 1×1 skip; both branches scaled by √½.
 
     ``sigma`` (B, tmp_channels), when given, scales the input channels of ``conv1`` (the reference's
-    hypernetwork modulation; the same as scaling conv1's weights along their input axis).
+    hypernetwork modulation; the same as scaling conv1's weights along their input axis). The block computes
+    in its input's dtype (weights, biases, σ and the filter are cast to it); ``low_precision`` marks the blocks
+    that ``Discriminator.forward(half=…)`` runs in half precision.
     """
 
     def __init__(self, in_channels: int, tmp_channels: int, out_channels: int, down: bool,
-                 from_rgb: bool, clamp: float | None) -> None:
+                 from_rgb: bool, clamp: float | None, low_precision: bool = False) -> None:
         super().__init__()
+        self.low_precision = low_precision
         self.fromrgb = Conv2d(3, in_channels, 1, act="lrelu", clamp=clamp) if from_rgb else None
         self.conv0 = Conv2d(in_channels, tmp_channels, 3, act="lrelu", clamp=clamp)
         self.conv1 = Conv2d(tmp_channels, out_channels, 3, act="lrelu", down=down, clamp=clamp)
@@ -118,6 +130,11 @@ class Discriminator(nn.Module):
     network's embedding of [class one-hot, patch encoding, camera features] (those present), of the
     width of the 4×4 features. With ``hyper`` off this is the standard D: the patch does not enter at
     all, and without labels or camera the output layer gives the logit directly.
+
+    ``forward(half=dtype)`` runs the blocks at the ``NUM_FP16_RES`` highest resolutions (``half_resolution``)
+    in that dtype (the reference: float16 on CUDA) and everything else in float32, as StyleGAN2-ADA: each
+    block casts its input, the head gets float32. Without it D computes in its inputs' dtype (float32, or
+    what an autocast region chooses).
     """
 
     def __init__(self, config: ModelConfig) -> None:
@@ -130,7 +147,8 @@ class Discriminator(nn.Module):
         while res >= 8:
             blocks.append(DiscriminatorBlock(channels(res), channels(res), channels(res // 2),
                                              down=res <= config.patch_resolution, from_rgb=not blocks,
-                                             clamp=config.d_conv_clamp))
+                                             clamp=config.d_conv_clamp,
+                                             low_precision=res >= half_resolution(config.resolution)))
             res //= 2
         self.blocks = nn.ModuleList(blocks)
         top = channels(4)
@@ -154,13 +172,18 @@ class Discriminator(nn.Module):
         p = self.hypernetwork(encoding)
         return [1.0 + torch.tanh(affine(p)) for affine in self.hyper_affines]
 
-    def features(self, img: torch.Tensor, encoding: torch.Tensor | None) -> torch.Tensor:
+    def features(self, img: torch.Tensor, encoding: torch.Tensor | None,
+                 half: torch.dtype | None = None) -> torch.Tensor:
         """The trunk's output (B, out features) before projection; ``encoding`` (the patch's, or None
-        without ``hyper``) modulates it."""
+        without ``hyper``) modulates it; ``half``: the dtype of the highest-resolution blocks (``forward``)."""
         sigmas = self.modulations(encoding) if encoding is not None else [None] * len(self.blocks)
         x = img
         for block, sigma in zip(self.blocks, sigmas):
+            if half is not None:
+                x = x.to(half if block.low_precision else torch.float32)
             x = block(x, sigma)
+        if half is not None:
+            x = x.float()
         x = self.conv(minibatch_stddev(x, self.mbstd_group))
         return self.out(self.fc(x.flatten(1).float()))
 
@@ -181,12 +204,14 @@ class Discriminator(nn.Module):
         return self.head(torch.cat(parts, dim=1))
 
     def forward(self, img: torch.Tensor, patch: torch.Tensor, c: torch.Tensor | None = None,
-                camera: torch.Tensor | None = None, draws: Draws | None = None) -> torch.Tensor:
-        """Logits (B, 1); ``draws``: where the camera features' dropout mask comes from in training."""
+                camera: torch.Tensor | None = None, draws: Draws | None = None,
+                half: torch.dtype | None = None) -> torch.Tensor:
+        """Logits (B, 1); ``draws``: where the camera features' dropout mask comes from in training; ``half``: the
+        dtype of the highest-resolution blocks (see ``features``)."""
         if img.shape[-1] != self.patch_resolution or img.shape[-2] != self.patch_resolution:
             raise ValueError(f"D expects {self.patch_resolution}² patches, got {tuple(img.shape[-2:])}")
         encoding = self.patch_encoder(patch) if self.patch_encoder is not None else None
-        h = self.features(img, encoding)
+        h = self.features(img, encoding, half)
         embedding = self.condition(encoding, c, camera, draws)
         if embedding is None:
             return h

@@ -2,7 +2,10 @@
 
 Every layer stores its weights at unit scale and multiplies by ``lr_mult / sqrt(fan_in)`` at run time
 (equalised learning rate). Modulated convolutions apply one kernel per sample as a single grouped
-convolution, so the batch is never looped over in Python.
+convolution (``fused``, StyleGAN2's evaluation form) or, in training, scale the activations around one plain
+convolution with the shared weight (StyleGAN2-ADA's faster training form); the batch is never looped over in
+Python. Layers that resample hold the [1,3,3,1] filter as a non-persistent buffer (``resample_filter``): it
+moves with the module to its device and dtype and is not part of state dicts.
 """
 
 from __future__ import annotations
@@ -18,8 +21,6 @@ from pgrf.model.draws import Draws
 LRELU_GAIN = math.sqrt(2.0)
 """Gain after a leaky ReLU so activations keep unit variance."""
 
-_FIR = torch.tensor([1.0, 3.0, 3.0, 1.0])
-"""The separable [1, 3, 3, 1] low-pass filter used for 2× resampling."""
 
 
 def bias_act(x: torch.Tensor, bias: torch.Tensor | None, act: str, gain: float = 1.0,
@@ -43,24 +44,34 @@ def normalize_2nd_moment(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     return x * (x.square().mean(dim=1, keepdim=True) + eps).rsqrt()
 
 
-def _fir_kernel(channels: int, like: torch.Tensor, gain: float) -> torch.Tensor:
-    f = _FIR.to(device=like.device, dtype=like.dtype)
+def fir_filter() -> torch.Tensor:
+    """The separable [1, 3, 3, 1] low-pass filter of 2× resampling as a 4×4 kernel of sum 1."""
+    f = torch.tensor([1.0, 3.0, 3.0, 1.0])
     k = torch.outer(f, f)
-    k = k * (gain / k.sum())
-    return k.expand(channels, 1, 4, 4)
+    return k / k.sum()
 
 
-def upsample2x(x: torch.Tensor) -> torch.Tensor:
-    """2× upsampling to (2H, 2W): zero insertion then the [1,3,3,1] filter (bilinear weights, gain 4, zero
-    padding), StyleGAN2's ``upsample2d`` of the skip images."""
+def register_filter(module: nn.Module) -> None:
+    """Give ``module`` the filter as its non-persistent ``resample_filter`` buffer."""
+    module.register_buffer("resample_filter", fir_filter(), persistent=False)
+
+
+def _depthwise(f: torch.Tensor, channels: int, like: torch.Tensor, gain: float) -> torch.Tensor:
+    return (f.to(like.dtype) * gain).expand(channels, 1, 4, 4)
+
+
+def upsample2x(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+    """2× upsampling to (2H, 2W): zero insertion then the filter ``f`` (``fir_filter()`` on x's device; bilinear
+    weights, gain 4, zero padding), StyleGAN2's ``upsample2d`` of the skip images."""
     c = x.shape[1]
-    return F.conv_transpose2d(x, _fir_kernel(c, x, 4.0), stride=2, padding=1, groups=c)
+    return F.conv_transpose2d(x, _depthwise(f, c, x, 4.0), stride=2, padding=1, groups=c)
 
 
-def blur(x: torch.Tensor, padding: int, gain: float = 1.0) -> torch.Tensor:
-    """The [1,3,3,1] low-pass filter (gain 1 unless given) with ``padding`` zeros on each side, no resampling."""
+def blur(x: torch.Tensor, f: torch.Tensor, padding: int, gain: float = 1.0) -> torch.Tensor:
+    """The filter ``f`` (``fir_filter()`` on x's device; gain 1 unless given) with ``padding`` zeros on each
+    side, no resampling."""
     c = x.shape[1]
-    return F.conv2d(x, _fir_kernel(c, x, gain), padding=padding, groups=c)
+    return F.conv2d(x, _depthwise(f, c, x, gain), padding=padding, groups=c)
 
 
 class FullyConnected(nn.Module):
@@ -96,11 +107,13 @@ class Conv2d(nn.Module):
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
         self.weight_gain = 1.0 / math.sqrt(in_channels * kernel_size**2)
         self.padding = kernel_size // 2
+        if down:
+            register_filter(self)
 
     def forward(self, x: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
         w = (self.weight * self.weight_gain).to(x.dtype)
         if self.down:
-            x = F.conv2d(blur(x, self.padding + 1), w, stride=2)
+            x = F.conv2d(blur(x, self.resample_filter, self.padding + 1), w, stride=2)
         else:
             x = F.conv2d(x, w, padding=self.padding)
         bias = self.bias.to(x.dtype) if self.bias is not None else None
@@ -109,33 +122,48 @@ class Conv2d(nn.Module):
 
 
 def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, demodulate: bool = True,
-                     padding: int = 0, up: bool = False) -> torch.Tensor:
-    """StyleGAN2 modulated convolution, one grouped convolution for the whole batch.
+                     padding: int = 0, up: bool = False, f: torch.Tensor | None = None,
+                     fused: bool = True) -> torch.Tensor:
+    """StyleGAN2 modulated convolution of the whole batch, without a Python loop over samples.
 
-    ``x`` (B, I, H, W), ``weight`` (O, I, k, k) (already gain-scaled), ``styles`` (B, I). ``up`` gives
-    StyleGAN2's up-convolution (B, O, 2H, 2W): zero insertion, the [1,3,3,1] filter (gain 4) and the k×k
-    convolution with one padding for both (``padding`` is then unused). It runs as a stride-2 transposed
-    convolution on the H×W input followed by the filter, as StyleGAN2's ``conv2d_resample`` does: the same
-    operator as convolving the upsampled image, with a quarter of its multiply-adds.
+    ``x`` (B, I, H, W), ``weight`` (O, I, k, k) (already gain-scaled), ``styles`` (B, I). ``fused``: one grouped
+    convolution with a modulated (and demodulated) kernel per sample; otherwise the activations are scaled by
+    the styles, convolved with the shared ``weight`` and scaled by the demodulation coefficients (the same
+    operator, StyleGAN2-ADA's faster training form). ``up`` gives StyleGAN2's up-convolution (B, O, 2H, 2W):
+    zero insertion, the filter ``f`` (``fir_filter()``, gain 4) and the k×k convolution with one padding for
+    both (``padding`` is then unused). It runs as a stride-2 transposed convolution on the H×W input followed
+    by the filter, as StyleGAN2's ``conv2d_resample`` does: the same operator as convolving the upsampled
+    image, with a quarter of its multiply-adds.
     """
     batch, in_ch, height, width = x.shape
     out_ch, _, kh, kw = weight.shape
-    w = weight.unsqueeze(0) * styles.reshape(batch, 1, in_ch, 1, 1)
-    if demodulate:
-        w = w * (w.square().sum(dim=(2, 3, 4), keepdim=True) + 1e-8).rsqrt()
-    x = x.reshape(1, batch * in_ch, height, width)
+    if up and f is None:
+        raise ValueError("an up-convolution needs the resampling filter f")
+    w = weight.unsqueeze(0)  # (1 or B, O, I, k, k)
+    modulated = w * styles.reshape(batch, 1, in_ch, 1, 1) if fused or demodulate else None
+    dcoefs = (modulated.square().sum(dim=(2, 3, 4)) + 1e-8).rsqrt() if demodulate else None  # (B, O)
+    groups = batch if fused else 1
+    if fused:
+        w = modulated * dcoefs.reshape(batch, out_ch, 1, 1, 1) if demodulate else modulated
+        x = x.reshape(1, batch * in_ch, height, width)
+    else:
+        x = x * styles.reshape(batch, in_ch, 1, 1)
     if up:
         # correlating the zero-inserted image with w = transposed convolution with w rotated by 180°
-        w = w.transpose(1, 2).reshape(batch * in_ch, out_ch, kh, kw).flip([2, 3])
-        y = blur(F.conv_transpose2d(x, w, stride=2, groups=batch), padding=(kh - 1) // 2, gain=4.0)
+        w = w.transpose(1, 2).reshape(groups * in_ch, out_ch, kh, kw).flip([2, 3])
+        y = blur(F.conv_transpose2d(x, w, stride=2, groups=groups), f, padding=(kh - 1) // 2, gain=4.0)
     else:
-        y = F.conv2d(x, w.reshape(batch * out_ch, in_ch, kh, kw), padding=padding, groups=batch)
-    return y.reshape(batch, out_ch, *y.shape[2:])
+        y = F.conv2d(x, w.reshape(groups * out_ch, in_ch, kh, kw), padding=padding, groups=groups)
+    y = y.reshape(batch, out_ch, *y.shape[2:])
+    if not fused and demodulate:
+        y = y * dcoefs.reshape(batch, out_ch, 1, 1)
+    return y
 
 
 class ModulatedConv2d(nn.Module):
     """Style-modulated, demodulated 3×3 (or 1×1) convolution with optional 2× upsampling (3×3 only),
-    per-pixel noise, bias, activation and an output clamp (±``clamp``, None = off)."""
+    per-pixel noise, bias, activation and an output clamp (±``clamp``, None = off). It runs the plain-convolution
+    form in training and the fused (grouped) form otherwise, as StyleGAN2-ADA (``fused`` overrides)."""
 
     def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, kernel_size: int = 3,
                  up: bool = False, act: str = "lrelu", demodulate: bool = True, noise: bool = True,
@@ -152,18 +180,22 @@ class ModulatedConv2d(nn.Module):
         self.noise_strength = nn.Parameter(torch.zeros([])) if noise else None
         if noise:
             self.register_buffer("noise_const", torch.randn(resolution, resolution))
+        if up:
+            register_filter(self)
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "random",
-                draws: Draws | None = None) -> torch.Tensor:
+                draws: Draws | None = None, fused: bool | None = None) -> torch.Tensor:
         """``noise_mode``: 'random' (fresh noise, from ``draws`` or torch's global generator), 'const' (the stored
-        noise image) or 'none'."""
+        noise image) or 'none'; ``fused``: the grouped form (default: when not training)."""
         styles = self.affine(w)
         if not self.demodulate:  # toRGB: the gain goes on the styles, as in StyleGAN2
             styles = styles * self.weight_gain
             weight = self.weight
         else:
             weight = self.weight * self.weight_gain
-        x = modulated_conv2d(x, weight, styles, demodulate=self.demodulate, padding=self.padding, up=self.up)
+        x = modulated_conv2d(x, weight, styles, demodulate=self.demodulate, padding=self.padding, up=self.up,
+                             f=self.resample_filter if self.up else None,
+                             fused=not self.training if fused is None else fused)
         if self.noise_strength is not None and noise_mode != "none":
             if noise_mode == "random":
                 noise = (draws.randn(1, self.resolution, self.resolution, dtype=x.dtype) if draws is not None else

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from pgrf.model.draws import Draws
-from pgrf.model.layers import ModulatedConv2d, upsample2x
+from pgrf.model.layers import ModulatedConv2d, register_filter, upsample2x
 
 
 def channels_at(resolution: int, base: int, maximum: int) -> int:
@@ -25,6 +25,7 @@ class SynthesisBlock(nn.Module):
             self.const = nn.Parameter(torch.randn(out_channels, 4, 4))
         else:
             self.conv0 = ModulatedConv2d(in_channels, out_channels, w_dim, resolution, up=True, clamp=clamp)
+            register_filter(self)
         self.conv1 = ModulatedConv2d(out_channels, out_channels, w_dim, resolution, clamp=clamp)
         self.torgb = ModulatedConv2d(out_channels, out_image_channels, w_dim, resolution, kernel_size=1,
                                      act="linear", demodulate=False, noise=False, clamp=clamp)
@@ -40,7 +41,7 @@ class SynthesisBlock(nn.Module):
             x = self.conv0(x, ws[:, 0], noise_mode, draws)
             x = self.conv1(x, ws[:, 1], noise_mode, draws)
         y = self.torgb(x, ws[:, self.num_conv])
-        img = y if img is None else upsample2x(img) + y
+        img = y if img is None else upsample2x(img, self.resample_filter) + y
         return x, img
 
 

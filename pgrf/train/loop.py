@@ -55,6 +55,7 @@ from pgrf.train.losses import (
 )
 from pgrf.train.memory import StepMemory, count_step, pick_batch_gpu, weight_bytes
 from pgrf.train.options import TrainOptions
+from pgrf.train.precision import allows_tf32, d_autocast, d_half
 
 ADA_INTERVAL_STEPS = 4
 """ADA's p is adjusted every this many steps (as StyleGAN2-ADA), from the real images of all ranks."""
@@ -185,7 +186,7 @@ def train(options: TrainOptions, reporter: Reporter = QUIET) -> Path:
     """Train until ``options.kimg``; returns the run folder. Rank 0 reports the task of the images to train and a
     status of each tick's speed and losses."""
     context = runtime.setup(options.device)
-    runtime.allow_tf32(options.tf32)
+    runtime.allow_tf32(allows_tf32(options.precision))
     try:
         run, resumed = _prepare(options, context)
         reporter = reporter if context.main else QUIET
@@ -210,12 +211,17 @@ BEFORE_OPTION = {"reuse_fakes": True, "shared_patches": True}
 """What runs whose checkpoints predate an option did (they resume doing it)."""
 REMOVED_OPTIONS = {"antialias_patches": False}
 """Options that no longer exist, with the value a checkpoint must hold to be resumed."""
+PRECISION_OF_TF32 = {True: "tf32", False: "bf16"}
+"""The ``precision`` of a run from before it, by its removed ``tf32`` option (absent: False): its D ran under bf16
+autocast on CUDA, so ``--no-tf32`` runs resume as 'bf16'; ``--tf32`` runs resume as 'tf32'."""
 
 
 def resumed_options(options: TrainOptions, saved_options: dict[str, Any]) -> TrainOptions:
     """The checkpoint's training options (``CheckpointMeta.options``) with this invocation's run settings
     (``RUN_SETTINGS``)."""
     saved = {**BEFORE_OPTION, **{k: v for k, v in saved_options.items() if k not in RUN_SETTINGS}}
+    tf32 = saved.pop("tf32", False)
+    saved.setdefault("precision", PRECISION_OF_TF32[bool(tf32)])
     for name, value in REMOVED_OPTIONS.items():
         if saved.pop(name, value) != value:
             raise PgrfError(f"the checkpoint was trained with --{name.replace('_', '-')}, which pgrf no longer has; "
@@ -229,7 +235,7 @@ def dry_run(options: TrainOptions) -> tuple[Path, dict[str, Any], bool]:
     and ``gflops_per_sample`` (one sample's forward pass of each, ``pgrf.train.cost``) added; a resumed
     run's is left alone, as ``train`` leaves it."""
     context = runtime.setup(options.device)
-    runtime.allow_tf32(options.tf32)
+    runtime.allow_tf32(allows_tf32(options.precision))
     try:
         run, resumed = _prepare(options, context)
         memory = step_memory(run)
@@ -530,15 +536,14 @@ def step(run: Run, batch: Batch, read: Callable[[torch.Tensor], list[float]] = r
 
 def _judge(run: Run, images: torch.Tensor, patch: torch.Tensor, c: torch.Tensor | None, camera: torch.Tensor | None,
            sigma: float, draws: Draws) -> torch.Tensor:
-    """D's logits for patches after blur and ADA (D in bf16 autocast on CUDA, fp32 on CPU); the augmentation and D's
-    dropout draw from ``draws``."""
+    """D's float32 logits for patches after blur and ADA, in the run's ``precision`` (``pgrf.train.precision``); the
+    augmentation and D's dropout draw from ``draws``."""
     images = blur(images, sigma)
     if run.options.augment:
         images = run.augment(images, run.ada.p_tensor, draws)
-    precision = (torch.autocast("cuda", dtype=torch.bfloat16) if run.context.device.type == "cuda"
-                 else contextlib.nullcontext())
-    with precision:
-        return run.D(images, patch, c, camera, draws).float()
+    precision, device = run.options.precision, run.context.device
+    with d_autocast(precision, device):
+        return run.D(images, patch, c, camera, draws, half=d_half(precision, device)).float()
 
 
 def _grad_norm(module: torch.nn.Module, device: torch.device) -> torch.Tensor:

@@ -10,6 +10,10 @@ from pgrf.devices import check_device_name
 from pgrf.errors import PgrfError
 from pgrf.model.presets import PatchSchedule, Preset
 
+Precision = Literal["reference", "fp32", "bf16", "tf32"]
+"""Number formats in training (``pgrf.train.precision``): the reference's (D's highest-resolution blocks in fp16 on
+CUDA), all fp32, D under bf16 autocast on CUDA, or fp32 with TF32."""
+
 EMA_KIMG_PER_IMAGE = 10 / 32
 """G_ema's default half-life per image of the batch (StyleGAN2's rule, which EpiGRAF keeps: 20 kimg at batch 64)."""
 
@@ -54,8 +58,9 @@ class TrainOptions:
     workers: int = 2
     shuffle_buffer: int = 1000
     lr: float = 0.002
-    tf32: bool = False
-    """Let CUDA matmuls and convolutions use TF32 (faster on Ampere+, less exact); off as in the reference."""
+    precision: Precision = "reference"
+    """G fp32 and TF32 off always but for 'tf32'; D: 'reference' its highest-resolution blocks in fp16 on CUDA (fp32 on
+    the CPU), 'fp32', 'bf16' autocast on CUDA, 'tf32' fp32 with TF32 (``pgrf.train.precision``)."""
     r1_interval: int = 16
     ema_kimg: float | None = None
     """Half-life of G_ema in kimg; None: ``batch`` × 10/32 (the reference's rule, 20 kimg at batch 64)."""

@@ -33,6 +33,7 @@ from pgrf.pipeline.synthetic import fake_renders
 from pgrf.runtime import allow_tf32
 from pgrf.train import loop, losses
 from pgrf.train.options import TrainOptions
+from pgrf.train.precision import allows_tf32, d_autocast, d_half
 from tests.helpers import CONFIG, REPO, run_pgrf
 
 
@@ -80,10 +81,27 @@ def test_lazy_r1_folded_into_the_d_step_leaves_adam_uncompensated(shards: Path, 
 def test_tf32_is_off_unless_asked(shards: Path, tmp_path: Path) -> None:
     torch.backends.cudnn.allow_tf32 = True  # PyTorch's own default for convolutions
     loop.train(_options(shards, tmp_path / "off"))
+    assert TrainOptions(shards="x").precision == "reference"
     assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
-    loop.train(_options(shards, tmp_path / "on", tf32=True))
+    loop.train(_options(shards, tmp_path / "on", precision="tf32"))
     assert torch.backends.cudnn.allow_tf32 and torch.backends.cuda.matmul.allow_tf32
     allow_tf32(False)
+    with pytest.raises(PgrfError, match="--precision must be one of reference, fp32, bf16, tf32"):
+        TrainOptions(shards="x", precision="fp16")
+
+
+@pytest.mark.filterwarnings("ignore:CUDA is not available:UserWarning")  # an autocast for CUDA built without one
+def test_precisions_choose_ds_formats_by_device() -> None:
+    """'reference': D's highest-resolution blocks in fp16 on CUDA only (fp32 on the CPU, as the reference);
+    'bf16': D under bf16 autocast on CUDA only; TF32 only for 'tf32'."""
+    cpu, cuda = torch.device("cpu"), torch.device("cuda", 0)
+    assert [d_half(p, cuda) for p in ("reference", "fp32", "bf16", "tf32")] == [torch.float16, None, None, None]
+    assert all(d_half(p, cpu) is None for p in ("reference", "fp32", "bf16", "tf32"))
+    assert [allows_tf32(p) for p in ("reference", "fp32", "bf16", "tf32")] == [False, False, False, True]
+    autocast = d_autocast("bf16", cuda)
+    assert isinstance(autocast, torch.autocast) and autocast.fast_dtype == torch.bfloat16
+    assert not any(isinstance(d_autocast(p, d), torch.autocast)
+                   for p, d in [("bf16", cpu), ("reference", cuda), ("fp32", cuda), ("tf32", cuda)])
 
 
 def test_ema_update_and_ramp_up() -> None:
@@ -282,6 +300,7 @@ import torch
 from pgrf import runtime
 from pgrf.train import loop
 from pgrf.train.options import TrainOptions
+from pgrf.train.precision import allows_tf32, d_autocast, d_half
 options = TrainOptions(**json.loads(sys.argv[1]))
 context = runtime.setup("cpu")
 run = loop.build(options, context)
@@ -327,6 +346,7 @@ KILLED_SCRIPT = '''
 import json, sys
 from pgrf.train.loop import train
 from pgrf.train.options import TrainOptions
+from pgrf.train.precision import allows_tf32, d_autocast, d_half
 train(TrainOptions(**json.loads(sys.argv[1])))
 '''
 
@@ -424,9 +444,9 @@ def _spied_step(run: loop.Run, batch: dict) -> tuple[list[dict], list[dict], lis
                         "weight": weight.detach().clone(), "out": out.detach().clone()})
         return out
 
-    def d_spy(images, patch, *args):
+    def d_spy(images, patch, *args, **kwargs):
         d_calls.append({"images": images.detach().clone(), "patch": patch.clone()})
-        return d_forward(images, patch, *args)
+        return d_forward(images, patch, *args, **kwargs)
 
     def m_spy(*args, **kwargs):
         update = kwargs.get("update_w_avg")
@@ -472,9 +492,13 @@ def test_g_ema_half_life_defaults_to_the_references_rule(shards: Path, tmp_path:
 
 def test_old_checkpoints_resume_with_what_they_did(shards: Path, tmp_path: Path) -> None:
     options = _options(shards, tmp_path)
-    old = {k: v for k, v in options.__dict__.items() if k not in ("reuse_fakes", "shared_patches")}
+    old = {k: v for k, v in options.__dict__.items() if k not in ("reuse_fakes", "shared_patches", "precision")}
     resumed = loop.resumed_options(options, {**old, "antialias_patches": False})
     assert resumed.reuse_fakes and resumed.shared_patches
+    assert resumed.precision == "bf16"  # runs from before --tf32 and --precision: D under bf16 autocast on CUDA
+    assert loop.resumed_options(options, {**old, "tf32": False}).precision == "bf16"
+    assert loop.resumed_options(options, {**old, "tf32": True}).precision == "tf32"
+    assert loop.resumed_options(options, {**old, "precision": "fp32"}).precision == "fp32"
     with pytest.raises(PgrfError, match="trained with --antialias-patches"):
         loop.resumed_options(options, {**old, "antialias_patches": True})
 

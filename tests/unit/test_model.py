@@ -12,11 +12,12 @@ import torch.nn.functional as F
 
 from pgrf import cameras
 from pgrf.errors import PgrfError
-from pgrf.model.discriminator import Discriminator, minibatch_stddev
+from pgrf.model.discriminator import Discriminator, half_resolution, minibatch_stddev
 from pgrf.model.generator import Generator, density_noise_at, seeded_latents
 from pgrf.model.layers import (
     Conv2d,
     ModulatedConv2d,
+    fir_filter,
     modulated_conv2d,
     upsample2x,
 )
@@ -88,7 +89,7 @@ def test_resampling_convolutions_are_stylegan2s() -> None:
     out = up(torch.tensor([[1.0, 2.0], [3.0, 4.0]])[None, None], torch.randn(1, 2))
     assert torch.allclose(out[0, 0], expected_up / math.sqrt(43.0), atol=1e-4)
 
-    skip = upsample2x(torch.ones(2, 3, 8, 8))  # the skip images' upsampling keeps the size and constants
+    skip = upsample2x(torch.ones(2, 3, 8, 8), fir_filter())  # the skip images' upsampling keeps the size and constants
     assert skip.shape == (2, 3, 16, 16) and torch.allclose(skip[..., 1:-1, 1:-1], torch.ones(1))
 
 
@@ -98,7 +99,7 @@ def test_up_convolution_is_the_convolution_of_the_upsampled_image() -> None:
     for an asymmetric kernel and a different style per sample."""
     torch.manual_seed(0)
     x, weight, styles = torch.randn(2, 3, 5, 5), torch.randn(4, 3, 3, 3), torch.randn(2, 3)
-    out = modulated_conv2d(x, weight, styles, up=True)
+    out = modulated_conv2d(x, weight, styles, up=True, f=fir_filter())
     f = torch.tensor([1.0, 3.0, 3.0, 1.0])
     fir = (torch.outer(f, f) * (4.0 / 64.0)).expand(3, 1, 4, 4)
     upsampled = F.conv_transpose2d(x, fir, stride=2, groups=3)  # (2H + 2)²: no padding cut off
@@ -107,6 +108,88 @@ def test_up_convolution_is_the_convolution_of_the_upsampled_image() -> None:
         w = weight * styles[b][None, :, None, None]
         w = w / w.square().sum(dim=(1, 2, 3), keepdim=True).add(1e-8).sqrt()
         assert torch.allclose(out[b], F.conv2d(upsampled[b:b + 1], w)[0], atol=1e-5)
+
+
+@pytest.mark.parametrize("up", [False, True])
+@pytest.mark.parametrize("demodulate", [True, False])
+def test_plain_and_grouped_modulated_convolutions_agree(up: bool, demodulate: bool) -> None:
+    """Training's form (styles on the activations, one plain convolution, demodulation on the outputs) is the
+    grouped per-sample kernel's operator: same outputs and gradients to fp32 round-off."""
+    torch.manual_seed(0)
+    x, weight, styles = torch.randn(3, 5, 6, 6), torch.randn(7, 5, 3, 3) / 3, torch.randn(3, 5) + 1
+    results = []
+    for fused in (True, False):
+        inputs = [t.clone().requires_grad_(True) for t in (x, weight, styles)]
+        out = modulated_conv2d(*inputs, demodulate=demodulate, padding=1, up=up, f=fir_filter(), fused=fused)
+        out.mul(torch.linspace(-1, 1, out.numel()).reshape(out.shape)).sum().backward()
+        results.append([out.detach(), *(t.grad for t in inputs)])
+    assert results[0][0].shape == ((3, 7, 12, 12) if up else (3, 7, 6, 6))
+    for grouped, plain in zip(*results):
+        assert torch.allclose(plain, grouped, rtol=1e-5, atol=1e-5 * grouped.abs().max().item())
+
+
+def test_modulated_conv_layers_run_plain_convolutions_in_training() -> None:
+    """As StyleGAN2-ADA (fused_modconv = not training): one convolution with the shared (O, I, k, k) weight in
+    training, one grouped convolution with B kernels in eval; ``fused`` overrides; the outputs agree."""
+    torch.manual_seed(0)
+    layer = ModulatedConv2d(4, 6, 8, resolution=8)
+    x, w = torch.randn(2, 4, 8, 8), torch.randn(2, 8)
+    calls: list[tuple[tuple[int, ...], int]] = []
+
+    class Convs(torch.overrides.TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
+            kwargs = kwargs or {}
+            if func is F.conv2d:
+                calls.append((tuple(args[1].shape), kwargs.get("groups", 1)))
+            return func(*args, **kwargs)
+
+    outputs = {}
+    for mode, fused in (("train", None), ("eval", None), ("train-fused", True)):
+        layer.train(mode.startswith("train"))
+        calls.clear()
+        with Convs():
+            outputs[mode] = layer(x, w, "none", fused=fused)
+        expected = (6, 4, 3, 3) if mode == "train" else (12, 4, 3, 3)
+        assert calls == [(expected, 1 if mode == "train" else 2)]
+    assert torch.allclose(outputs["train"], outputs["eval"], atol=1e-5)
+    assert torch.equal(outputs["eval"], outputs["train-fused"])
+
+
+def test_resampling_filters_are_device_buffers_outside_state_dicts() -> None:
+    """The [1,3,3,1] filter of every resampling layer is a non-persistent buffer: it moves with the module (a
+    forward on the meta device touches no CPU tensor, so no host→device copy) and is not in state dicts, so
+    checkpoints of networks without it load strictly."""
+    torch.manual_seed(0)
+    G, D = Generator(TINY).synthesis, Discriminator(TINY)
+    for module in (G, D):
+        assert any(name.endswith("resample_filter") for name, _ in module.named_buffers())
+        assert not any("resample_filter" in key for key in module.state_dict())
+    fresh = Generator(TINY).synthesis.eval()
+    fresh.load_state_dict(G.state_dict(), strict=True)
+    ws = torch.randn(1, G.num_ws, TINY.w_dim)
+    assert torch.equal(fresh(ws, "const"), G.eval()(ws, "const"))
+    D.load_state_dict(Discriminator(TINY).state_dict(), strict=True)
+
+    seen: list[str] = []
+
+    class CpuTensors(torch.overrides.TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
+            flat = [*args, *(kwargs or {}).values()]
+            if any(isinstance(t, torch.Tensor) and t.device.type == "cpu" for t in flat):
+                seen.append(getattr(func, "__name__", str(func)))
+            return func(*args, **(kwargs or {}))
+
+    G, D = G.to("meta"), D.to("meta")
+    ws = torch.zeros(2, G.num_ws, TINY.w_dim, device="meta")
+    img, patch = torch.zeros(2, 3, 8, 8, device="meta"), torch.zeros(2, 3, device="meta")
+    c, camera = torch.zeros(2, 3, device="meta"), torch.zeros(2, 2, device="meta")
+    for training in (True, False):
+        G.train(training)
+        D.train(training)
+        with CpuTensors():
+            planes, logits = G(ws, "none"), D(img, patch, c, camera)
+        assert planes.device.type == logits.device.type == "meta"
+    assert not seen, f"CPU tensors used on the meta device: {sorted(set(seen))}"
 
 
 def test_modulated_conv_layer_noise_modes() -> None:
@@ -155,7 +238,7 @@ def test_triplane_sampling_reads_the_xy_xz_and_yz_planes() -> None:
     rgb, density = decoder(samples)
     raw = decoder.net(samples)
     assert rgb.shape == (1, 10, 3) and density.shape == (1, 10) and torch.equal(density, raw[..., 3])
-    assert torch.allclose(rgb * 2 - 1, raw[..., :3])  # linear colour: the raw output in [-1, 1] units
+    assert torch.allclose(rgb * 2 - 1, raw[..., :3], atol=1e-6)  # linear colour: the raw output in [-1, 1] units
     (rgb.sum() + density.sum()).backward()
     assert_all_grads(decoder)
     assert planes.grad.abs().sum() > 0
@@ -218,6 +301,41 @@ def test_discriminator_depth_matches_a_full_resolution_d() -> None:
     downs = [block.conv1.down for block in disc.blocks]
     assert downs == [False, False, True, True]  # log2(64/16) blocks stay at 16², then 16 → 8 → 4
     assert disc(torch.randn(2, 3, 16, 16), torch.tensor([[0.25, 0.0, 0.5]] * 2)).shape == (2, 1)
+
+
+def test_half_precision_runs_ds_highest_resolution_blocks_clamped_and_the_rest_in_fp32() -> None:
+    """``half``: blocks at resolutions ≥ max(R/8, 8) (the reference's num_fp16_res = 4) compute in fp16, the
+    others and the head in fp32; the ±256 clamp binds in fp16; logits and parameter gradients are fp32 and
+    the logits agree with fp32's to fp16 accuracy."""
+    assert [half_resolution(r) for r in (16, 64, 128, 256, 512)] == [8, 8, 16, 32, 64]
+    torch.manual_seed(0)
+    config = TINY.override(resolution=256, patch_resolution=16)
+    D = Discriminator(config)
+    assert [b.low_precision for b in D.blocks] == [True] * 4 + [False] * 2  # 256, 128, 64, 32 | 16, 8
+    img, patch = torch.rand(4, 3, 16, 16) * 2 - 1, torch.rand(4, 3)
+    c, camera = labels(4, 3), dataset_cameras(4)[2]
+    D.eval()
+    dtypes: list[tuple[torch.dtype, torch.dtype]] = []
+    hooks = [m.register_forward_hook(lambda _m, args, out: dtypes.append((args[0].dtype, out.dtype)))
+             for m in [*D.blocks, D.conv]]
+    full = D(img, patch, c, camera)
+    assert dtypes == [(torch.float32, torch.float32)] * 7
+    dtypes.clear()
+    half = D(img, patch, c, camera, half=torch.float16)
+    assert dtypes == [(torch.float16, torch.float16)] * 4 + [(torch.float32, torch.float32)] * 3
+    for hook in hooks:
+        hook.remove()
+    assert half.dtype == torch.float32 and not torch.equal(half, full)
+    assert torch.allclose(half, full, rtol=1e-2, atol=1e-2 * full.abs().max().item())
+    half.square().sum().backward()
+    assert all(p.grad.dtype == torch.float32 for p in D.parameters() if p.grad is not None)
+    assert_all_grads(D.blocks[0])
+
+    D.blocks[0].conv0.bias.data.fill_(1000.0)  # lrelu gives 1000·√2, over the clamp
+    clamped = []
+    D.blocks[0].conv0.register_forward_hook(lambda _m, _args, out: clamped.append(out))
+    D(img, patch, c, camera, half=torch.float16)
+    assert clamped[0].dtype == torch.float16 and torch.all(clamped[0] == 256.0)
 
 
 def test_hypernetwork_modulations_depend_on_the_patch() -> None:
