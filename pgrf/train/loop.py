@@ -46,6 +46,7 @@ from pgrf.train.augment import AdaptiveP, AugmentPipe
 from pgrf.train.checkpoint import save_checkpoint
 from pgrf.train.cost import forward_gflops, parameter_count
 from pgrf.train.losses import (
+    adam,
     blur,
     blur_sigma_at,
     discriminator_loss,
@@ -136,8 +137,8 @@ def build(options: TrainOptions, context: runtime.Context, checkpoint: Checkpoin
     return Run(
         options=options, context=context, config=config, source=source, folder=run_folder(options, card),
         G=G, D=D, G_ema=G_ema,
-        opt_G=torch.optim.Adam(G.parameters(), lr=options.lr, betas=betas, eps=1e-8),
-        opt_D=torch.optim.Adam(D.parameters(), lr=options.lr, betas=betas, eps=1e-8),
+        opt_G=adam(G.parameters(), options.lr, betas, context.device),
+        opt_D=adam(D.parameters(), options.lr, betas, context.device),
         ada=AdaptiveP(options.ada_target, interval=ADA_INTERVAL_STEPS * options.batch, speed_kimg=options.ada_kimg),
         augment=AugmentPipe(),
         sampler=PatchSampler(config.resolution, config.patch_resolution, config.patch_schedule, config.anneal_kimg,
