@@ -15,17 +15,19 @@ Sections:
             s/kimg of its last stats tick and peak memory (CUDA: max_memory_allocated; CPU: peak RSS)
   fid       generated images/s through FID's path (``generated_statistics``: G renders, detector features), with
             ``--inception FILE`` or a randomly initialised FID Inception (the same network and 2048 features)
-``--quick`` uses the tiny preset, 32² data and batch 4 for train and speed.
+``--quick``: the tiny preset, 32² data, batch 4, fewer steps and images in every section.
 
 On the device machine (Python 3.12, torch 2.11 CUDA, numpy 2; its image lacks webdataset, braceexpand, pyspng
 and isal, which travel as wheels). Once, here, in the repository root:
     echo /.whl/ >> .git/info/exclude
     python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
         --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
-        -d .whl webdataset braceexpand pyspng isal
+        -d .whl webdataset==1.0.2 braceexpand==0.1.7 pyspng==0.1.4 isal==1.9.1
 Then one run, carrying .whl (timeout_s 420 leaves time for the install):
     python3 -m pip install -q --no-index --no-deps --no-build-isolation --no-compile --target /tmp/site . .whl/*.whl \
         && export PYTHONPATH=/tmp/site && PYTHONUNBUFFERED=1 timeout 330 python3 bench/gpu_check.py --out $OUT
+    (the checkout's build needs setuptools >= 77 there; failing that, install the wheels alone and export
+    PYTHONPATH=/tmp/site:$PWD)
     (add --reference DIR with a carried checkout of universome/epigraf, --inception FILE with carried weights;
     rerun one section with --only NAME --out $OUT after copying the earlier gpu_check.json into $OUT)
 """
@@ -34,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import gc
 import json
 import math
 import os
@@ -126,8 +129,8 @@ def steps(args: argparse.Namespace, device: torch.device, work: Path) -> dict[st
     """20 training steps on ``device`` (4 with ``--quick``) with R1 every 4 steps and ADA (p 0.2 at the start)."""
     name, resolution, batch, count = ("tiny", 32, 4, 4) if args.quick else ("small", 64, 16, 20)
     options = TrainOptions(shards=str(shards(args, work, resolution)), out=str(work / "runs-steps"),
-                           preset=name, batch=batch, device=device.type, workers=2, kimg=1e9, r1_interval=4)
-    run = loop.build(options, runtime.setup(device.type))
+                           preset=name, batch=batch, device=str(device), workers=2, kimg=1e9, r1_interval=4)
+    run = loop.build(options, runtime.setup(str(device)))
     run.ada.p = 0.2
     batches = loop.batches_of(run)
     start = time.perf_counter()
@@ -157,7 +160,7 @@ def train(args: argparse.Namespace, device: torch.device, work: Path) -> dict[st
     command = [sys.executable, "-m", "pgrf", "train", "--shards", str(shards(args, work, resolution)), "--out", str(work / "runs-train"),
                "--name", "check", "--preset", name, "--batch", str(batch),
                "--kimg", f"{3 * tick_kimg:g}", "--tick-kimg", f"{tick_kimg:g}", "--snapshot-kimg", "1000",
-               "--sample-kimg", "1000", "--workers", str(workers), "--device", device.type]
+               "--sample-kimg", "1000", "--workers", str(workers), "--device", str(device)]
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     start = time.perf_counter()
     done = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=args.train_timeout, check=False)
@@ -237,6 +240,9 @@ def main(argv: list[str] | None = None) -> None:
             except Exception as error:  # noqa: BLE001 - recorded, and the next section still runs
                 result = {"error": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc()[-4000:]}
             result["section_s"] = time.perf_counter() - start
+            if device.type == "cuda":  # the next section (or pgrf train's own process) gets the memory back
+                gc.collect()
+                torch.cuda.empty_cache()
             document["sections"][name] = result
             write(path, document)
             print(f"{name}: {json.dumps(result)[:600]}", flush=True)
