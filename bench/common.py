@@ -1,4 +1,4 @@
-"""Shared by the pack and loader benchmarks: real Cycles renders of the sample plants, and the report."""
+"""Shared by the benchmarks: real Cycles renders of the sample plants, synthetic shards, and the report."""
 
 from __future__ import annotations
 
@@ -15,7 +15,10 @@ from typing import Any, TypeVar
 from rich.console import Console
 from rich.table import Table
 
+from pgrf.config import load_config
 from pgrf.formats import renders as records
+from pgrf.pipeline.pack import PackOptions, pack
+from pgrf.pipeline.synthetic import fake_renders
 
 T = TypeVar("T")
 
@@ -36,6 +39,18 @@ def render_sample_plants(work: Path, views: int, resolution: int) -> Path:
                     "--out", str(work / "rendered"), "--views", str(views), "--resolution", str(resolution),
                     "--samples", "16", "--no-denoise", "--workers", "2"], check=True)
     return work / "rendered" / "sample-plants"
+
+
+def synthetic_shards(work: Path, resolution: int, models: int = 16, views: int = 8) -> Path:
+    """``work/shards``: synthetic renders (``pgrf.pipeline.synthetic``, two classes) packed at ``resolution``, made
+    once (a folder already packed is reused); what training streams, without Blender."""
+    shards = work / "shards"
+    if not (shards / "dataset.json").is_file():
+        renders = fake_renders(work / "renders", "bench", {f"m{i:02d}": 0.3 + 0.5 * i / models for i in range(models)},
+                               views=views, resolution=resolution)
+        pack([renders], shards, load_config(Path(__file__).resolve().parent.parent / "pgrf" / "defaults" / "assets.toml"),
+             PackOptions(resolution=resolution, samples_per_shard=64, workers=2, min_mean_alpha=0.0))
+    return shards
 
 
 def replicate(source: Path, out: Path, copies: int) -> list[Path]:

@@ -1,4 +1,4 @@
-"""Model benchmark: forward + backward time of G and D per image, per preset.
+"""Model benchmark: forward + backward time of G and D per image, and s/kimg of the real training step, per preset.
 
 Run from the repository root: ``.venv/bin/python bench/models.py [--presets paper small] [--batch N]
 [--repeats N] [--reference PATH] [--json FILE]``.
@@ -8,17 +8,22 @@ patches from the Beta schedule at T/2:
 
 - **G**: a generator step (patch render, then backward of the mean), split into its two stages:
   mapping + synthesis of the tri-planes, and rendering (rays, 48+48 samples, tri-plane sampling, MLP);
-- **D**: a discriminator step on r×r patches (forward and backward of the sum of logits).
+- **D**: a discriminator step on r×r patches (forward and backward of the sum of logits);
+- **s/kimg**: the training loop's own step (``pgrf.train.loop.step``: G's step, the fresh fakes of the
+  updated G, D's step on them and on real patches, EMA, ADA) on a run built by ``loop.build`` on synthetic
+  shards at the preset's resolution (two classes), ADA's p held at ``ADA_P`` so augmentation costs what
+  it does mid-run. Each repeat times one step with lazy R1 and one without, weighted as a run takes them
+  (one in ``r1_interval`` regularised); the loader's time is not in it (bench/loader.py).
 
-Batch 4 on CPU, 64 on CUDA. On CUDA it also reports s/kimg = 1000 × (G + 2·D) per image (one G step
-and a D step on real and fake patches; R1 and the loss are left out) and peak memory of each step;
-D runs under fp16 autocast there (docs/training.md: mixed precision for D, G in fp32).
+Batch 4 on CPU, 64 on CUDA. On CUDA it also reports the peak memory of each step; D runs under bf16
+autocast there, as in training (docs/training.md: mixed precision for D, G in fp32).
 
 ``--reference PATH`` (a checkout of github.com/universome/epigraf) adds a row per preset for the
 authors' networks built at the same sizes (``reference_networks``: channel bases and maxima, tri-plane
 resolution and channels, decoder width, samples per ray, mapping depth, resolution, patch size, D's
-hypernetwork and minibatch-stddev group), timed by the same steps on the same inputs, and the ratio
-reference time / pgrf time (above 1: pgrf is faster). The reference's CUDA ops (bias_act, upfirdn2d)
+hypernetwork and minibatch-stddev group), timed by the same G, synthesis and D steps on the same inputs
+(the reference's training loop is not run), and the ratio reference time / pgrf time (above 1: pgrf is
+faster). The reference's CUDA ops (bias_act, upfirdn2d)
 fall back to their pure-PyTorch paths on the CPU, where its D blocks run in fp32. Each repeat
 times every step once, pgrf's and the reference's alternately, and the median is reported, so a
 change of load on a shared machine hits both sides alike.
@@ -33,6 +38,7 @@ import math
 import platform
 import statistics
 import sys
+import tempfile
 import time
 import types
 from collections.abc import Callable
@@ -42,17 +48,23 @@ from typing import Any
 
 import numpy as np
 import torch
+from common import synthetic_shards
 from rich.console import Console
 from rich.table import Table
 
-from pgrf import cameras
+from pgrf import cameras, runtime
 from pgrf.model.discriminator import Discriminator
 from pgrf.model.generator import Generator
 from pgrf.model.patches import PatchSampler
 from pgrf.model.presets import ModelConfig, preset
 from pgrf.model.rays import patch_rays
+from pgrf.train import loop
+from pgrf.train.options import TrainOptions
 
 console = Console(width=None if sys.stdout.isatty() else 120)
+
+ADA_P = 0.2
+"""ADA's p while the training step is timed (p starts at 0 and grows as D overfits)."""
 
 
 def dataset_cameras(n: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -148,7 +160,7 @@ def bench_preset(name: str, config: ModelConfig, batch: int, repeats: int, devic
     patch = sampler.sample(batch, config.anneal_kimg / 2, group_size=config.mbstd_group, device=device)
     z = torch.randn(batch, config.z_dim, device=device)
     size = config.patch_resolution
-    amp = torch.autocast("cuda", dtype=torch.float16) if device.type == "cuda" else nullcontext()
+    amp = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
 
     def g_step() -> None:
         generator.zero_grad(set_to_none=True)
@@ -180,15 +192,39 @@ def bench_preset(name: str, config: ModelConfig, batch: int, repeats: int, devic
     for key, (seconds, peak) in timed(steps, repeats, device).items():
         results[f"{key}_ms_per_image"] = 1000 * seconds / batch
         results[f"{key}_peak_gib"] = peak
-    results["s_per_kimg"] = results["g_ms_per_image"] + 2 * results["d_ms_per_image"]  # ms/img × 1000 img / 1000
     if reference:
-        results["ref_s_per_kimg"] = results["ref_g_ms_per_image"] + 2 * results["ref_d_ms_per_image"]
-        for key in ("g", "synthesis", "d", "s_per_kimg"):
-            ours = results[f"{key}_ms_per_image" if key != "s_per_kimg" else key]
-            theirs = results[f"ref_{key}_ms_per_image" if key != "s_per_kimg" else f"ref_{key}"]
-            results[f"ratio_{key}"] = theirs / ours
-    console.print(f"[dim]{name}: done[/]")
+        for key in ("g", "synthesis", "d"):
+            results[f"ratio_{key}"] = results[f"ref_{key}_ms_per_image"] / results[f"{key}_ms_per_image"]
+    console.print(f"[dim]{name}: networks done[/]")
     return results
+
+
+def bench_loop(name: str, batch: int, repeats: int, device: torch.device, work: Path) -> dict[str, float]:
+    """s/kimg of ``pgrf.train.loop.step`` at preset ``name`` on synthetic shards at its resolution (made in
+    ``work``): median seconds of a step without and with lazy R1 after one warm-up step, weighted 15:1 (as
+    ``r1_interval`` 16), and the peak memory of a step with R1 (CUDA only, else NaN)."""
+    resolution = preset(name).resolution
+    options = TrainOptions(shards=str(synthetic_shards(work / f"shards-{resolution}", resolution)), out=str(work / "runs"),
+                           name=name, preset=name, batch=batch, device=device.type, workers=2, kimg=1e9)
+    run = loop.build(options, runtime.setup(device.type))
+    run.ada.p = ADA_P
+    batches = loop.batches_of(run)
+    interval = options.r1_interval
+    loop.step(run, next(batches))  # warm-up (step 0 takes R1)
+    batch_data = next(batches)  # every timed step trains on it
+
+    def timed_step(regularised: bool) -> Callable[[], None]:
+        def once() -> None:
+            run.progress.step = (run.progress.step // interval + 1) * interval - (0 if regularised else 1)
+            loop.step(run, batch_data)
+        return once
+
+    times = timed({"loop": timed_step(False), "loop_r1": timed_step(True)}, repeats, device)
+    (plain, _), (regularised, peak) = times["loop"], times["loop_r1"]
+    per_step = ((interval - 1) * plain + regularised) / interval
+    console.print(f"[dim]{name}: training step done[/]")
+    return {"loop_batch": batch, "loop_step_s": plain, "loop_r1_step_s": regularised, "loop_peak_gib": peak,
+            "s_per_kimg": per_step / batch * 1000}
 
 
 def reference_steps(path: Path, config: ModelConfig, z: torch.Tensor, angles: torch.Tensor, patch: torch.Tensor,
@@ -240,21 +276,26 @@ def main() -> None:
     batch = args.batch or (64 if device.type == "cuda" else 4)
     cpu = f"{platform.processor() or 'CPU'}, {torch.get_num_threads()} threads"
     machine = torch.cuda.get_device_name() if device.type == "cuda" else cpu
-    results = {name: bench_preset(name, preset(name), batch, args.repeats, device, args.reference) for name in args.presets}
+    with tempfile.TemporaryDirectory(prefix="pgrf-bench-models-") as work:
+        results = {name: {**bench_preset(name, preset(name), batch, args.repeats, device, args.reference),
+                          **bench_loop(name, batch, args.repeats, device, Path(work))} for name in args.presets}
 
-    table = Table(title=f"G and D forward + backward, ms per image, batch {batch} ({machine}, torch {torch.__version__})")
-    for column in ["preset", "G", "  synthesis", "  render", "D", "s/kimg", "G peak GiB", "D peak GiB", "params G/D (M)"]:
+    table = Table(title=f"G and D forward + backward, ms per image, and the training step's s/kimg, batch {batch} "
+                        f"({machine}, torch {torch.__version__})")
+    for column in ["preset", "G", "  synthesis", "  render", "D", "step s/kimg", "G peak GiB", "D peak GiB", "step peak GiB",
+                   "params G/D (M)"]:
         table.add_column(column, justify="right")
     for name, r in results.items():
         table.add_row(name, f"{r['g_ms_per_image']:.1f}", f"{r['synthesis_ms_per_image']:.1f}",
                       f"{r['render_ms_per_image']:.1f}", f"{r['d_ms_per_image']:.1f}", f"{r['s_per_kimg']:.1f}",
-                      gib(r["g_peak_gib"]), gib(r["d_peak_gib"]), f"{r['g_params_m']:.1f} / {r['d_params_m']:.1f}")
+                      gib(r["g_peak_gib"]), gib(r["d_peak_gib"]), gib(r["loop_peak_gib"]),
+                      f"{r['g_params_m']:.1f} / {r['d_params_m']:.1f}")
         if args.reference:
             table.add_row(f"{name} (reference)", f"{r['ref_g_ms_per_image']:.1f}", f"{r['ref_synthesis_ms_per_image']:.1f}", "–",
-                          f"{r['ref_d_ms_per_image']:.1f}", f"{r['ref_s_per_kimg']:.1f}", gib(r["ref_g_peak_gib"]),
-                          gib(r["ref_d_peak_gib"]), f"{r['ref_g_params_m']:.1f} / {r['ref_d_params_m']:.1f}")
+                          f"{r['ref_d_ms_per_image']:.1f}", "–", gib(r["ref_g_peak_gib"]), gib(r["ref_d_peak_gib"]), "–",
+                          f"{r['ref_g_params_m']:.1f} / {r['ref_d_params_m']:.1f}")
             table.add_row(f"{name} reference / pgrf", f"{r['ratio_g']:.2f}", f"{r['ratio_synthesis']:.2f}", "",
-                          f"{r['ratio_d']:.2f}", f"{r['ratio_s_per_kimg']:.2f}", "", "", "")
+                          f"{r['ratio_d']:.2f}", "", "", "", "", "")
     console.print(table)
     if args.json:
         args.json.write_text(json.dumps({"device": machine, "torch": torch.__version__, "results": results}, indent=2))

@@ -40,6 +40,13 @@ def allow_tf32(enabled: bool) -> None:
     torch.backends.cudnn.allow_tf32 = enabled
 
 
+def tune_cudnn() -> None:
+    """Let cuDNN time its kernels for each new input shape and keep the fastest (``cudnn.benchmark``). The choice
+    may differ from run to run, the maths does not (the same convolutions, up to round-off); ``setup`` calls it
+    for CUDA devices."""
+    torch.backends.cudnn.benchmark = True
+
+
 @dataclass(frozen=True)
 class Context:
     """This process's rank, the world size and the device it computes on (one process on the CPU by default)."""
@@ -63,7 +70,8 @@ class Context:
 
 
 def setup(device: str) -> Context:
-    """Join the process group when started by torchrun and pick the device (``auto`` = CUDA if present)."""
+    """Join the process group when started by torchrun and pick the device (``auto`` = CUDA if present); on CUDA,
+    cuDNN picks its kernels per shape (``tune_cudnn``)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local = int(os.environ.get("LOCAL_RANK", "0"))
@@ -71,6 +79,7 @@ def setup(device: str) -> Context:
     if chosen.type == "cuda":
         chosen = torch.device("cuda", local if world > 1 else chosen.index or 0)
         torch.cuda.set_device(chosen)
+        tune_cudnn()
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if chosen.type == "cuda" else "gloo", rank=rank, world_size=world)
     return Context(rank, world, chosen)

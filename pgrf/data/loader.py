@@ -6,7 +6,9 @@ Two modes:
   ``batches_per_epoch`` batches on every rank, so DDP ranks never wait for one another. Seeds depend only
   on (seed, epoch, rank, worker role), so a resumed run replays the same stream: ``start_batch`` skips
   what was already consumed (without decoding it) and rotates the workers' roles so the batches come
-  in the same order as in an uninterrupted run (DataLoader always asks worker 0 first).
+  in the same order as in an uninterrupted run (DataLoader always asks worker 0 first). One DataLoader with
+  persistent workers serves every epoch: each worker's copy of the stream counts the epochs it began, so
+  worker processes start once per run (memory pinned when training on CUDA).
 - **exactly once** (`exact_loader`): shards are dealt to the (rank, worker) pairs in turn and read in
   order, so every sample is seen exactly once across all ranks and workers (statistics, FID of reals).
   Ranks may get different numbers of samples; combine their results with a sum or an all-gather.
@@ -65,13 +67,20 @@ class _Stream(IterableDataset):
         self.epoch, self.offset = epoch, offset
 
     def __iter__(self) -> Iterator[Batch]:
+        """The batches of the next epoch: the first call (in each worker) streams ``epoch`` from ``offset``, every
+        later call (a persistent DataLoader's next epoch) the epoch after from its start."""
+        epoch, offset = self.epoch, self.offset
+        self.epoch, self.offset = epoch + 1, 0
+        return self._batches(epoch, offset)
+
+    def _batches(self, epoch: int, offset: int) -> Iterator[Batch]:
         info = get_worker_info()
         worker, workers = (info.id, info.num_workers) if info else (0, 1)
         reader = self.context.rank * workers + worker
         readers = self.context.world * workers
-        role = (worker + self.offset) % workers  # the worker that produced this slot in an uninterrupted epoch
-        skip = (self.offset // workers + (role < self.offset % workers)) * self.batch_size
-        seed = _seed(self.seed, self.epoch, self.context.rank, role)
+        role = (worker + offset) % workers  # the worker that produced this slot in an uninterrupted epoch
+        skip = (offset // workers + (role < offset % workers)) * self.batch_size
+        seed = _seed(self.seed, epoch, self.context.rank, role)
         counter = _Skipped(UNREADABLE_LIMIT if self.training else None)
         if self.training:
             shards = wds.ResampledShards(self.urls, seed=seed, worker_seed=lambda: 0, deterministic=True)
@@ -260,14 +269,15 @@ def train_loader(shards: Shards, batch_size: int, batches_per_epoch: int, *,
     """
     source, context = as_source(shards), context or Context.current()
     epoch, offset = divmod(start_batch, batches_per_epoch)
-    while True:
-        stream = _Stream(source, batch_size, context, seed, True, mirror, shuffle_buffer, epoch, offset)
-        loader = DataLoader(stream, batch_size=None, num_workers=workers, generator=_own_generator(seed, epoch))
+    stream = _Stream(source, batch_size, context, seed, True, mirror, shuffle_buffer, epoch, offset)
+    loader = DataLoader(stream, batch_size=None, num_workers=workers, persistent_workers=workers > 0,
+                        pin_memory=context.device.type == "cuda", generator=_own_generator(seed, epoch))
+    while True:  # each pass over the loader is one epoch of the workers' streams (_Stream.__iter__)
         for batch in itertools.islice(loader, batches_per_epoch - offset):
             if isinstance(batch, Unreadable):
                 raise PgrfError(batch.message)
             yield batch
-        epoch, offset = epoch + 1, 0
+        offset = 0
 
 
 def exact_loader(shards: Shards, batch_size: int, *, context: Context | None = None, workers: int = 0,

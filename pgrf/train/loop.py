@@ -45,6 +45,7 @@ from pgrf.train.augment import AdaptiveP, AugmentPipe
 from pgrf.train.checkpoint import save_checkpoint
 from pgrf.train.cost import forward_gflops, parameter_count
 from pgrf.train.losses import (
+    adam,
     blur,
     blur_sigma_at,
     discriminator_loss,
@@ -133,21 +134,13 @@ def build(options: TrainOptions, context: runtime.Context, checkpoint: Checkpoin
     return Run(
         options=options, context=context, config=config, source=source, folder=run_folder(options, card),
         G=G, D=D, G_ema=G_ema,
-        opt_G=_adam(G, options.lr, betas, context.device),
-        opt_D=_adam(D, options.lr, betas, context.device),
+        opt_G=adam(G.parameters(), options.lr, betas, context.device),
+        opt_D=adam(D.parameters(), options.lr, betas, context.device),
         ada=AdaptiveP(options.ada_target, interval=ADA_INTERVAL_STEPS * options.batch, speed_kimg=options.ada_kimg),
         augment=AugmentPipe(),
         sampler=PatchSampler(config.resolution, config.patch_resolution, config.patch_schedule, config.anneal_kimg,
                              config.beta_start, config.beta_end),
     )
-
-
-def _adam(module: torch.nn.Module, lr: float, betas: tuple[float, float], device: torch.device) -> torch.optim.Adam:
-    """Adam over ``module``'s parameters, fused where torch has the kernel (CPU, CUDA): one kernel for all of them and
-    its step counts kept beside them, so a step never reads a count back (the unfused forms call ``item`` per
-    parameter). The state dicts of both forms are the same, so checkpoints move between them."""
-    fused = device.type in ("cpu", "cuda")
-    return torch.optim.Adam(module.parameters(), lr=lr, betas=betas, eps=1e-8, fused=fused)
 
 
 def check_batch(options: TrainOptions, world: int, group: int) -> None:
@@ -264,8 +257,8 @@ def step_memory(run: Run) -> StepMemory:
     with torch.device("meta"):
         G, D = Generator(run.config, run.G.background).train(), Discriminator(run.config).train()
         G_ema = Generator(run.config, run.G.background).eval().requires_grad_(False)
-    probe = replace(run, context=meta, G=G, D=D, G_ema=G_ema, opt_G=_adam(G, 0.0, (0.0, 0.99), meta.device),
-                    opt_D=_adam(D, 0.0, (0.0, 0.99), meta.device), ada=AdaptiveP(interval=1 << 30),
+    probe = replace(run, context=meta, G=G, D=D, G_ema=G_ema, opt_G=adam(G.parameters(), 0.0, (0.0, 0.99), meta.device),
+                    opt_D=adam(D.parameters(), 0.0, (0.0, 0.99), meta.device), ada=AdaptiveP(interval=1 << 30),
                     options=replace(run.options, batch=samples, batch_gpu=None, r1_interval=1), progress=Counters())
     g_phase, d_phase = count_step(lambda: step(probe, empty_batch(samples, run.config.resolution, meta.device),
                                                read=lambda values: [0.0] * values.numel()), samples)

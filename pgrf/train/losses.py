@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import torch
 import torch.nn.functional as F
@@ -68,8 +69,32 @@ def ema_beta(batch: int, images_seen: int, half_life_kimg: float, rampup: float 
 
 @torch.no_grad()
 def update_ema(ema: nn.Module, model: nn.Module, beta: float) -> None:
-    """ema ← model + β (ema − model) for parameters; buffers (e.g. w_avg) are copied."""
-    for target, source in zip(ema.parameters(), model.parameters()):
-        target.copy_(source.detach().lerp(target, beta))
-    for target, source in zip(ema.buffers(), model.buffers()):
-        target.copy_(source)
+    """ema ← model + β (ema − model) for parameters, as ema + (1 − β)(model − ema) in one fused call over all of
+    them; buffers (e.g. w_avg) are copied."""
+    targets, sources = list(ema.parameters()), [p.detach() for p in model.parameters()]
+    if targets:
+        torch._foreach_lerp_(targets, sources, 1.0 - beta)
+    buffers, copies = list(ema.buffers()), list(model.buffers())
+    if buffers:
+        torch._foreach_copy_(buffers, copies)
+
+
+def adam(params: Iterable[nn.Parameter], lr: float, betas: tuple[float, float], device: torch.device) -> torch.optim.Adam:
+    """Adam (ε 1e-8), fused where torch has the kernel (CUDA, the CPU): one kernel for all parameters, and its step
+    counts kept beside them, so a step never reads one back (the foreach and single-tensor forms call ``item`` per
+    parameter); foreach elsewhere (``meta``). Its state dict loads into either kind: after a load (a run resumed on
+    another device, or a checkpoint of an unfused optimiser) it keeps its own kernel and moves the step counts where
+    that kernel wants them (float32 on the parameters' device for fused, the CPU otherwise)."""
+    fused = device.type in ("cuda", "cpu")
+    optimiser = torch.optim.Adam(params, lr=lr, betas=betas, eps=1e-8, fused=fused, foreach=not fused)
+
+    def keep_kernel(loaded: torch.optim.Optimizer) -> None:
+        for group in loaded.param_groups:
+            group["fused"], group["foreach"] = fused, not fused
+            for param in group["params"]:
+                state = loaded.state.get(param, {})
+                if "step" in state:
+                    state["step"] = state["step"].to(device=param.device if fused else "cpu", dtype=torch.float32)
+
+    optimiser.register_load_state_dict_post_hook(keep_kernel)
+    return optimiser

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import multiprocessing
 import os
 import shutil
 import subprocess
@@ -18,6 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 from PIL import Image
+from torch.utils.data import DataLoader
 
 from pgrf.config import load_config
 from pgrf.data.loader import UNREADABLE_LIMIT, exact_loader, train_loader
@@ -78,6 +80,31 @@ def test_training_stream_is_seeded_and_resumes_where_it_stopped(shards: Path) ->
     other = _keys(itertools.islice(train_loader(shards, 2, 6, workers=2, seed=4, mirror=True), 9))
     assert straight == again and resumed == straight[10:] and other != straight
     assert len(set(straight)) > 9  # shuffled across shards, not a fixed cycle
+
+
+def test_training_workers_start_once_and_serve_every_epoch(shards: Path) -> None:
+    before = {child.pid for child in multiprocessing.active_children()}
+    pids: set[int] = set()
+    keys = []
+    for batch in itertools.islice(train_loader(shards, 2, 3, workers=2, seed=3), 12):  # four epochs
+        keys.extend(batch["key"])
+        pids.update(child.pid for child in multiprocessing.active_children())
+    assert len(pids - before) == 2  # the loader's two workers, started once
+    later = _keys(itertools.islice(train_loader(shards, 2, 3, workers=2, seed=3, start_batch=6), 6))
+    assert keys[12:] == later != keys[:12]  # the third and fourth epochs, as a loader started there streams them
+
+
+def test_training_batches_are_pinned_for_cuda_only(shards: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    made: list[dict] = []
+
+    def spy(*args, **kwargs) -> DataLoader:
+        made.append(kwargs)
+        return DataLoader(*args, **{**kwargs, "pin_memory": False})  # no CUDA here: record what was asked
+
+    monkeypatch.setattr("pgrf.data.loader.DataLoader", spy)
+    for device in ("cpu", "cuda"):
+        next(train_loader(shards, 2, 3, context=Context(device=torch.device(device))))
+    assert [kwargs["pin_memory"] for kwargs in made] == [False, True]
 
 
 def test_on_the_fly_mirroring_equals_packed_mirroring(renders: list[Path], tmp_path: Path) -> None:
