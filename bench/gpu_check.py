@@ -131,7 +131,7 @@ def steps(args: argparse.Namespace, device: torch.device, work: Path) -> dict[st
     options = TrainOptions(shards=str(shards(args, work, resolution)), out=str(work / "runs-steps"),
                            preset=name, batch=batch, device=str(device), workers=2, kimg=1e9, r1_interval=4)
     run = loop.build(options, runtime.setup(str(device)))
-    run.ada.p = 0.2
+    run.ada.p_tensor = torch.tensor(0.2, dtype=torch.float64)
     batches = loop.batches_of(run)
     start = time.perf_counter()
     history = [loop.step(run, next(batches)) for _ in range(count)]  # raises PgrfError on a non-finite loss

@@ -207,7 +207,7 @@ def bench_loop(name: str, batch: int, repeats: int, device: torch.device, work: 
     options = TrainOptions(shards=str(synthetic_shards(work / f"shards-{resolution}", resolution)), out=str(work / "runs"),
                            name=name, preset=name, batch=batch, device=device.type, workers=2, kimg=1e9)
     run = loop.build(options, runtime.setup(device.type))
-    run.ada.p = ADA_P
+    run.ada.p_tensor = torch.tensor(ADA_P, dtype=torch.float64)
     batches = loop.batches_of(run)
     interval = options.r1_interval
     loop.step(run, next(batches))  # warm-up (step 0 takes R1)

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import REPO
 
 SECTIONS = ("equality", "steps", "speed", "train", "fid")
@@ -30,6 +32,7 @@ def _check(out: Path, *extra: str) -> dict:
     return json.loads((out / "gpu_check.json").read_text(encoding="utf-8"))
 
 
+@pytest.mark.slow
 def test_quick_cpu_run_writes_every_section_with_finite_numbers(tmp_path: Path) -> None:
     document = _check(tmp_path)
     sections = document["sections"]
