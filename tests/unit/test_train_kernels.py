@@ -43,28 +43,27 @@ def _trained(optimiser: torch.optim.Optimizer, layer: nn.Linear, steps: range) -
         optimiser.step()
 
 
-def test_adam_is_fused_on_cuda_foreach_elsewhere_and_resumes_across_the_two() -> None:
+def test_adam_is_fused_on_cpu_and_cuda_and_resumes_an_unfused_optimisers_state() -> None:
     torch.manual_seed(0)
     layer = nn.Linear(3, 2)
     straight = copy.deepcopy(layer)
     _trained(adam(straight.parameters(), 0.01, (0.0, 0.99), torch.device("cpu")), straight, range(6))
-    cpu, cuda = torch.device("cpu"), torch.device("cuda")  # fused Adam also runs on CPU tensors: the CUDA choice is testable here
-    first = adam(layer.parameters(), 0.01, (0.0, 0.99), cpu)
-    assert first.param_groups[0]["foreach"] and not first.param_groups[0]["fused"]
-    _trained(first, layer, range(2))
-    second = adam(layer.parameters(), 0.01, (0.0, 0.99), cuda)
-    second.load_state_dict(copy.deepcopy(first.state_dict()))  # a CPU checkpoint resumed on CUDA
-    assert second.param_groups[0]["fused"] and not second.param_groups[0]["foreach"]
+    old = torch.optim.Adam(layer.parameters(), lr=0.01, betas=(0.0, 0.99), eps=1e-8, foreach=True)  # an older checkpoint's
+    _trained(old, layer, range(2))
+    second = adam(layer.parameters(), 0.01, (0.0, 0.99), torch.device("cpu"))
+    second.load_state_dict(copy.deepcopy(old.state_dict()))
+    assert second.param_groups[0]["fused"] and not second.param_groups[0]["foreach"]  # keeps its own kernel
     assert all(state["step"].dtype == torch.float32 for state in second.state.values())
     _trained(second, layer, range(2, 4))
-    third = adam(layer.parameters(), 0.01, (0.0, 0.99), cpu)
-    third.load_state_dict(copy.deepcopy(second.state_dict()))  # and back
-    assert third.param_groups[0]["foreach"] and not third.param_groups[0]["fused"]
-    assert all(state["step"].device.type == "cpu" for state in third.state.values())
+    third = adam(layer.parameters(), 0.01, (0.0, 0.99), torch.device("cuda"))  # fused also runs on CPU tensors
+    third.load_state_dict(copy.deepcopy(second.state_dict()))  # a CPU checkpoint resumed on CUDA
+    assert third.param_groups[0]["fused"]
     _trained(third, layer, range(4, 6))
     assert float(third.state[layer.weight]["step"]) == 6
     for resumed, uninterrupted in zip(layer.parameters(), straight.parameters()):
         torch.testing.assert_close(resumed, uninterrupted)
+    elsewhere = adam(nn.Linear(3, 2, device="meta").parameters(), 0.01, (0.0, 0.99), torch.device("meta"))
+    assert elsewhere.param_groups[0]["foreach"] and not elsewhere.param_groups[0]["fused"]
 
 
 def test_cuda_setup_lets_cudnn_pick_kernels(monkeypatch) -> None:
