@@ -43,7 +43,10 @@ RECORDED = (*OMEGACONF_CONTAINERS, *OMEGACONF_NODES, *OMEGACONF_METADATA, "numpy
             "numpy.core.multiarray._reconstruct", "numpy.core.multiarray.scalar",
             "numpy._core.multiarray._reconstruct", "numpy._core.multiarray.scalar")
 """Other globals that become ``Record`` s: omegaconf's nodes (G's and D's ``cfg``) and numpy arrays (``vis``)."""
-BUILTIN_TYPES = ("dict", "list", "tuple", "set", "frozenset", "int", "float", "str", "bytes", "bool", "object")
+BUILTIN_TYPES = ("dict", "list", "tuple", "int", "float", "str", "bytes", "bool", "object")
+"""Builtin types a pickle may name as values; inert (``Global``), so calling one (``bytes(2**40)``) is refused."""
+PYTHON_2_MODULES = {"__builtin__": "builtins", "copy_reg": "copyreg"}
+"""The module names that protocols 0-2 write for Python 2 (``fix_imports``), read as their Python 3 names."""
 
 
 class Record:
@@ -140,6 +143,7 @@ class _Reader(pickle.Unpickler):
 
     def find_class(self, module: str, name: str) -> Any:
         dotted = f"{module}.{name}"
+        module = PYTHON_2_MODULES.get(module, module)
         helper = self._helper(module, name)
         if helper is not None:
             return helper
@@ -156,6 +160,10 @@ class _Reader(pickle.Unpickler):
     def _helper(self, module: str, name: str) -> Callable[..., Any] | None:
         if (module, name) == ("collections", "OrderedDict"):
             return OrderedDict
+        if module == "builtins" and name in ("set", "frozenset"):  # how protocols 0-2 pickle sets
+            return {"set": set, "frozenset": frozenset}[name]
+        if (module, name) == ("_codecs", "encode"):  # how protocols 0-2 pickle bytes
+            return _latin1
         if (module, name) == ("collections", "defaultdict"):
             return _defaultdict
         if (module, name) == ("copyreg", "_reconstructor"):
@@ -257,6 +265,12 @@ def _defaultdict(*args: Any) -> dict[Any, Any]:
     return {}
 
 
+def _latin1(text: Any, encoding: Any) -> bytes:
+    if not (isinstance(text, str) and encoding == "latin1"):
+        raise pickle.UnpicklingError("_codecs.encode of something other than bytes pickled as latin-1 text")
+    return text.encode("latin1")
+
+
 def _reconstructor(cls: Any, base: Any, state: Any) -> Record:
     if not (isinstance(cls, type) and issubclass(cls, Record)):
         raise pickle.UnpicklingError(f"copyreg._reconstructor of {cls!r}")
@@ -264,7 +278,7 @@ def _reconstructor(cls: Any, base: Any, state: Any) -> Record:
 
 
 def _rebuild_tensor(storage: Any, offset: Any, size: Any, stride: Any, *rest: Any) -> torch.Tensor:
-    if not (isinstance(storage, torch.TypedStorage) and isinstance(offset, int) and _ints(size)
+    if not (isinstance(storage, torch.TypedStorage) and isinstance(offset, int) and offset >= 0 and _ints(size)
             and _ints(stride) and len(size) == len(stride)):
         raise pickle.UnpicklingError("a tensor rebuilt from something other than a storage and its shape")
     empty = torch.empty(0, dtype=storage.dtype)
@@ -361,4 +375,4 @@ def _plain(value: Any, where: str) -> Any:
         if value.name in OMEGACONF_NODES:
             return _plain(value.state.get("_val"), where)
     name = value.name if isinstance(value, Record) else type(value).__name__
-    raise PgrfError(f"{where} hold a {name}, which is not plain data; {FIX}")
+    raise PgrfError(f"{where} hold a {name}, which is not plain data; pgrf reads no other kind")

@@ -277,9 +277,9 @@ class Call:
         return self.function, self.args
 
 
-def persistent_call(monkeypatch: pytest.MonkeyPatch, meta: dict[str, Any]) -> bytes:
-    """The pickle of a snapshot whose G and G_ema are ``src.torch_utils.persistence`` objects of ``meta``: the
-    module exists only while pickling."""
+def persistent_call(monkeypatch: pytest.MonkeyPatch, meta: dict[str, Any], protocol: int = 4, **extra: Any) -> bytes:
+    """The pickle of a snapshot whose G and G_ema are ``src.torch_utils.persistence`` objects of ``meta`` (and
+    ``extra`` entries): the module exists only while pickling."""
     with monkeypatch.context() as patch:
         for name in ("src", "src.torch_utils", "src.torch_utils.persistence"):
             patch.setitem(sys.modules, name, types.ModuleType(name))
@@ -288,12 +288,13 @@ def persistent_call(monkeypatch: pytest.MonkeyPatch, meta: dict[str, Any]) -> by
         reconstruct.__qualname__ = "_reconstruct_persistent_obj"
         sys.modules["src.torch_utils.persistence"]._reconstruct_persistent_obj = reconstruct  # type: ignore[attr-defined]
         network = Call(reconstruct, meta)
-        return pickle.dumps({"training_set_kwargs": {}, "G": network, "G_ema": network}, protocol=4)
+        return pickle.dumps({"training_set_kwargs": {}, "G": network, "G_ema": network, **extra}, protocol=protocol)
 
 
-def module_meta(source: str, parameters: dict[str, Any]) -> dict[str, Any]:
+def module_meta(source: str, parameters: dict[str, Any], modules: dict[str, Any] | None = None) -> dict[str, Any]:
     return dict(type="class", version=6, module_src=source, class_name="G",
-                state={"_parameters": parameters, "_buffers": {}, "_modules": {}, "_init_args": (), "_init_kwargs": {}})
+                state={"_parameters": parameters, "_buffers": {}, "_modules": modules or {}, "_init_args": (),
+                       "_init_kwargs": {}})
 
 
 def storage_blob(values: torch.Tensor) -> bytes:
@@ -384,3 +385,27 @@ def test_refuses_what_is_not_a_snapshot(tmp_path: Path) -> None:
         read_snapshot(path)
     with pytest.raises(PgrfError, match="no such snapshot"):
         read_snapshot(tmp_path / "missing.pkl")
+
+
+@pytest.mark.parametrize("protocol", [1, 2])
+def test_reads_older_pickle_protocols(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, protocol: int) -> None:
+    """Protocol 1 builds torch modules and Adam through copyreg._reconstructor, sets through builtins.set and
+    bytes through _codecs.encode; protocol 2 builds them with NEWOBJ."""
+    torch.manual_seed(1)
+    head = torch.nn.Linear(3, 2)
+    optimiser = torch.optim.Adam(head.parameters(), lr=0.01)
+    for parameter in head.parameters():
+        parameter.grad = torch.ones_like(parameter)
+    optimiser.step()
+    path = tmp_path / "old.pkl"
+    path.write_bytes(persistent_call(monkeypatch, module_meta("", {}, {"head": head}), protocol, G_opt=optimiser))
+    state = read_snapshot(path).networks["G"].state_dict
+    assert list(state) == ["head.weight", "head.bias"]
+    assert torch.equal(state["head.weight"], head.weight) and torch.equal(state["head.bias"], head.bias)
+
+
+def test_refuses_calling_a_builtin_type(tmp_path: Path) -> None:
+    path = tmp_path / "bytes.pkl"
+    path.write_bytes(pickle.dumps({"training_set_kwargs": {}, "G": Call(bytes, 1 << 40)}))
+    with pytest.raises(PgrfError, match=r"not a readable snapshot \('Global' object is not callable\)"):
+        read_snapshot(path)
