@@ -252,7 +252,7 @@ def _declared_bytes(blob: bytes, where: str) -> int:
         kind = pid[1].name if len(pid) >= 5 and pid[0] == "storage" and isinstance(pid[1], _Named) else ""
         element = ELEMENT_BYTES.get(kind.rsplit(".", 1)[-1].removesuffix("Storage"))
         if element is None or not isinstance(pid[4], int) or pid[4] < 0:
-            raise PgrfError(f"{where}: a tensor storage of an unknown kind ({kind or pid[0]!r}); {FIX}")
+            raise PgrfError(f"{where}: a tensor storage of an unknown kind ({kind or 'unnamed'}); {FIX}")
         total += element * pid[4]
     return total
 

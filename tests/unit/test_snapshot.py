@@ -277,16 +277,18 @@ class Call:
         return self.function, self.args
 
 
-def persistent_call(monkeypatch: pytest.MonkeyPatch, meta: dict[str, Any], protocol: int = 4, **extra: Any) -> bytes:
-    """The pickle of a snapshot whose G and G_ema are ``src.torch_utils.persistence`` objects of ``meta`` (and
-    ``extra`` entries): the module exists only while pickling."""
+def persistent_call(monkeypatch: pytest.MonkeyPatch, meta: dict[str, Any], protocol: int = 4,
+                    persistence: str = "src.torch_utils.persistence", **extra: Any) -> bytes:
+    """The pickle of a snapshot whose G and G_ema are objects of ``meta`` reconstructed by the module
+    ``persistence`` (and ``extra`` entries): the module exists only while pickling."""
     with monkeypatch.context() as patch:
-        for name in ("src", "src.torch_utils", "src.torch_utils.persistence"):
-            patch.setitem(sys.modules, name, types.ModuleType(name))
+        parts = persistence.split(".")
+        for end in range(1, len(parts) + 1):
+            patch.setitem(sys.modules, ".".join(parts[:end]), types.ModuleType(".".join(parts[:end])))
         reconstruct = types.FunctionType((lambda meta: None).__code__, {}, "_reconstruct_persistent_obj")
-        reconstruct.__module__ = "src.torch_utils.persistence"
+        reconstruct.__module__ = persistence
         reconstruct.__qualname__ = "_reconstruct_persistent_obj"
-        sys.modules["src.torch_utils.persistence"]._reconstruct_persistent_obj = reconstruct  # type: ignore[attr-defined]
+        sys.modules[persistence]._reconstruct_persistent_obj = reconstruct  # type: ignore[attr-defined]
         network = Call(reconstruct, meta)
         return pickle.dumps({"training_set_kwargs": {}, "G": network, "G_ema": network, **extra}, protocol=protocol)
 
@@ -319,12 +321,15 @@ def test_never_runs_a_system_call(tmp_path: Path) -> None:
     assert "\n" not in str(error.value) and not marker.exists()
 
 
-def test_never_executes_the_module_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("persistence", ["src.torch_utils.persistence", "torch_utils.persistence"])
+def test_never_executes_the_module_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, persistence: str) -> None:
+    """EpiGRAF's persistence module lives under src, StyleGAN2-ADA's at the top."""
     marker = tmp_path / "ran"
     source = f"import pathlib\npathlib.Path({str(marker)!r}).touch()\nclass G:\n    pass\n"
     weight = torch.arange(4.0)
     path = tmp_path / "source.pkl"
-    path.write_bytes(persistent_call(monkeypatch, module_meta(source, {"weight": tensor_call(storage_blob(weight), (4,))})))
+    meta = module_meta(source, {"weight": tensor_call(storage_blob(weight), (4,))})
+    path.write_bytes(persistent_call(monkeypatch, meta, persistence=persistence))
     result = read_snapshot(path)
     assert not marker.exists()
     assert result.networks["G"].module_source == source and torch.equal(result.networks["G"].state_dict["weight"], weight)
