@@ -137,6 +137,7 @@ AUTHORS = {
     "omegaconf/nodes.py": "from omegaconf.base import AnyNode, BooleanNode, FloatNode, IntegerNode, StringNode\n",
     "src/training/__init__.py": "",
     "src/training/networks.py": """
+        import numpy as np
         import torch
         from src.torch_utils import persistence
 
@@ -148,11 +149,13 @@ AUTHORS = {
                 self.bias = torch.nn.Parameter(torch.zeros([channels]))
                 self.register_buffer("scale", torch.full([channels], 0.5))
                 self.register_buffer("cache", torch.ones([1]), persistent=False)
+                self.weight_gain = 1 / np.sqrt(channels)  # a numpy scalar, as in the authors' layers
 
         @persistence.persistent_class
         class Generator(torch.nn.Module):
             def __init__(self, cfg, z_dim, w_dim, mapping_kwargs, channels, img_resolution, img_channels, c_dim):
                 super().__init__()
+                self.cfg = cfg
                 self.blocks = torch.nn.ModuleList([Block(channels) for _ in range(2)])
                 self.head = torch.nn.Linear(channels, img_channels)
                 self.skip = None
