@@ -1,4 +1,4 @@
-"""Fused training arithmetic: the one-call G EMA, Adam's per-device kernels and their state dicts, cuDNN's tuning."""
+"""pgrf.train.losses' fused arithmetic: the one-call G EMA, Adam's per-device kernels and their state dicts; and runtime's cuDNN tuning."""
 
 from __future__ import annotations
 
