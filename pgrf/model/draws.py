@@ -15,7 +15,11 @@ import torch
 
 def step_seed(seed: int, rank: int, step: int, stream: str) -> int:
     """A 63-bit seed for one named stream (``"G"``, ``"D"``, …) of one rank at one step of a run seeded ``seed``."""
-    words = [seed, rank, step, *stream.encode()]
+    return _mixed(seed, rank, step, *stream.encode())
+
+
+def _mixed(*words: int) -> int:
+    """A 63-bit seed mixed from non-negative ``words`` (numpy's SeedSequence: nearby words give unrelated seeds)."""
     return int(np.random.SeedSequence(words).generate_state(2, np.uint64)[0] >> np.uint64(1))
 
 
@@ -50,8 +54,7 @@ class Draws:
     def _draw(self, kind: object, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
         generator = None
         if self.device.type != "meta":  # meta tensors hold no numbers: nothing to seed
-            generator = torch.Generator(self.device).manual_seed(
-                int(np.random.SeedSequence([self.seed, self._calls]).generate_state(2, np.uint64)[0] >> np.uint64(1)))
+            generator = torch.Generator(self.device).manual_seed(_mixed(self.seed, self._calls))
         self._calls += 1
         whole = kind((self.batch, *shape), generator=generator, device=self.device, dtype=dtype)  # type: ignore[operator]
         return whole[self.start:self.stop]

@@ -183,8 +183,7 @@ def train(options: TrainOptions, reporter: Reporter = QUIET) -> Path:
     try:
         run, resumed = _prepare(options, context)
         reporter = reporter if context.main else QUIET
-        if context.device.type == "cuda" and run.options.batch_gpu is None:
-            fit_batch_gpu(run, step_memory(run), reporter)
+        fit_batch_gpu(run, reporter=reporter)
         if not resumed and context.main:
             _start_folder(run, resolved_config(run))
         if options.fid_kimg and not options.inception:
@@ -232,7 +231,7 @@ def dry_run(options: TrainOptions) -> tuple[Path, dict[str, Any], bool]:
     try:
         run, resumed = _prepare(options, context)
         memory = step_memory(run)
-        fit_batch_gpu(run, memory)
+        fit_batch_gpu(run, memory)  # on CUDA the printed figures are then those of the round it takes
         per_rank = run.options.batch // context.world
         chosen = run.options.batch_gpu or per_rank
         config = {**resolved_config(run),
@@ -265,11 +264,12 @@ def step_memory(run: Run) -> StepMemory:
     return StepMemory(g_phase, d_phase, weight_bytes(run.G, run.D))
 
 
-def fit_batch_gpu(run: Run, memory: StepMemory, reporter: Reporter = QUIET) -> None:
-    """On CUDA without ``--batch-gpu``, the largest round of ``memory`` that fits the card's free memory
-    (``pick_batch_gpu``) becomes the run's, in a note to ``reporter``."""
+def fit_batch_gpu(run: Run, memory: StepMemory | None = None, reporter: Reporter = QUIET) -> None:
+    """On CUDA without ``--batch-gpu``, the largest round that fits the card's free memory (``pick_batch_gpu``, with
+    ``memory``, counted here when not given) becomes the run's, in a note to ``reporter``; elsewhere nothing."""
     device, per_rank = run.context.device, run.options.batch // run.context.world
     if device.type == "cuda" and run.options.batch_gpu is None:
+        memory = memory if memory is not None else step_memory(run)
         free = torch.cuda.mem_get_info(device)[0]
         size = pick_batch_gpu(per_rank, run.config.mbstd_group, memory, free)
         run.options = replace(run.options, batch_gpu=size if size < per_rank else None)

@@ -576,14 +576,6 @@ def test_training_on_a_card_whose_resolution_disagrees_with_the_images_is_a_one_
     assert "image is 16x16, the card's resolution is 32x32" in str(error.value) and "\n" not in str(error.value)
 
 
-def _meta_batch(n: int, size: int) -> dict[str, torch.Tensor]:
-    meta = torch.device("meta")
-    return {"image": torch.empty(n, 3, size, size, dtype=torch.uint8, device=meta),
-            "label": torch.empty(n, dtype=torch.long, device=meta), "c2w": torch.empty(n, 4, 4, device=meta),
-            "intrinsics": torch.empty(n, 3, 3, device=meta), "yaw": torch.empty(n, device=meta),
-            "pitch": torch.empty(n, device=meta)}
-
-
 def test_a_whole_step_runs_on_the_meta_device(shards: Path, tmp_path: Path) -> None:
     """Every tensor of a step (R1, ADA's update, accumulation) on one device: a step that mixed in a host tensor, or
     read a number back, fails here as it would on CUDA (meta tensors hold no numbers)."""
@@ -591,7 +583,8 @@ def test_a_whole_step_runs_on_the_meta_device(shards: Path, tmp_path: Path) -> N
     run = loop.build(options, runtime.Context(device=torch.device("meta")))
     run.progress.step = loop.ADA_INTERVAL_STEPS - 1  # this step adjusts ADA's p
     read: list[torch.Tensor] = []
-    losses = loop.step(run, _meta_batch(8, run.config.resolution), read=lambda t: read.append(t) or [0.0] * t.numel())
+    batch = loop.empty_batch(8, run.config.resolution, torch.device("meta"))
+    losses = loop.step(run, batch, read=lambda t: read.append(t) or [0.0] * t.numel())
     assert run.progress.step == loop.ADA_INTERVAL_STEPS and set(losses) == {"loss_G", "loss_D", "r1", "grad_norm_G", "grad_norm_D"}
     assert len(read) == 1 and read[0].device.type == "meta" and read[0].shape == (5,)
     assert run.ada.p_tensor.device.type == "meta" and next(run.G_ema.parameters()).device.type == "meta"
